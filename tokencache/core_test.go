@@ -1,0 +1,167 @@
+package tokencache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+)
+
+// countingSource is an in-package fake upstream: it mints numbered tokens
+// living for life, after delay, and can be told to fail.
+type countingSource struct {
+	calls   atomic.Int64
+	delay   time.Duration
+	life    time.Duration
+	refresh time.Duration // refresh_in, 0 = none
+	mu      sync.Mutex
+	errs    []error // returned (and consumed) before any token
+}
+
+func (s *countingSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	n := s.calls.Add(1)
+	if s.delay > 0 {
+		t := time.NewTimer(s.delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	if len(s.errs) > 0 {
+		err := s.errs[0]
+		s.errs = s.errs[1:]
+		s.mu.Unlock()
+		return nil, err
+	}
+	s.mu.Unlock()
+	tok := &oauth2.Token{AccessToken: fmt.Sprintf("tok-%d", n), TokenType: "Bearer", Expiry: time.Now().Add(s.life)}
+	if s.refresh > 0 {
+		tok = tok.WithExtra(map[string]any{"refresh_in": s.refresh.Seconds()})
+	}
+	return tok, nil
+}
+
+func (s *countingSource) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
+
+func (s *countingSource) failNext(errs ...error) {
+	s.mu.Lock()
+	s.errs = append(s.errs, errs...)
+	s.mu.Unlock()
+}
+
+func TestHitMissAndEarlyRefresh(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &countingSource{life: time.Hour}
+		c := New(nil)
+		src := c.Wrap("k", up)
+		tok, err := src.Token()
+		require.NoError(t, err)
+		assert.Equal(t, "tok-1", tok.AccessToken)
+		for range 10 {
+			tok2, err := src.Token()
+			require.NoError(t, err)
+			assert.Same(t, tok, tok2, "hit returns the cached pointer")
+		}
+		assert.EqualValues(t, 1, up.calls.Load())
+
+		// 49 min later: inside the 10 min margin; the old token is served
+		// while one background refresh runs.
+		time.Sleep(51 * time.Minute)
+		for range 100 {
+			tok2, err := src.Token()
+			require.NoError(t, err)
+			assert.Equal(t, "tok-1", tok2.AccessToken)
+		}
+		synctest.Wait()
+		assert.EqualValues(t, 2, up.calls.Load(), "exactly one background refresh")
+		tok3, err := src.Token()
+		require.NoError(t, err)
+		assert.Equal(t, "tok-2", tok3.AccessToken)
+		st := c.Stats()
+		assert.EqualValues(t, 2, st.Flights)
+		assert.EqualValues(t, 1, st.BackgroundRefreshes)
+		assert.EqualValues(t, 1, st.Misses)
+		assert.EqualValues(t, 111, st.Hits)
+	})
+}
+
+func TestInvalidateCompareAndDrop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &countingSource{life: time.Hour}
+		src := New(nil).Wrap("k", up)
+		old, err := src.Token()
+		require.NoError(t, err)
+		src.Invalidate(old)
+		src.Invalidate(old)
+		fresh, err := src.Token()
+		require.NoError(t, err)
+		assert.Equal(t, "tok-2", fresh.AccessToken)
+		src.Invalidate(old) // stale: must not drop fresh
+		again, err := src.Token()
+		require.NoError(t, err)
+		assert.Same(t, fresh, again)
+		assert.EqualValues(t, 2, up.calls.Load())
+	})
+}
+
+func TestWaiterLeavesOnOwnContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &countingSource{life: time.Hour, delay: 5 * time.Second}
+		src := New(nil).Wrap("k", up)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		var patientTok *oauth2.Token
+		wg.Go(func() {
+			var err error
+			patientTok, err = src.TokenContext(t.Context())
+			assert.NoError(t, err)
+		})
+		_, err := src.TokenContext(ctx)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		wg.Wait()
+		require.NotNil(t, patientTok)
+		assert.EqualValues(t, 1, up.calls.Load(), "the impatient caller did not cancel the flight")
+	})
+}
+
+func TestNeverServeExpiredDuringOutage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &countingSource{life: time.Hour}
+		c := New(&Options{MaxRetries: -1})
+		src := c.Wrap("k", up)
+		tok, err := src.Token()
+		require.NoError(t, err)
+		outage := &oauth2.RetrieveError{Body: []byte(`{"error":"temporarily_unavailable"}`)}
+		for range 100 {
+			up.failNext(outage)
+		}
+		time.Sleep(55 * time.Minute) // in the window
+		for range 20 {
+			got, err := src.Token()
+			require.NoError(t, err, "a valid token is served during the outage")
+			assert.Same(t, tok, got)
+			time.Sleep(10 * time.Second)
+			synctest.Wait()
+		}
+		// back-off: far fewer fetches than calls
+		assert.Less(t, up.calls.Load(), int64(8))
+		time.Sleep(5 * time.Minute) // now past expiry
+		_, err = src.Token()
+		require.Error(t, err, "an expired token is never served")
+		var ie *IdPError
+		require.True(t, errors.As(err, &ie))
+		assert.True(t, ie.Transient)
+	})
+}

@@ -1,0 +1,355 @@
+package tokencache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/oauth2"
+)
+
+// Source serves the cached token of one key. It implements
+// [oauth2.TokenSource] and is safe for concurrent use; hand the same Source
+// to every connection that needs the key.
+//
+// Token and TokenContext return the cached token without any I/O while it
+// is outside its refresh window; inside the window they return it at once
+// and start one background refresh; with no usable token they block on the
+// key's single flight.
+type Source struct {
+	e          atomic.Pointer[entry] // replaced only when the entry was evicted
+	c          *Cache
+	key        string
+	newFetcher func() fetcher
+}
+
+var (
+	_ oauth2.TokenSource = (*Source)(nil)
+	_ contextTokenSource = (*Source)(nil)
+)
+
+// Token implements [oauth2.TokenSource]. A blocking fetch is bounded by
+// [Options.FetchTimeout]; use [Source.TokenContext] to bound it by a
+// context too. The returned token must not be modified.
+func (s *Source) Token() (*oauth2.Token, error) {
+	// The hit path is repeated here rather than delegated, to save a call.
+	e := s.e.Load()
+	if st := e.cur.Load(); st != nil && time.Now().Before(st.refreshAt) {
+		s.c.stats.hits.inc()
+		return st.tok, nil
+	}
+	return s.slow(context.Background(), e)
+}
+
+// TokenContext is like [Source.Token], but the caller stops waiting for a
+// flight when ctx ends (the flight itself goes on for the other callers).
+// On a hit it does not look at ctx at all.
+func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	e := s.e.Load()
+	if st := e.cur.Load(); st != nil && time.Now().Before(st.refreshAt) {
+		s.c.stats.hits.inc()
+		return st.tok, nil
+	}
+	return s.slow(ctx, e)
+}
+
+// Invalidate drops tok if it is still the cached token of this key, so the
+// next call fetches a new one (for example after a server rejected tok).
+// It is a compare-and-drop: a token that was already replaced is left
+// alone, so many connections failing with the same token cause one fetch.
+// Invalidate does no I/O.
+func (s *Source) Invalidate(tok *oauth2.Token) {
+	if tok == nil {
+		return
+	}
+	e := s.e.Load()
+	st := e.cur.Load()
+	if st == nil || (st.tok != tok && st.tok.AccessToken != tok.AccessToken) {
+		return
+	}
+	e.mu.Lock()
+	e.dropped = st.tok
+	e.mu.Unlock()
+	e.cur.CompareAndSwap(st, nil)
+}
+
+// String names the key without any token.
+func (s *Source) String() string { return "tokencache.Source{" + printableKey(s.key) + "}" }
+
+// GoString is like String.
+func (s *Source) GoString() string { return s.String() }
+
+// Format prints the String form for every verb.
+func (s *Source) Format(f fmt.State, _ rune) { fmt.Fprint(f, s.String()) }
+
+// LogValue implements [slog.LogValuer].
+func (s *Source) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+func printableKey(k string) string {
+	b := []byte(k)
+	for i, c := range b {
+		if c == 0 {
+			b[i] = '|'
+		}
+	}
+	return string(b)
+}
+
+func (s *Source) slow(ctx context.Context, e *entry) (*oauth2.Token, error) {
+	if e.evicted.Load() {
+		e = s.c.entry(s.key, s.newFetcher)
+		s.e.Store(e)
+	}
+	now := time.Now()
+	st := e.cur.Load()
+	if st != nil && now.Before(st.refreshAt) {
+		s.c.stats.hits.inc()
+		return st.tok, nil
+	}
+	if st != nil && now.Before(st.expireAt) {
+		// Refresh window: serve the valid token, refresh once in the
+		// background unless a refresh runs or a failed one backs off.
+		s.c.stats.hits.inc()
+		if !e.flying.Load() && now.UnixNano() >= e.retryAt.Load() {
+			e.start(ctx, st, true)
+		}
+		return st.tok, nil
+	}
+	s.c.stats.misses.Add(1)
+	for {
+		f := e.start(ctx, st, false)
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("tokencache: gave up waiting for a token: %w", context.Cause(ctx))
+		}
+		if f.err != nil {
+			return nil, f.err
+		}
+		if f.st != nil && time.Now().Before(f.st.expireAt) {
+			return f.st.tok, nil
+		}
+		// The flight's token was dropped or expired already; fly again.
+		st = e.cur.Load()
+		if st != nil && time.Now().Before(st.expireAt) {
+			return st.tok, nil
+		}
+	}
+}
+
+// entry is the cache slot of one key.
+type entry struct {
+	c       *Cache
+	key     string
+	f       fetcher
+	cur     atomic.Pointer[state] // nil: no usable token
+	flying  atomic.Bool           // a flight runs
+	retryAt atomic.Int64          // unix nanos before which no background refresh starts
+	evicted atomic.Bool
+
+	mu      sync.Mutex // guards flight, dropped, fails
+	flight  *flight
+	dropped *oauth2.Token // last token removed by Invalidate
+	fails   int           // consecutive failed flights
+}
+
+// state is an immutable snapshot of a cached token.
+type state struct {
+	tok       *oauth2.Token
+	refreshAt time.Time // start of the refresh window
+	expireAt  time.Time // first instant the token is no longer served
+}
+
+type flight struct {
+	done chan struct{}
+	st   *state
+	err  error
+}
+
+// start joins the running flight or starts one. old is the state the caller
+// saw; when another flight replaced it meanwhile, start returns a finished
+// flight with the new state.
+func (e *entry) start(ctx context.Context, old *state, background bool) *flight {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if f := e.flight; f != nil {
+		return f
+	}
+	if cur := e.cur.Load(); cur != nil && cur != old && time.Now().Before(cur.expireAt) {
+		f := &flight{done: make(chan struct{}), st: cur}
+		close(f.done)
+		return f
+	}
+	if background && time.Now().UnixNano() < e.retryAt.Load() {
+		f := &flight{done: make(chan struct{}), st: old}
+		close(f.done)
+		return f
+	}
+	stale := e.dropped
+	if old != nil {
+		stale = old.tok
+	}
+	f := &flight{done: make(chan struct{})}
+	e.flight = f
+	e.flying.Store(true)
+	e.c.stats.flights.Add(1)
+	if background {
+		e.c.stats.background.Add(1)
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.c.timeout)
+	go func() {
+		defer cancel()
+		e.run(fctx, f, stale, background)
+	}()
+	return f
+}
+
+func (e *entry) run(ctx context.Context, f *flight, stale *oauth2.Token, background bool) {
+	c := e.c
+	tok, refreshOn, err := c.retry(ctx, func(ctx context.Context) (*oauth2.Token, time.Time, error) {
+		c.stats.fetches.Add(1)
+		return e.f.fetch(ctx, stale)
+	})
+	now := time.Now()
+	var st *state
+	if err == nil {
+		st = c.newState(tok, refreshOn, now)
+		if !now.Before(st.expireAt) {
+			err = &IdPError{Code: "invalid_response", Description: "the token received has already expired; check the clock of this machine"}
+			st = nil
+		}
+	}
+	e.mu.Lock()
+	if err == nil {
+		e.cur.Store(st)
+		e.fails = 0
+		e.dropped = nil
+		e.retryAt.Store(0)
+	} else {
+		c.stats.failures.Add(1)
+		e.fails++
+		d := c.backoff << min(e.fails-1, 10)
+		d = min(d, 5*time.Minute)
+		e.retryAt.Store(now.Add(d).UnixNano())
+	}
+	e.flight = nil
+	e.flying.Store(false)
+	e.mu.Unlock()
+	f.st, f.err = st, err
+	close(f.done)
+	if err != nil && c.log != nil {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "tokencache: token fetch failed",
+			slog.String("key", printableKey(e.key)), slog.Bool("background", background), slog.String("error", err.Error()))
+	}
+	c.sweep(now)
+}
+
+// newState computes the refresh window of tok, fetched at now.
+func (c *Cache) newState(tok *oauth2.Token, refreshOn time.Time, now time.Time) *state {
+	st := &state{tok: tok}
+	if tok.Expiry.IsZero() {
+		far := now.Add(100 * 365 * 24 * time.Hour)
+		st.refreshAt, st.expireAt = far, far
+		if !refreshOn.IsZero() {
+			st.refreshAt = now.Add(refreshOn.Sub(now))
+		}
+		return st
+	}
+	life := tok.Expiry.Sub(now) // wall-clock remaining, anchored to now's monotonic reading
+	skew := min(30*time.Second, life/8)
+	st.expireAt = now.Add(life - skew)
+	r := life - c.margin
+	if c.margin >= life {
+		r = life / 2
+	}
+	if life >= 2*time.Hour {
+		r = min(r, life/2)
+	}
+	if !refreshOn.IsZero() {
+		if d := refreshOn.Sub(now); d < r {
+			r = max(d, 0)
+		}
+	}
+	st.refreshAt = now.Add(r)
+	return st
+}
+
+// retry calls fn until it succeeds, fails for good, runs out of retries
+// or ctx ends. It waits between attempts with capped, jittered exponential
+// back-off, or as long as a Retry-After asked (bounded by ctx).
+func (c *Cache) retry(ctx context.Context, fn func(context.Context) (*oauth2.Token, time.Time, error)) (*oauth2.Token, time.Time, error) {
+	wait := 200 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		tok, refreshOn, err := fn(ctx)
+		if err == nil {
+			return tok, refreshOn, nil
+		}
+		var ie *IdPError
+		if !errors.As(err, &ie) || !ie.Transient || attempt >= c.retries || ctx.Err() != nil {
+			return nil, time.Time{}, err
+		}
+		d := wait/2 + rand.N(wait/2+1)
+		if ie.RetryAfter > 0 {
+			d = ie.RetryAfter
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+			return nil, time.Time{}, err
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, time.Time{}, err
+		}
+		wait = min(wait*2, 10*time.Second)
+	}
+}
+
+func refreshInExtra(tok *oauth2.Token) time.Duration {
+	switch v := tok.Extra("refresh_in").(type) {
+	case float64:
+		return time.Duration(v * float64(time.Second))
+	case string:
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return time.Duration(n) * time.Second
+		}
+	case int64:
+		return time.Duration(v) * time.Second
+	case int:
+		return time.Duration(v) * time.Second
+	}
+	return 0
+}
+
+// stripedCounter is a hit counter split over cache lines, so goroutines on
+// different cores rarely increment the same line. The stripe is chosen
+// from the address of the caller's stack, which differs between goroutines
+// and costs no call.
+type stripedCounter struct {
+	stripes [8]struct {
+		n atomic.Uint64
+		_ [56]byte
+	}
+}
+
+func (c *stripedCounter) inc() {
+	var x byte
+	i := (uintptr(unsafe.Pointer(&x)) >> 13) & 7
+	c.stripes[i].n.Add(1)
+}
+
+func (c *stripedCounter) load() uint64 {
+	var n uint64
+	for i := range c.stripes {
+		n += c.stripes[i].n.Load()
+	}
+	return n
+}
