@@ -1,0 +1,216 @@
+package sasl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	gosasl "github.com/emersion/go-sasl"
+	"golang.org/x/oauth2"
+)
+
+// timeNow is the clock; it is a variable of the package only to keep tests honest about
+// expiry and is never changed outside tests of this package.
+var timeNow = time.Now
+
+// ContextTokenSource is implemented by token sources that accept a context for the fetch
+// (tokencache's sources do).
+type ContextTokenSource interface {
+	TokenContext(ctx context.Context) (*oauth2.Token, error)
+}
+
+// Invalidator is implemented by caching token sources that can drop a token the server
+// refused: compare-and-drop, only if tok is still the cached one.
+type Invalidator interface {
+	Invalidate(tok *oauth2.Token)
+}
+
+// FetchToken gets a token from src, through TokenContext when src has it so that ctx
+// bounds the fetch. A nil, empty or whitespace-containing token is an error.
+func FetchToken(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, error) {
+	if src == nil {
+		return nil, errors.New("no token source configured")
+	}
+	var (
+		tok *oauth2.Token
+		err error
+	)
+	if cs, ok := src.(ContextTokenSource); ok {
+		tok, err = cs.TokenContext(ctx)
+	} else {
+		tok, err = src.Token()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetching token: %w", err)
+	}
+	if tok == nil || validateToken(tok.AccessToken) != nil {
+		return nil, fmt.Errorf("fetching token: %w", ErrInvalidToken)
+	}
+	return tok, nil
+}
+
+// Invalidate drops tok from src when src is an [Invalidator] and reports whether it did,
+// that is whether fetching again may give a different token.
+func Invalidate(src oauth2.TokenSource, tok *oauth2.Token) bool {
+	inv, ok := src.(Invalidator)
+	if !ok || tok == nil {
+		return false
+	}
+	inv.Invalidate(tok)
+	return true
+}
+
+// ClientOptions configures a [Client].
+type ClientOptions struct {
+	// Mechanism is XOAuth2 (the default when empty) or OAuthBearer.
+	Mechanism string
+	// Username is the mailbox to open (XOAUTH2 user=, OAUTHBEARER a=). Required.
+	Username string
+	// Host and Port are sent in the OAUTHBEARER payload; they should describe the
+	// connection in use. Ignored for XOAUTH2.
+	Host string
+	Port int
+	// Token is the token to send. When nil, Source is asked in Start.
+	Token *oauth2.Token
+	// Source supplies the token when Token is nil. Its TokenContext method is used when
+	// present, with Context.
+	Source oauth2.TokenSource
+	// Context bounds the token fetch in Start; nil means context.Background().
+	Context context.Context
+	// NoInitialResponse makes Start return a nil initial response, so the payload is sent
+	// only in answer to the server's first (empty) challenge. POP3 to Exchange and SMTP
+	// with long tokens need this.
+	NoInitialResponse bool
+}
+
+// Client is a go-sasl [gosasl.Client] for XOAUTH2 or OAUTHBEARER that answers the server's
+// error challenge correctly and remembers it. A Client is single-use (one exchange) and
+// not safe for concurrent use.
+type Client struct {
+	opts        ClientOptions
+	mech        string
+	tok         *oauth2.Token
+	payload     []byte
+	sent        bool
+	challenges  int
+	challenge   *Challenge
+	startCalled bool
+}
+
+var _ gosasl.Client = (*Client)(nil)
+
+// NewClient returns a Client for opts. It does no I/O; the token is fetched in Start.
+func NewClient(opts ClientOptions) *Client {
+	mech := strings.ToUpper(opts.Mechanism)
+	if mech == "" {
+		mech = XOAuth2
+	}
+	return &Client{opts: opts, mech: mech, tok: opts.Token}
+}
+
+// Mechanism returns the SASL mechanism name.
+func (c *Client) Mechanism() string { return c.mech }
+
+// Start fetches the token (unless one was given) and builds the payload. It returns the
+// payload as the initial response unless NoInitialResponse is set.
+func (c *Client) Start() (mech string, ir []byte, err error) {
+	if c.startCalled {
+		return "", nil, errors.New("sasl: Client is single-use; Start called twice")
+	}
+	c.startCalled = true
+	if c.mech != XOAuth2 && c.mech != OAuthBearer {
+		return "", nil, fmt.Errorf("sasl: unsupported mechanism %q", c.opts.Mechanism)
+	}
+	if err := ValidateUsername(c.opts.Username); err != nil {
+		return "", nil, err
+	}
+	if c.tok == nil {
+		ctx := c.opts.Context
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		tok, err := FetchToken(ctx, c.opts.Source)
+		if err != nil {
+			return "", nil, fmt.Errorf("sasl: %w", err)
+		}
+		c.tok = tok
+	}
+	if c.mech == OAuthBearer {
+		c.payload, err = OAuthBearerPayload(c.opts.Username, c.opts.Host, c.opts.Port, c.tok.AccessToken)
+	} else {
+		c.payload, err = XOAuth2Payload(c.opts.Username, c.tok.AccessToken)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	if c.opts.NoInitialResponse {
+		return c.mech, nil, nil
+	}
+	c.sent = true
+	return c.mech, c.payload, nil
+}
+
+// ErrTooManyChallenges is returned by Next when a server keeps challenging after the
+// error challenge was answered.
+var ErrTooManyChallenges = errors.New("sasl: server sent more challenges than the mechanism allows")
+
+// Next answers a server challenge. Before the payload was sent, any challenge (normally
+// the empty one) is answered with the payload. After it, the challenge is an error
+// challenge: it is decoded and recorded (see [Client.Challenge]) and answered with the
+// mechanism's acknowledgement (empty for XOAUTH2, 0x01 for OAUTHBEARER), so the server
+// can finish the exchange with its failure reply. Next returns an error only after three
+// challenges, which no conforming server sends.
+func (c *Client) Next(challenge []byte) ([]byte, error) {
+	if !c.sent {
+		if c.payload == nil {
+			return nil, errors.New("sasl: Next called before Start")
+		}
+		c.sent = true
+		return c.payload, nil
+	}
+	c.challenges++
+	if c.challenges > 2 {
+		return nil, ErrTooManyChallenges
+	}
+	if c.challenge == nil {
+		c.challenge = ParseChallenge(challenge)
+	}
+	return Ack(c.mech), nil
+}
+
+// Token returns the token used by the exchange (nil before Start). Callers use it to
+// invalidate a refused token; never print it.
+func (c *Client) Token() *oauth2.Token { return c.tok }
+
+// Challenge returns the error challenge the server sent, or nil.
+func (c *Client) Challenge() *Challenge { return c.challenge }
+
+// Identity returns the claims of the token in use, decoded without verification.
+func (c *Client) Identity() Identity {
+	if c.tok == nil {
+		return Identity{}
+	}
+	return ParseIdentity(c.tok.AccessToken)
+}
+
+// Expiry returns the token's expiry: the oauth2.Token's Expiry, else the JWT exp claim,
+// else the zero time.
+func (c *Client) Expiry() time.Time {
+	if c.tok == nil {
+		return time.Time{}
+	}
+	if !c.tok.Expiry.IsZero() {
+		return c.tok.Expiry
+	}
+	return ParseIdentity(c.tok.AccessToken).ExpiresAt
+}
+
+// String describes the client without its token.
+func (c *Client) String() string {
+	return fmt.Sprintf("sasl.Client(%s user=%s)", c.mech, c.opts.Username)
+}
+
+// GoString is like String.
+func (c *Client) GoString() string { return c.String() }

@@ -1,0 +1,155 @@
+package sasl
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Identity is what an access token says about who it is for, decoded from the JWT's
+// claims WITHOUT verifying the signature. It is meant for error messages and diagnostics
+// ("the token is for bob@contoso.com, audience graph.microsoft.com"); never base an access
+// decision on it. It holds no secret and is safe to print.
+type Identity struct {
+	UPN       string    // upn, else preferred_username, else unique_name, else email
+	OID       string    // oid: the user's or service principal's object id
+	AppID     string    // appid (v1 tokens) or azp (v2 tokens)
+	TenantID  string    // tid
+	Audience  []string  // aud
+	Scopes    []string  // scp (delegated tokens), split on spaces
+	Roles     []string  // roles (app-only tokens)
+	ExpiresAt time.Time // exp; zero if absent
+}
+
+// IsZero reports whether nothing could be decoded (the token is not a JWT, or is opaque).
+func (id Identity) IsZero() bool {
+	return id.UPN == "" && id.OID == "" && id.AppID == "" && id.TenantID == "" &&
+		len(id.Audience) == 0 && len(id.Scopes) == 0 && len(id.Roles) == 0 && id.ExpiresAt.IsZero()
+}
+
+// AppOnly reports whether the token looks like an app-only (client credentials) token:
+// it has roles and no scp.
+func (id Identity) AppOnly() bool { return len(id.Scopes) == 0 && len(id.Roles) > 0 }
+
+// String renders the identity in one line, e.g.
+// "upn=alice@contoso.com oid=… aud=https://outlook.office365.com scp=IMAP.AccessAsUser.All exp=2026-11-27T13:00:00Z".
+func (id Identity) String() string {
+	if id.IsZero() {
+		return "opaque token (no readable claims)"
+	}
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	add("upn", id.UPN)
+	add("oid", id.OID)
+	add("appid", id.AppID)
+	add("tid", id.TenantID)
+	add("aud", strings.Join(id.Audience, ","))
+	add("scp", strings.Join(id.Scopes, ","))
+	add("roles", strings.Join(id.Roles, ","))
+	if !id.ExpiresAt.IsZero() {
+		add("exp", id.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return strings.Join(parts, " ")
+}
+
+// LogValue implements slog.LogValuer.
+func (id Identity) LogValue() slog.Value { return slog.StringValue(id.String()) }
+
+// ParseIdentity decodes the claims of a JWT access token without verifying it. It never
+// fails and never panics: a token that is not a JWT gives a zero Identity.
+func ParseIdentity(accessToken string) Identity {
+	parts := strings.Split(accessToken, ".")
+	if len(parts) != 3 || len(parts[1]) > 64<<10 {
+		return Identity{}
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return Identity{}
+	}
+	var c struct {
+		UPN               string          `json:"upn"`
+		PreferredUsername string          `json:"preferred_username"`
+		UniqueName        string          `json:"unique_name"`
+		Email             string          `json:"email"`
+		OID               string          `json:"oid"`
+		AppID             string          `json:"appid"`
+		AZP               string          `json:"azp"`
+		TID               string          `json:"tid"`
+		Aud               json.RawMessage `json:"aud"`
+		Scp               json.RawMessage `json:"scp"`
+		Roles             json.RawMessage `json:"roles"`
+		Exp               json.Number     `json:"exp"`
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return Identity{}
+	}
+	id := Identity{
+		UPN:      firstNonEmpty(c.UPN, c.PreferredUsername, c.UniqueName, c.Email),
+		OID:      c.OID,
+		AppID:    firstNonEmpty(c.AppID, c.AZP),
+		TenantID: c.TID,
+		Audience: stringList(c.Aud),
+		Scopes:   stringList(c.Scp),
+		Roles:    stringList(c.Roles),
+	}
+	if f, err := c.Exp.Float64(); err == nil && f > 0 && f < 1e11 {
+		id.ExpiresAt = time.Unix(int64(f), 0)
+	}
+	return id
+}
+
+// stringList reads a JSON string (split on spaces) or array of strings.
+func stringList(raw json.RawMessage) []string {
+	if len(raw) == 0 {
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return strings.Fields(s)
+	}
+	var l []string
+	if err := json.Unmarshal(raw, &l); err == nil {
+		return l
+	}
+	return nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// exchangeAudiences are the audiences Exchange Online accepts for IMAP, POP and SMTP.
+var exchangeAudiences = []string{
+	"https://outlook.office365.com", "https://outlook.office.com", "00000002-0000-0ff1-ce00-000000000000",
+	"https://outlook.office365.us", "https://outlook-dod.office365.us", "https://partner.outlook.cn",
+	"https://ps.outlook.com",
+}
+
+// AudienceHint returns a plain-words warning when the token's audience is clearly not
+// Exchange Online (the commonest mistake is a Microsoft Graph token), or "" when the
+// audience is unknown, is an Exchange one, or belongs to another server (Dovecot, Gmail).
+func (id Identity) AudienceHint() string {
+	for _, a := range id.Audience {
+		for _, x := range exchangeAudiences {
+			if strings.EqualFold(strings.TrimSuffix(a, "/"), x) {
+				return ""
+			}
+		}
+		if strings.Contains(strings.ToLower(a), "graph.microsoft") || a == "00000003-0000-0000-c000-000000000000" {
+			return fmt.Sprintf("the token's audience is %s (Microsoft Graph): IMAP, POP and SMTP need a token for Exchange Online, e.g. scope https://outlook.office365.com/.default (app-only) or https://outlook.office.com/IMAP.AccessAsUser.All (delegated)", a)
+		}
+	}
+	return ""
+}
