@@ -1,0 +1,63 @@
+package bearer
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+var (
+	// ErrInsecureHTTP is returned instead of sending a token over plain
+	// http. Set [Options.InsecureAllowHTTP] to allow it (tests on loopback).
+	ErrInsecureHTTP = errors.New("bearer: refusing to send a token over plain http; use https (or set InsecureAllowHTTP for tests on loopback)")
+
+	// ErrNoToken is returned when the token source returns a nil or empty
+	// token.
+	ErrNoToken = errors.New("bearer: the token source returned an empty token")
+)
+
+// HostNotAllowedError is returned by [Transport.RoundTrip] for a request
+// to a host that is not on the allow-list. Nothing was sent.
+type HostNotAllowedError struct {
+	Host string // host[:port] of the refused request
+}
+
+func (e *HostNotAllowedError) Error() string {
+	return fmt.Sprintf("bearer: host %q is not on the allow-list, so no request was sent; add it to AllowedHosts only if it is a server you trust with your token", e.Host)
+}
+
+// TokenError reports that the token source failed. Err is the source's
+// error (for example an *oauth2.RetrieveError), reachable with errors.As.
+type TokenError struct {
+	Err error
+}
+
+func (e *TokenError) Error() string { return "bearer: getting a token: " + e.Err.Error() }
+
+// Unwrap returns the token source's error.
+func (e *TokenError) Unwrap() error { return e.Err }
+
+// ChallengeError is returned when the server answers 401 or 403 with a
+// WWW-Authenticate claims challenge: the token was valid but lacks claims
+// the resource now requires (Conditional Access, continuous access
+// evaluation, a revoked session). Retrying with the same kind of token does
+// not help; acquire a new token passing Challenge.Claims to the token
+// endpoint (interactively if needed).
+type ChallengeError struct {
+	StatusCode int       // 401 or 403
+	Challenge  Challenge // the Bearer challenge that carried the claims
+}
+
+func (e *ChallengeError) Error() string {
+	msg := fmt.Sprintf("bearer: server answered %d %s with a claims challenge", e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Challenge.Error != "" {
+		msg += " (" + e.Challenge.Error + ")"
+	}
+	return msg + "; acquire a new token with these claims (the user may have to sign in again)"
+}
+
+var (
+	_ error = (*HostNotAllowedError)(nil)
+	_ error = (*TokenError)(nil)
+	_ error = (*ChallengeError)(nil)
+)
