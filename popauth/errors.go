@@ -1,0 +1,240 @@
+package popauth
+
+import (
+	"errors"
+	"strings"
+)
+
+var (
+	// ErrInsecure is returned by [Client.Authenticate] instead of sending a
+	// token over a connection that is not TLS. No token has been fetched or
+	// sent when it is returned. Set [Options.InsecureAllowPlaintext] to allow
+	// plaintext (tests on loopback only).
+	ErrInsecure = errors.New("popauth: refusing to send a bearer token over a connection without TLS (use Dial or DialSTLS, or set Options.InsecureAllowPlaintext for a test server)")
+
+	// ErrNoMechanism is returned when the mechanism asked for in
+	// [Options.Mechanism] is not in the server's CAPA SASL list.
+	ErrNoMechanism = errors.New("popauth: the server does not advertise the requested SASL mechanism")
+
+	// ErrSTLSUnavailable is returned by [DialSTLS] and [Client.StartTLS] when
+	// the server refuses the STLS command.
+	ErrSTLSUnavailable = errors.New("popauth: the server does not offer STLS; use implicit TLS (port 995) instead")
+
+	// ErrBroken is returned by every command after an earlier one was
+	// interrupted (context cancelled, deadline passed, connection lost or a
+	// malformed reply): the client can no longer tell where one reply ends and
+	// the next begins. Close the client and dial again.
+	ErrBroken = errors.New("popauth: connection is unusable after an earlier error; dial again")
+
+	// ErrMalformedReply is wrapped by the error returned when the server sends
+	// a line that is not a POP3 reply.
+	ErrMalformedReply = errors.New("popauth: malformed server reply")
+
+	// ErrBadUsername is returned when the username is empty or contains a
+	// character that would corrupt the SASL payload (CR, LF, NUL, 0x01, ',',
+	// '=') or uses the retired "delegate\mailbox" form.
+	ErrBadUsername = errors.New("popauth: invalid username")
+)
+
+// RFC 2449 and RFC 3206 response codes, as they appear between the brackets
+// of an -ERR reply.
+const (
+	CodeAuth       = "AUTH"        // RFC 3206: the credentials were rejected
+	CodeSysTemp    = "SYS/TEMP"    // RFC 3206: temporary server problem, try later
+	CodeSysPerm    = "SYS/PERM"    // RFC 3206: permanent server problem (e.g. no mailbox)
+	CodeInUse      = "IN-USE"      // RFC 2449: the mailbox is locked by another session
+	CodeLoginDelay = "LOGIN-DELAY" // RFC 2449: logged in too recently
+)
+
+// Error is an -ERR reply from the server.
+//
+// Command is the verb that failed ("STAT", "AUTH", ...); arguments are not
+// kept, so an AUTH payload never ends up in an error. Code is the RFC 2449
+// response code without brackets ("AUTH", "SYS/TEMP", "IN-USE"), empty when
+// the server sent none. Text is the rest of the line.
+type Error struct {
+	Command string
+	Code    string
+	Text    string
+}
+
+var _ error = (*Error)(nil)
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("popauth: ")
+	if e.Command != "" {
+		b.WriteString(e.Command)
+		b.WriteString(": ")
+	}
+	b.WriteString("-ERR")
+	if e.Code != "" {
+		b.WriteString(" [")
+		b.WriteString(e.Code)
+		b.WriteString("]")
+	}
+	if e.Text != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Text)
+	}
+	return b.String()
+}
+
+// Temporary reports whether the same command may succeed later without any
+// change by the caller: the server said SYS/TEMP, IN-USE or LOGIN-DELAY.
+func (e *Error) Temporary() bool {
+	switch strings.ToUpper(e.Code) {
+	case CodeSysTemp, CodeInUse, CodeLoginDelay:
+		return true
+	}
+	return false
+}
+
+// Hint explains the reply in plain words, or returns "" when there is
+// nothing to add to the server's text.
+func (e *Error) Hint() string {
+	switch strings.ToUpper(e.Code) {
+	case CodeAuth:
+		return "the server rejected the credentials"
+	case CodeSysTemp:
+		return "the server has a temporary problem; try again in a minute"
+	case CodeSysPerm:
+		return "the server has a permanent problem with this mailbox (it may not exist)"
+	case CodeInUse:
+		return "another session holds the mailbox lock; close it or wait for it to end"
+	case CodeLoginDelay:
+		return "the server limits how often this mailbox may log in; wait before trying again"
+	}
+	return ""
+}
+
+// AuthError reports a failed SASL exchange. It never holds the token.
+//
+// Status, Schemes and Scope come from the server's JSON error challenge and
+// are empty when the server failed the login without one (Exchange Online
+// usually does). Err is the server's final [*Error], or the I/O error when the
+// server closed the connection instead of replying.
+type AuthError struct {
+	Mechanism string // "XOAUTH2" or "OAUTHBEARER"
+	Username  string // the SASL user (the mailbox asked for)
+	TokenUser string // who the token was issued to, read from its claims; "" if it is not a JWT
+	Status    string // JSON "status" of the error challenge, e.g. "401" or "invalid_token"
+	Schemes   string // JSON "schemes"
+	Scope     string // JSON "scope"
+	Retried   bool   // a fresh token was fetched and tried after the first failure
+	Err       error
+}
+
+var _ error = (*AuthError)(nil)
+
+// Error implements the error interface.
+func (e *AuthError) Error() string {
+	var b strings.Builder
+	b.WriteString("popauth: ")
+	b.WriteString(e.Mechanism)
+	b.WriteString(" login as ")
+	b.WriteString(quoteOrEmpty(e.Username))
+	if e.TokenUser != "" && !strings.EqualFold(e.TokenUser, e.Username) {
+		b.WriteString(" with a token for ")
+		b.WriteString(quoteOrEmpty(e.TokenUser))
+	}
+	b.WriteString(" failed")
+	if e.Status != "" {
+		b.WriteString(" (status ")
+		b.WriteString(e.Status)
+		b.WriteString(")")
+	}
+	if e.Retried {
+		b.WriteString(" also with a fresh token")
+	}
+	if e.Err != nil {
+		var pe *Error
+		if errors.As(e.Err, &pe) {
+			b.WriteString(": -ERR")
+			if pe.Code != "" {
+				b.WriteString(" [" + pe.Code + "]")
+			}
+			if pe.Text != "" {
+				b.WriteString(" " + pe.Text)
+			}
+		} else {
+			b.WriteString(": ")
+			b.WriteString(e.Err.Error())
+		}
+	}
+	if h := e.Hint(); h != "" {
+		b.WriteString(" (")
+		b.WriteString(h)
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Unwrap returns the server's [*Error] or the I/O error.
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// Temporary reports whether the server blamed a temporary condition rather
+// than the token.
+func (e *AuthError) Temporary() bool {
+	var pe *Error
+	return errors.As(e.Err, &pe) && pe.Temporary()
+}
+
+// Hint names the usual causes of the failure in plain words.
+func (e *AuthError) Hint() string {
+	var pe *Error
+	if errors.As(e.Err, &pe) {
+		if pe.Temporary() {
+			return pe.Hint()
+		}
+		if strings.EqualFold(pe.Code, CodeSysPerm) {
+			return pe.Hint()
+		}
+		if strings.Contains(strings.ToLower(pe.Text), "protocol error") {
+			return "the server did not accept the SASL exchange; this is a client bug, please report it"
+		}
+	} else if e.Err != nil {
+		return "the server closed the connection without a reply; with a valid token this usually means the mailbox does not exist on this server"
+	}
+	switch e.Status {
+	case "invalid_token", "401":
+		return "the token was refused: it may be expired, signed by another issuer, for another audience (a Graph token instead of an Exchange one) or for another user than the mailbox"
+	case "insufficient_scope", "403":
+		return "the token lacks the POP scope (POP.AccessAsUser.All delegated, POP.AccessAsApp app-only)"
+	}
+	return "the token was refused: check that it is an Exchange token (aud https://outlook.office365.com) with the POP scope or the POP.AccessAsApp role, that POP is enabled for the mailbox, and that the token's user or app may open this mailbox"
+}
+
+// ProbeError reports that the server accepted the token but the first
+// mailbox command (STAT) failed. Exchange Online does this when the token is
+// valid but may not open the mailbox.
+type ProbeError struct {
+	Username string // the mailbox asked for
+	Err      error  // the server's [*Error] for STAT, or the I/O error
+}
+
+var _ error = (*ProbeError)(nil)
+
+// Error implements the error interface.
+func (e *ProbeError) Error() string {
+	return "popauth: logged in as " + quoteOrEmpty(e.Username) + " but the mailbox cannot be opened: " +
+		e.Err.Error() + " (" + e.Hint() + ")"
+}
+
+// Unwrap returns the underlying error.
+func (e *ProbeError) Unwrap() error { return e.Err }
+
+// Hint names the two usual causes.
+func (e *ProbeError) Hint() string {
+	return "either the token's user has no FullAccess permission on this mailbox, or, for an app-only token, " +
+		"the app's service principal is not registered in Exchange (New-ServicePrincipal) or was not granted access " +
+		"to the mailbox (Add-MailboxPermission); POP may also be disabled for the mailbox"
+}
+
+func quoteOrEmpty(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return `"` + s + `"`
+}

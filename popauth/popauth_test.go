@@ -1,0 +1,378 @@
+package popauth_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/modernauth/mailauth/internal/poptest"
+	"github.com/modernauth/mailauth/internal/testpki"
+	"github.com/modernauth/mailauth/popauth"
+)
+
+const (
+	alice     = "alice@contoso.test"
+	goodToken = "good-token-for-alice"
+)
+
+var aliceMail = []string{
+	"Subject: one\r\n\r\nHello alice.\r\n",
+	"Subject: two\r\n\r\n.leading dot\r\n..two dots\r\n.\r\nlast line\r\n",
+}
+
+// countingSource hands out tokens in order (repeating the last one) and
+// records Invalidate calls, like a cache with compare-and-drop would.
+type countingSource struct {
+	mu          sync.Mutex
+	tokens      []string
+	fetches     int
+	invalidated []string
+}
+
+func (s *countingSource) Token() (*oauth2.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := min(s.fetches, len(s.tokens)-1)
+	s.fetches++
+	return &oauth2.Token{AccessToken: s.tokens[i], Expiry: time.Now().Add(time.Hour)}, nil
+}
+
+func (s *countingSource) Invalidate(tok *oauth2.Token) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.invalidated = append(s.invalidated, tok.AccessToken)
+}
+
+func (s *countingSource) Fetches() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fetches
+}
+
+// plainSource has no Invalidate method.
+type plainSource struct{ cs *countingSource }
+
+func (s *plainSource) Token() (*oauth2.Token, error) { return s.cs.Token() }
+func (s *plainSource) Fetches() int                  { return s.cs.Fetches() }
+
+type env struct {
+	ca  *testpki.CA
+	srv *poptest.Server
+}
+
+func newEnv(t *testing.T, mod func(*poptest.Options)) *env {
+	t.Helper()
+	ca, err := testpki.New()
+	require.NoError(t, err)
+	o := poptest.Options{
+		TLSConfig: ca.ServerConfig(),
+		Authorize: func(user, token string) error {
+			if strings.EqualFold(user, alice) && token == goodToken {
+				return nil
+			}
+			return errors.New("bad token")
+		},
+		Mailboxes: map[string][]string{alice: aliceMail},
+	}
+	if mod != nil {
+		mod(&o)
+	}
+	srv, err := poptest.New(o)
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	return &env{ca: ca, srv: srv}
+}
+
+func (e *env) opts(src oauth2.TokenSource) *popauth.Options {
+	return &popauth.Options{Username: alice, TokenSource: src, TLSConfig: e.ca.ClientConfig()}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestDialAndMailboxCommands(t *testing.T) {
+	e := newEnv(t, nil)
+	src := &countingSource{tokens: []string{goodToken}}
+	ctx := ctxT(t)
+	c, err := popauth.Dial(ctx, e.srv.Addr(), e.opts(src))
+	require.NoError(t, err, "Dial")
+	assert.True(t, c.IsTLS())
+	assert.False(t, c.TokenExpiry().IsZero(), "TokenExpiry")
+	assert.Equal(t, int64(1), e.srv.Logins())
+
+	n, size, err := c.Stat(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	assert.Equal(t, int64(len(aliceMail[0])+len(aliceMail[1])), size)
+
+	list, err := c.List(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []popauth.MessageInfo{{Number: 1, Size: int64(len(aliceMail[0]))}, {Number: 2, Size: int64(len(aliceMail[1]))}}, list)
+	one, err := c.ListMessage(ctx, 2)
+	require.NoError(t, err)
+	assert.Equal(t, list[1], one)
+
+	uids, err := c.UIDL(ctx)
+	require.NoError(t, err)
+	require.Len(t, uids, 2)
+	u2, err := c.UIDLMessage(ctx, 2)
+	require.NoError(t, err)
+	assert.Equal(t, uids[1], u2)
+
+	r, err := c.Retr(ctx, 2)
+	require.NoError(t, err)
+	body, err := io.ReadAll(r)
+	require.NoError(t, err)
+	assert.Equal(t, aliceMail[1], string(body), "RETR must undo dot-stuffing and keep CRLF")
+	require.NoError(t, r.Close())
+
+	r, err = c.Top(ctx, 2, 1)
+	require.NoError(t, err)
+	body, err = io.ReadAll(r)
+	require.NoError(t, err)
+	assert.Equal(t, "Subject: two\r\n\r\n.leading dot\r\n", string(body))
+
+	// A body left unread is drained by the next command.
+	r, err = c.Retr(ctx, 1)
+	require.NoError(t, err)
+	buf := make([]byte, 3)
+	_, err = io.ReadFull(r, buf)
+	require.NoError(t, err)
+	require.NoError(t, c.Noop(ctx), "NOOP after a partly read RETR")
+	_, err = r.Read(buf)
+	assert.Error(t, err, "the old reader is dead after a later command")
+
+	var pe *popauth.Error
+	err = c.Dele(ctx, 9)
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "DELE", pe.Command)
+
+	require.NoError(t, c.Dele(ctx, 1))
+	require.NoError(t, c.Rset(ctx))
+	require.NoError(t, c.Dele(ctx, 1))
+	require.NoError(t, c.Quit(ctx))
+	assert.Equal(t, []string{aliceMail[1]}, e.srv.Messages(alice), "QUIT commits DELE")
+	assert.ErrorIs(t, c.Noop(ctx), popauth.ErrBroken)
+	assert.Equal(t, 1, src.Fetches())
+}
+
+func TestDialSTLS(t *testing.T) {
+	e := newEnv(t, nil)
+	src := &countingSource{tokens: []string{goodToken}}
+	c, err := popauth.DialSTLS(ctxT(t), e.srv.PlainAddr(), e.opts(src))
+	require.NoError(t, err, "DialSTLS")
+	defer c.Close()
+	assert.True(t, c.IsTLS())
+	assert.True(t, c.SupportsMechanism("XOAUTH2"), "SASL is listed after STLS")
+	assert.False(t, c.HasCapability("STLS"))
+}
+
+func TestSTLSUnavailable(t *testing.T) {
+	e := newEnv(t, func(o *poptest.Options) { o.TLSConfig = nil })
+	src := &countingSource{tokens: []string{goodToken}}
+	_, err := popauth.DialSTLS(ctxT(t), e.srv.PlainAddr(), &popauth.Options{Username: alice, TokenSource: src})
+	require.ErrorIs(t, err, popauth.ErrSTLSUnavailable)
+	assert.Equal(t, 0, src.Fetches())
+	assert.Equal(t, int64(0), e.srv.AuthAttempts())
+}
+
+func TestPlaintextRefusedBeforeTokenFetch(t *testing.T) {
+	e := newEnv(t, func(o *poptest.Options) { o.AllowInsecureAuth = true })
+	src := &countingSource{tokens: []string{goodToken}}
+	ctx := ctxT(t)
+	conn, err := net.Dial("tcp", e.srv.PlainAddr())
+	require.NoError(t, err)
+	_, err = popauth.NewClient(ctx, conn, &popauth.Options{Username: alice, TokenSource: src})
+	require.ErrorIs(t, err, popauth.ErrInsecure)
+	assert.Equal(t, 0, src.Fetches(), "no token may be fetched for a plaintext connection")
+	assert.Equal(t, int64(0), e.srv.TokensReceived())
+
+	// With the explicit opt-in it works against a server that allows it.
+	conn, err = net.Dial("tcp", e.srv.PlainAddr())
+	require.NoError(t, err)
+	c, err := popauth.NewClient(ctx, conn, &popauth.Options{Username: alice, TokenSource: src, InsecureAllowPlaintext: true})
+	require.NoError(t, err)
+	c.Close()
+}
+
+func TestTwoStepAuthOnly(t *testing.T) {
+	// poptest, like Exchange, closes the connection on a one-line AUTH; a
+	// login that works proves the client never sends one.
+	e := newEnv(t, func(o *poptest.Options) { o.AllowOneLineAuth = false })
+	src := &countingSource{tokens: []string{goodToken}}
+	c, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(src))
+	require.NoError(t, err)
+	c.Close()
+}
+
+func TestErrorChallenge(t *testing.T) {
+	for _, tc := range []struct {
+		name, mech, status string
+	}{
+		{"xoauth2", popauth.XOAuth2, "401"},
+		{"oauthbearer", popauth.OAuthBearer, "invalid_token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(o *poptest.Options) { o.ErrorChallenge = true; o.OAuthBearer = true })
+			src := &plainSource{&countingSource{tokens: []string{"expired.eyJ1cG4iOiJhbGljZUBjb250b3NvLnRlc3QifQ.sig"}}}
+			ctx := ctxT(t)
+			c, err := popauth.Dial(ctx, e.srv.Addr(), &popauth.Options{TLSConfig: e.ca.ClientConfig(), Mechanism: tc.mech})
+			require.NoError(t, err)
+			defer c.Close()
+			err = c.Authenticate(ctx, alice, src)
+			var ae *popauth.AuthError
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, tc.mech, ae.Mechanism)
+			assert.Equal(t, tc.status, ae.Status)
+			assert.Equal(t, alice, ae.TokenUser)
+			assert.False(t, ae.Retried, "a source without Invalidate is not retried")
+			var pe *popauth.Error
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, popauth.CodeAuth, pe.Code)
+			assert.NotContains(t, err.Error(), "expired.eyJ", "the token must not appear in the error")
+			assert.Equal(t, 1, src.Fetches())
+
+			// The session is still usable: a good token logs in.
+			require.NoError(t, c.Authenticate(ctx, alice, &countingSource{tokens: []string{goodToken}}))
+		})
+	}
+}
+
+func TestRetryOnceWithFreshToken(t *testing.T) {
+	for _, challenge := range []bool{false, true} {
+		name := "exchange-style"
+		if challenge {
+			name = "error-challenge"
+		}
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, func(o *poptest.Options) { o.ErrorChallenge = challenge })
+			src := &countingSource{tokens: []string{"stale", goodToken}}
+			c, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(src))
+			require.NoError(t, err)
+			c.Close()
+			assert.Equal(t, 2, src.Fetches())
+			assert.Equal(t, []string{"stale"}, src.invalidated)
+			assert.Equal(t, int64(2), e.srv.AuthAttempts())
+
+			// A second failure is not retried again.
+			src = &countingSource{tokens: []string{"bad1", "bad2", goodToken}}
+			_, err = popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(src))
+			var ae *popauth.AuthError
+			require.ErrorAs(t, err, &ae)
+			assert.True(t, ae.Retried)
+			assert.Equal(t, 2, src.Fetches(), "retry once, never more")
+			assert.Equal(t, []string{"bad1", "bad2"}, src.invalidated)
+		})
+	}
+}
+
+func TestTemporaryFailureNotRetried(t *testing.T) {
+	e := newEnv(t, func(o *poptest.Options) { o.TempFailures = 1 })
+	src := &countingSource{tokens: []string{goodToken}}
+	_, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(src))
+	var ae *popauth.AuthError
+	require.ErrorAs(t, err, &ae)
+	assert.True(t, ae.Temporary())
+	var pe *popauth.Error
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, popauth.CodeSysTemp, pe.Code)
+	assert.Equal(t, 1, src.Fetches())
+	assert.Empty(t, src.invalidated)
+}
+
+func TestInUse(t *testing.T) {
+	e := newEnv(t, func(o *poptest.Options) { o.InUse = true })
+	_, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(&countingSource{tokens: []string{goodToken}}))
+	var pe *popauth.Error
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, popauth.CodeInUse, pe.Code)
+	assert.True(t, pe.Temporary())
+}
+
+func TestProbeFailure(t *testing.T) {
+	e := newEnv(t, func(o *poptest.Options) { o.NotConnected = true })
+	_, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(&countingSource{tokens: []string{goodToken}}))
+	var pr *popauth.ProbeError
+	require.ErrorAs(t, err, &pr)
+	assert.Contains(t, pr.Hint(), "service principal")
+	var pe *popauth.Error
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "STAT", pe.Command)
+	assert.Contains(t, pe.Text, "authenticated but not connected")
+}
+
+func TestCloseAfterAuthIsAnErrorNotAHang(t *testing.T) {
+	e := newEnv(t, func(o *poptest.Options) { o.CloseAfterAuth = true })
+	src := &countingSource{tokens: []string{goodToken}}
+	start := time.Now()
+	_, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(src))
+	var ae *popauth.AuthError
+	require.ErrorAs(t, err, &ae)
+	assert.Contains(t, ae.Hint(), "mailbox does not exist")
+	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.Equal(t, 1, src.Fetches(), "a closed connection is not retried")
+}
+
+func TestContextDeadline(t *testing.T) {
+	e := newEnv(t, func(o *poptest.Options) { o.ReplyDelay = 2 * time.Second })
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := popauth.Dial(ctx, e.srv.Addr(), e.opts(&countingSource{tokens: []string{goodToken}}))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), time.Second)
+}
+
+func TestContextCancelDuringRetr(t *testing.T) {
+	e := newEnv(t, nil)
+	c, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(&countingSource{tokens: []string{goodToken}}))
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = c.Retr(ctx, 1)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, c.Noop(context.Background()), popauth.ErrBroken)
+}
+
+func TestUsernameChecks(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := ctxT(t)
+	c, err := popauth.Dial(ctx, e.srv.Addr(), &popauth.Options{TLSConfig: e.ca.ClientConfig()})
+	require.NoError(t, err)
+	defer c.Close()
+	src := &countingSource{tokens: []string{goodToken}}
+	for _, u := range []string{"", `alice@contoso.test\shared@contoso.test`, "a\r\nQUIT"} {
+		assert.ErrorIs(t, c.Authenticate(ctx, u, src), popauth.ErrBadUsername, "%q", u)
+	}
+	assert.Equal(t, 0, src.Fetches())
+}
+
+func TestOAuthBearerNeedsAdvertising(t *testing.T) {
+	e := newEnv(t, nil) // OAuthBearer off
+	o := e.opts(&countingSource{tokens: []string{goodToken}})
+	o.Mechanism = popauth.OAuthBearer
+	_, err := popauth.Dial(ctxT(t), e.srv.Addr(), o)
+	require.ErrorIs(t, err, popauth.ErrNoMechanism)
+}
+
+func TestOAuthBearerLogin(t *testing.T) {
+	e := newEnv(t, func(o *poptest.Options) { o.OAuthBearer = true })
+	o := e.opts(&countingSource{tokens: []string{goodToken}})
+	o.Mechanism = popauth.OAuthBearer
+	c, err := popauth.Dial(ctxT(t), e.srv.Addr(), o)
+	require.NoError(t, err)
+	c.Close()
+}
