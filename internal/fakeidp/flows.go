@@ -8,8 +8,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"html"
+	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 
@@ -231,15 +234,32 @@ func (p *IdP) serveAuthorize(w http.ResponseWriter, r *http.Request, tenant stri
 		http.Error(w, "AADSTS50011: The redirect URI specified in the request does not match the redirect URIs configured for the application '"+clientID+"'.", http.StatusBadRequest)
 		return
 	}
-	fail := func(errCode string, aadsts int, desc string) {
-		v := ru.Query()
-		v.Set("error", errCode)
-		v.Set("error_description", fmt.Sprintf("AADSTS%d: %s", aadsts, desc))
+	mode := q.Get("response_mode")
+	if mode == "" {
+		mode = "query"
+	}
+	respond := func(v url.Values) {
 		if s := q.Get("state"); s != "" {
 			v.Set("state", s)
 		}
-		ru.RawQuery = v.Encode()
+		if mode == "form_post" {
+			writeFormPost(w, redirect, v)
+			return
+		}
+		rv := ru.Query()
+		for k, vs := range v {
+			rv[k] = vs
+		}
+		ru.RawQuery = rv.Encode()
 		http.Redirect(w, r, ru.String(), http.StatusFound)
+	}
+	fail := func(errCode string, aadsts int, desc string) {
+		respond(url.Values{"error": {errCode}, "error_description": {fmt.Sprintf("AADSTS%d: %s", aadsts, desc)}})
+	}
+	if mode != "query" && mode != "form_post" {
+		mode = "query"
+		fail("invalid_request", 900144, "response_mode must be 'query' or 'form_post'.")
+		return
 	}
 	if q.Get("response_type") != "code" {
 		fail("unsupported_response_type", 700054, "response_type must be 'code' here.")
@@ -272,14 +292,28 @@ func (p *IdP) serveAuthorize(w http.ResponseWriter, r *http.Request, tenant stri
 		redirectURI: redirect, challenge: challenge, method: method, expires: p.now().Add(10 * time.Minute),
 	}
 	p.mu.Unlock()
-	v := ru.Query()
-	v.Set("code", code)
-	if s := q.Get("state"); s != "" {
-		v.Set("state", s)
+	respond(url.Values{"code": {code}, "session_state": {newID()}})
+}
+
+// writeFormPost answers with the self-submitting HTML form Entra sends for
+// response_mode=form_post.
+func writeFormPost(w http.ResponseWriter, action string, v url.Values) {
+	var b strings.Builder
+	b.WriteString("<html><head><title>Working...</title></head><body>\n")
+	b.WriteString(`<form method="POST" name="hiddenform" action="` + html.EscapeString(action) + "\">\n")
+	keys := make([]string, 0, len(v))
+	for k := range v {
+		keys = append(keys, k)
 	}
-	v.Set("session_state", newID())
-	ru.RawQuery = v.Encode()
-	http.Redirect(w, r, ru.String(), http.StatusFound)
+	sort.Strings(keys)
+	for _, k := range keys {
+		b.WriteString(`<input type="hidden" name="` + html.EscapeString(k) + `" value="` + html.EscapeString(v.Get(k)) + "\" />\n")
+	}
+	b.WriteString("<noscript><p>Script is disabled. Click Submit to continue.</p><input type=\"submit\" value=\"Submit\" /></noscript>\n")
+	b.WriteString("</form>\n<script language=\"javascript\">document.forms[0].submit();</script>\n</body></html>\n")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store, no-cache")
+	_, _ = io.WriteString(w, b.String())
 }
 
 func redirectAllowed(app App, u *url.URL) bool {

@@ -312,7 +312,8 @@ func (p *IdP) AddUser(u User) {
 
 // Requests reports how many token endpoint requests carried the given
 // grant_type (see the Grant constants), whatever their outcome, including
-// requests answered by an injected fault. The names "devicecode" and
+// requests answered by an injected fault. MSAL's short grant type
+// "device_code" counts as GrantDeviceCode. The names "devicecode" and
 // "authorize" count requests to those endpoints.
 func (p *IdP) Requests(grant string) int64 {
 	p.mu.Lock()

@@ -175,6 +175,9 @@ func (p *IdP) serveToken(w http.ResponseWriter, r *http.Request, tenant string) 
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	formErr := r.ParseForm()
 	gt := r.PostForm.Get("grant_type")
+	if gt == "device_code" { // MSAL's short form; Entra takes both
+		gt = GrantDeviceCode
+	}
 	p.count(gt, true)
 	if !p.wait(r, p.opts.Latency) {
 		return
@@ -195,7 +198,7 @@ func (p *IdP) serveToken(w http.ResponseWriter, r *http.Request, tenant string) 
 		p.refreshToken(w, r, tenant)
 	case GrantAuthorizationCode:
 		p.authorizationCode(w, r, tenant)
-	case GrantDeviceCode, "device_code":
+	case GrantDeviceCode:
 		p.deviceCodeGrant(w, r, tenant)
 	case "":
 		p.oauthError(w, r, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.", "")
