@@ -1,0 +1,448 @@
+package autodiscover
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/modernauth/mailauth/cloud"
+)
+
+// Protocol names the service whose URL a lookup returns.
+type Protocol string
+
+// Protocols a lookup can ask for. The values are the ones Autodiscover v2
+// uses in its Protocol query parameter.
+const (
+	EWS        Protocol = "EWS"        // Exchange Web Services (…/EWS/Exchange.asmx)
+	ActiveSync Protocol = "ActiveSync" // Exchange ActiveSync (…/Microsoft-Server-ActiveSync)
+)
+
+func (p Protocol) v2Name() string { return string(p) }
+
+func (p Protocol) valid() bool { return p == EWS || p == ActiveSync }
+
+// ParseProtocol maps "ews", "activesync" or "eas" (any case) to a
+// [Protocol].
+func ParseProtocol(s string) (Protocol, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "ews":
+		return EWS, nil
+	case "activesync", "eas":
+		return ActiveSync, nil
+	}
+	return "", fmt.Errorf("autodiscover: unknown protocol %q (want ews or activesync)", s)
+}
+
+// Method is one of the three autodiscover flavours.
+type Method string
+
+// Methods, in the order a lookup tries them by default.
+const (
+	// MethodV2 is Autodiscover v2: an anonymous GET of
+	// /autodiscover/autodiscover.json/v1.0/{email}?Protocol=… on the
+	// cloud's autodiscover host. It knows the mailboxes of Exchange Online.
+	MethodV2 Method = "v2"
+	// MethodPOX is the plain-old-XML POST to /autodiscover/autodiscover.xml
+	// (the Outlook schema for EWS, the MobileSync schema for ActiveSync).
+	MethodPOX Method = "pox"
+	// MethodSOAP is the SOAP GetUserSettings POST to
+	// /autodiscover/autodiscover.svc (EWS only).
+	MethodSOAP Method = "soap"
+)
+
+// Resolver looks up SRV records. [*net.Resolver] implements it.
+type Resolver interface {
+	LookupSRV(ctx context.Context, service, proto, name string) (cname string, addrs []*net.SRV, err error)
+}
+
+// Defaults for the zero values of [Options].
+const (
+	DefaultMaxRedirects   = 10
+	DefaultCacheTTL       = time.Hour
+	DefaultRequestTimeout = 20 * time.Second
+	// maxBody bounds how much of an autodiscover answer is read.
+	maxBody = 1 << 20
+)
+
+// Options configures a [Client]. A nil *Options is the same as a zero
+// Options: Exchange Online global cloud, anonymous only, system DNS.
+type Options struct {
+	// Cloud gives the host asked first with Autodiscover v2 (its
+	// AutodiscoverHost) and the hosts that may receive a token (its
+	// Hosts()). The zero value means [cloud.Global].
+	Cloud cloud.Cloud
+
+	// Token, if set, supplies the bearer token sent to a POX or SOAP
+	// endpoint that answers 401 with "WWW-Authenticate: Bearer", and only
+	// if its host is on the allow-list. Requests always go out anonymous
+	// first. Nil means anonymous only.
+	Token oauth2.TokenSource
+
+	// AllowedDomains names further domains whose hosts (the domain itself
+	// and every name under it) a lookup may contact through a redirect or
+	// an SRV record, and send the token to. The domain of the address
+	// passed to Lookup is always allowed; the cloud's hosts are allowed
+	// by exact name.
+	AllowedDomains []string
+
+	// Methods lists the methods to use, in order. Nil means MethodV2,
+	// MethodPOX, MethodSOAP. MethodV2 is always tried first when listed;
+	// the order of POX and SOAP is the order per candidate host.
+	Methods []Method
+
+	// Resolver looks up the _autodiscover._tcp SRV record. Nil means
+	// [net.DefaultResolver].
+	Resolver Resolver
+
+	// DialContext, if set, opens every connection (tests map host names
+	// to loopback listeners with it). Ignored when Transport is set.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// TLSConfig, if set, is used for https (for example RootCAs for a
+	// private CA). Ignored when Transport is set.
+	TLSConfig *tls.Config
+
+	// Transport, if set, sends every request; it must not follow
+	// redirects itself (an http.RoundTripper never does). Nil means a
+	// clone of [http.DefaultTransport] with DialContext and TLSConfig.
+	Transport http.RoundTripper
+
+	// MaxRedirects caps the redirects (HTTP 3xx, redirectUrl,
+	// redirectAddr) followed in one lookup. Zero means
+	// [DefaultMaxRedirects]; larger values are lowered to it.
+	MaxRedirects int
+
+	// CacheTTL is how long a found URL is remembered per (address,
+	// protocol). Zero means [DefaultCacheTTL]; negative disables the cache.
+	CacheTTL time.Duration
+
+	// RequestTimeout bounds each HTTP request, inside the lookup's
+	// context. Zero means [DefaultRequestTimeout].
+	RequestTimeout time.Duration
+
+	// UserAgent is sent with every request. Empty means
+	// "mailauth-autodiscover".
+	UserAgent string
+
+	// Logger receives a debug record per attempt (method, URL, outcome).
+	// Records never contain tokens. Nil means no logging.
+	Logger *slog.Logger
+}
+
+// Result is what a successful lookup found.
+type Result struct {
+	// Email is the address the URL belongs to; it differs from the
+	// address asked for after a redirectAddr.
+	Email    string
+	Protocol Protocol
+	// URL is the EWS or ActiveSync endpoint, always https and on an
+	// allowed host.
+	URL string
+	// Method and Endpoint say which autodiscover request answered.
+	Method   Method
+	Endpoint string
+	// Redirects counts the redirects followed.
+	Redirects int
+	// Cached is true when the result came from the client's cache.
+	Cached bool
+}
+
+// Client finds EWS and ActiveSync URLs. It is safe for concurrent use; its
+// cache is shared by all calls. Create it with [New].
+type Client struct {
+	cloud     cloud.Cloud
+	token     oauth2.TokenSource
+	hosts     map[string]bool // cloud hosts, exact
+	domains   []string        // AllowedDomains, lower-case, no dots at the ends
+	methods   []Method
+	resolver  Resolver
+	base      http.RoundTripper
+	anon      *http.Client
+	maxHops   int
+	ttl       time.Duration
+	timeout   time.Duration
+	userAgent string
+	log       *slog.Logger
+	now       func() time.Time // time source for the cache (tests swap it)
+
+	mu    sync.Mutex // guards cache
+	cache map[cacheKey]cacheEntry
+}
+
+type cacheKey struct {
+	email string
+	proto Protocol
+}
+
+type cacheEntry struct {
+	res     Result
+	expires time.Time
+}
+
+// New returns a Client configured by opts (nil means defaults). It does no
+// I/O.
+func New(opts *Options) (*Client, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	c := &Client{
+		cloud:     o.Cloud,
+		token:     o.Token,
+		hosts:     map[string]bool{},
+		resolver:  o.Resolver,
+		base:      o.Transport,
+		maxHops:   o.MaxRedirects,
+		ttl:       o.CacheTTL,
+		timeout:   o.RequestTimeout,
+		userAgent: o.UserAgent,
+		log:       o.Logger,
+		now:       time.Now,
+		cache:     map[cacheKey]cacheEntry{},
+	}
+	if c.cloud == (cloud.Cloud{}) {
+		c.cloud = cloud.Global
+	}
+	for _, h := range c.cloud.Hosts() {
+		c.hosts[strings.ToLower(h)] = true
+	}
+	for _, d := range o.AllowedDomains {
+		d = strings.Trim(strings.ToLower(strings.TrimSpace(d)), ".")
+		if d == "" || !validHostname(d) {
+			return nil, fmt.Errorf("autodiscover: AllowedDomains entry %q is not a domain name", d)
+		}
+		if !strings.Contains(d, ".") {
+			return nil, fmt.Errorf("autodiscover: AllowedDomains entry %q is a top-level domain; name a registered domain", d)
+		}
+		c.domains = append(c.domains, d)
+	}
+	if o.Methods == nil {
+		c.methods = []Method{MethodV2, MethodPOX, MethodSOAP}
+	} else {
+		for _, m := range o.Methods {
+			switch m {
+			case MethodV2, MethodPOX, MethodSOAP:
+				c.methods = append(c.methods, m)
+			default:
+				return nil, fmt.Errorf("autodiscover: unknown method %q in Options.Methods", m)
+			}
+		}
+	}
+	if c.resolver == nil {
+		c.resolver = net.DefaultResolver
+	}
+	if c.base == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		if o.DialContext != nil {
+			t.DialContext = o.DialContext
+			t.Proxy = nil
+		}
+		if o.TLSConfig != nil {
+			t.TLSClientConfig = o.TLSConfig.Clone()
+		}
+		c.base = t
+	}
+	c.anon = &http.Client{
+		Transport: c.base,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse // redirects are followed by hand, with checks
+		},
+	}
+	if c.maxHops <= 0 || c.maxHops > DefaultMaxRedirects {
+		c.maxHops = DefaultMaxRedirects
+	}
+	if c.ttl == 0 {
+		c.ttl = DefaultCacheTTL
+	}
+	if c.timeout <= 0 {
+		c.timeout = DefaultRequestTimeout
+	}
+	if c.userAgent == "" {
+		c.userAgent = "mailauth-autodiscover"
+	}
+	return c, nil
+}
+
+func (c *Client) uses(m Method) bool {
+	for _, x := range c.methods {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+// Lookup finds the URL of protocol p for the mailbox email. It blocks
+// until an answer is found, every candidate has failed, or ctx is done.
+//
+// The order: Autodiscover v2 on the cloud's host; then POX and SOAP on
+// https://{domain}, then on https://autodiscover.{domain}; then an
+// unauthenticated GET of http://autodiscover.{domain}/autodiscover/autodiscover.xml
+// whose redirect is followed only to https; then the hosts of the
+// _autodiscover._tcp.{domain} SRV record. A redirectAddr (or SOAP
+// RedirectAddress) restarts the list with the new address; redirectUrl and
+// HTTP redirects are followed after checks. Lookup never asks a parent
+// domain of {domain}.
+//
+// On failure the error is a [*LookupError]; the causes of the single
+// attempts are reachable with errors.As ([*RedirectError], [*HTTPError],
+// [*ResponseError]).
+func (c *Client) Lookup(ctx context.Context, email string, p Protocol) (*Result, error) {
+	if !p.valid() {
+		return nil, fmt.Errorf("autodiscover: unknown protocol %q (want EWS or ActiveSync)", p)
+	}
+	addr, domain, err := splitEmail(email)
+	if err != nil {
+		return nil, &LookupError{Email: email, Protocol: p, Err: err}
+	}
+	key := cacheKey{email: strings.ToLower(addr), proto: p}
+	if r, ok := c.cached(key); ok {
+		return r, nil
+	}
+	l := &lookup{
+		c:        c,
+		proto:    p,
+		domain:   domain,
+		seenAddr: map[string]bool{strings.ToLower(addr): true},
+		visited:  map[string]bool{},
+	}
+	for {
+		res, next, err := l.discover(ctx, addr)
+		if err == nil && res == nil && next == "" {
+			err = ErrNotFound
+		}
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+				err = fmt.Errorf("%w (%w)", ErrNotFound, ctxErr)
+			}
+			return nil, &LookupError{Email: addr, Protocol: p, Attempts: l.attempts, Err: err}
+		}
+		if res != nil {
+			res.Redirects = l.hops
+			c.store(key, *res)
+			return res, nil
+		}
+		addr = next
+	}
+}
+
+// Forget drops the cached result for (email, p), for example after the
+// URL stopped working. It does no I/O.
+func (c *Client) Forget(email string, p Protocol) {
+	c.mu.Lock()
+	delete(c.cache, cacheKey{email: strings.ToLower(strings.TrimSpace(email)), proto: p})
+	c.mu.Unlock()
+}
+
+func (c *Client) cached(key cacheKey) (*Result, bool) {
+	if c.ttl < 0 {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.cache[key]
+	if !ok {
+		return nil, false
+	}
+	if !c.now().Before(e.expires) {
+		delete(c.cache, key)
+		return nil, false
+	}
+	r := e.res
+	r.Cached = true
+	return &r, true
+}
+
+func (c *Client) store(key cacheKey, r Result) {
+	if c.ttl < 0 {
+		return
+	}
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.cache { // evict expired entries so the map cannot grow without bound
+		if !now.Before(e.expires) {
+			delete(c.cache, k)
+		}
+	}
+	c.cache[key] = cacheEntry{res: r, expires: now.Add(c.ttl)}
+}
+
+// allowedHost reports whether host (no port) is a cloud host or in an
+// allowed domain (extra is the lookup's own domain).
+func (c *Client) allowedHost(host, extra string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "" {
+		return false
+	}
+	if c.hosts[host] {
+		return true
+	}
+	if extra != "" && inDomain(host, extra) {
+		return true
+	}
+	for _, d := range c.domains {
+		if inDomain(host, d) {
+			return true
+		}
+	}
+	return false
+}
+
+func inDomain(host, domain string) bool {
+	return host == domain || strings.HasSuffix(host, "."+domain)
+}
+
+// splitEmail checks an address and returns it (trimmed) with its
+// lower-case domain.
+func splitEmail(email string) (addr, domain string, err error) {
+	addr = strings.TrimSpace(email)
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 || at == len(addr)-1 || len(addr) > 320 {
+		return "", "", fmt.Errorf("%w: %q is not local@domain", ErrInvalidEmail, email)
+	}
+	local := addr[:at]
+	for _, r := range local {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune(`/\?#%"<>()[],;:@`, r) {
+			return "", "", fmt.Errorf("%w: %q has characters not allowed here", ErrInvalidEmail, email)
+		}
+	}
+	domain = strings.ToLower(addr[at+1:])
+	if !validHostname(domain) {
+		return "", "", fmt.Errorf("%w: %q does not end in a host name", ErrInvalidEmail, email)
+	}
+	if !strings.Contains(domain, ".") {
+		return "", "", fmt.Errorf("%w: the domain of %q has a single label; autodiscover would ask a top-level domain", ErrInvalidEmail, email)
+	}
+	return local + "@" + domain, domain, nil
+}
+
+// validHostname accepts LDH labels separated by dots (IDNs must be given
+// in their A-label form).
+func validHostname(h string) bool {
+	if len(h) == 0 || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			ch := label[i]
+			if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
