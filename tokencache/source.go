@@ -287,7 +287,10 @@ func (c *Cache) newState(tok *oauth2.Token, refreshOn time.Time, now time.Time) 
 func (c *Cache) retry(ctx context.Context, fn func(context.Context) (*oauth2.Token, time.Time, error)) (*oauth2.Token, time.Time, error) {
 	wait := 200 * time.Millisecond
 	for attempt := 0; ; attempt++ {
-		tok, refreshOn, err := fn(ctx)
+		// One hanging request must leave time for a retry.
+		actx, cancel := context.WithTimeout(ctx, max(c.timeout/2, time.Second))
+		tok, refreshOn, err := fn(actx)
+		cancel()
 		if err == nil {
 			return tok, refreshOn, nil
 		}

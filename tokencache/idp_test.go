@@ -1,0 +1,150 @@
+package tokencache
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/modernauth/mailauth/cloud"
+	"github.com/modernauth/mailauth/internal/fakeidp"
+)
+
+const (
+	tTenant = "contoso"
+	tApp    = "app1"
+	tSecret = "s3cret-VALUE-xyz"
+	tPublic = "pub1"
+	tUser   = "alice@contoso.test"
+)
+
+func newIdP(t testing.TB, opts fakeidp.Options) (*fakeidp.IdP, cloud.Cloud) {
+	t.Helper()
+	idp, err := fakeidp.New(opts)
+	require.NoError(t, err, "fakeidp.New")
+	t.Cleanup(idp.Close)
+	idp.AddApp(fakeidp.App{TenantID: tTenant, ClientID: tApp, Secret: tSecret, Roles: []string{"IMAP.AccessAsApp"}})
+	idp.AddApp(fakeidp.App{TenantID: tTenant, ClientID: tPublic})
+	idp.AddUser(fakeidp.User{TenantID: tTenant, UPN: tUser})
+	c := cloud.Global
+	c.AuthorityHost = idp.URL()
+	return idp, c
+}
+
+func newTestCache(idp *fakeidp.IdP, o *Options) *Cache {
+	if o == nil {
+		o = &Options{}
+	}
+	o.HTTPClient = idp.HTTPClient()
+	return New(o)
+}
+
+func TestAppOnlySecret(t *testing.T) {
+	idp, cl := newIdP(t, fakeidp.Options{})
+	c := newTestCache(idp, nil)
+	app, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: tApp, Credential: ClientSecret(tSecret)})
+	require.NoError(t, err)
+	src := app.Source(cl.AppOnlyScope())
+	tok, err := src.TokenContext(t.Context())
+	require.NoError(t, err)
+	claims, err := idp.Verify(tok.AccessToken)
+	require.NoError(t, err)
+	assert.Equal(t, "https://outlook.office365.com", claims.Audience)
+	assert.True(t, claims.HasRole("IMAP.AccessAsApp"))
+	for range 100 {
+		again, err := app.Source(cl.AppOnlyScope()).Token()
+		require.NoError(t, err)
+		assert.Same(t, tok, again)
+	}
+	assert.EqualValues(t, 1, idp.Requests(fakeidp.GrantClientCredentials))
+
+	// Invalidate forces exactly one new request: MSAL's own cache must not answer.
+	src.Invalidate(tok)
+	_, err = src.Token()
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, idp.Requests(fakeidp.GrantClientCredentials))
+
+	app2, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: tApp, Credential: ClientSecret("other")})
+	require.NoError(t, err)
+	assert.Same(t, app, app2, "one App (one MSAL client) per partition")
+}
+
+func TestAppOnlyWrongSecretIsTyped(t *testing.T) {
+	idp, cl := newIdP(t, fakeidp.Options{})
+	c := newTestCache(idp, nil)
+	app, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: tApp, Credential: ClientSecret("wrong-secret-123")})
+	require.NoError(t, err)
+	_, err = app.Source(cl.AppOnlyScope()).TokenContext(t.Context())
+	require.Error(t, err)
+	var ie *IdPError
+	require.ErrorAs(t, err, &ie)
+	assert.Equal(t, "invalid_client", ie.Code)
+	assert.NotEmpty(t, ie.AADSTS)
+	assert.NotEmpty(t, ie.CorrelationID)
+	assert.False(t, ie.Transient)
+	assert.NotContains(t, err.Error(), "wrong-secret-123")
+	assert.EqualValues(t, 1, idp.Requests(fakeidp.GrantClientCredentials), "a permanent error is not retried")
+}
+
+func selfSignedPEM(t *testing.T) (*x509.Certificate, []byte) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "app1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})...)
+	return cert, out
+}
+
+func TestAppOnlyCertificateAndAssertion(t *testing.T) {
+	idp, cl := newIdP(t, fakeidp.Options{})
+	cert, pemData := selfSignedPEM(t)
+	idp.AddApp(fakeidp.App{TenantID: tTenant, ClientID: "certapp", Cert: cert, Roles: []string{"SMTP.SendAsApp"}})
+	c := newTestCache(idp, nil)
+	cred, err := CertificatePEM(pemData, "")
+	require.NoError(t, err)
+	app, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: "certapp", Credential: cred})
+	require.NoError(t, err)
+	tok, err := app.Source(cl.AppOnlyScope()).TokenContext(t.Context())
+	require.NoError(t, err, "certificate credential")
+	claims, err := idp.Verify(tok.AccessToken)
+	require.NoError(t, err)
+	assert.True(t, claims.HasRole("SMTP.SendAsApp"))
+
+	// Assertion callback: the caller signs; here a wrong assertion must
+	// come back as a typed, non-transient error, and the callback is used.
+	var mu sync.Mutex
+	var seen []AssertionRequest
+	app2, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: tApp, Credential: Assertion(
+		func(ctx context.Context, r AssertionRequest) (string, error) {
+			mu.Lock()
+			seen = append(seen, r)
+			mu.Unlock()
+			return "not-a-jwt", nil
+		})})
+	require.NoError(t, err)
+	_, err = app2.Source(cl.AppOnlyScope()).TokenContext(t.Context())
+	var ie *IdPError
+	require.ErrorAs(t, err, &ie)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, seen, 1)
+	assert.Equal(t, tApp, seen[0].ClientID)
+	assert.Contains(t, seen[0].TokenEndpoint, "/oauth2/v2.0/token")
+}

@@ -1,0 +1,240 @@
+package tokencache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// PartitionName returns the name under which a [Store] keeps the record of
+// a partition: "app|<authority>|<tenant>|<client>" for app-only tokens and
+// "user|<authority>|<tenant>|<client>|<account>" for a signed-in account.
+// Names hold no secret. Stores that need a restricted alphabet (file names)
+// should hash or escape them.
+func PartitionName(authority, tenant, clientID, account string) string {
+	authority = strings.ToLower(strings.TrimRight(authority, "/"))
+	if account == "" {
+		return "app|" + authority + "|" + strings.ToLower(tenant) + "|" + clientID
+	}
+	return "user|" + authority + "|" + strings.ToLower(tenant) + "|" + clientID + "|" + strings.ToLower(account)
+}
+
+// partitionData is the JSON inside Record.Data.
+type partitionData struct {
+	V int `json:"v"`
+	// MSAL is MSAL's own cache of this one account (delegated only): the
+	// refresh token, account and ID token. Access tokens are removed
+	// before it is handed back to MSAL, so MSAL always redeems.
+	MSAL json.RawMessage `json:"msal,omitempty"`
+	// Home is the MSAL home account id of the signed-in account.
+	Home string `json:"home,omitempty"`
+	// Tokens are the access tokens by scope set.
+	Tokens map[string]storedToken `json:"tokens,omitempty"`
+}
+
+type storedToken struct {
+	AccessToken string    `json:"at"`
+	TokenType   string    `json:"type,omitempty"`
+	Expiry      time.Time `json:"exp"`
+	RefreshOn   time.Time `json:"refresh_on,omitzero"`
+}
+
+// refreshTokenLife is how long a stored delegated record is kept without
+// use: Entra refresh tokens live 90 days (sliding).
+const refreshTokenLife = 90 * 24 * time.Hour
+
+// partition serializes all token work of one tenant (app-only) or account
+// (delegated) inside this process and, with a [Locker] store, across
+// processes. It keeps the last record it loaded or saved, so a store
+// outage does not lose the refresh token.
+type partition struct {
+	c    *Cache
+	name string
+	sem  chan struct{} // one holder at a time; guards gen, data and the MSAL client's cache hook
+
+	gen  uint64
+	data partitionData
+}
+
+func newPartition(c *Cache, name string) *partition {
+	return &partition{c: c, name: name, sem: make(chan struct{}, 1)}
+}
+
+// lock takes the partition in this process and, when the store can, across
+// processes. A store lock that cannot be taken for a reason other than ctx
+// is reported and skipped: tokens keep flowing while a shared store is down.
+func (p *partition) lock(ctx context.Context) (unlock func(), err error) {
+	release, err := p.lockLocal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := p.lockStore(ctx)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return func() { u(); release() }, nil
+}
+
+// lockLocal takes the partition in this process only.
+func (p *partition) lockLocal(ctx context.Context) (unlock func(), err error) {
+	select {
+	case p.sem <- struct{}{}:
+		return func() { <-p.sem }, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// lockStore takes the store's cross-process lock, if it has one.
+func (p *partition) lockStore(ctx context.Context) (unlock func(), err error) {
+	if p.c.locker == nil {
+		return func() {}, nil
+	}
+	u, err := p.c.locker.Lock(ctx, p.name)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		p.c.storeError(ctx, "lock", p.name, err)
+		return func() {}, nil
+	}
+	return u, nil
+}
+
+// load refreshes p.data from the store. Absent and corrupt records leave
+// an empty partition (corrupt ones are reported); an unreachable store
+// leaves the last known data.
+func (p *partition) load(ctx context.Context) {
+	rec, err := p.c.store.Load(ctx, p.name)
+	if err != nil {
+		p.c.storeError(ctx, "load", p.name, err)
+		if errors.Is(err, ErrCorrupt) {
+			p.gen, p.data = 0, partitionData{}
+		}
+		return
+	}
+	if rec.Generation == 0 {
+		p.gen, p.data = 0, partitionData{}
+		return
+	}
+	var d partitionData
+	if err := json.Unmarshal(rec.Data, &d); err != nil {
+		p.c.storeError(ctx, "decode", p.name, fmt.Errorf("%w: %s", ErrCorrupt, jsonErrText(err)))
+		p.gen, p.data = rec.Generation, partitionData{}
+		return
+	}
+	p.gen, p.data = rec.Generation, d
+}
+
+// save writes p.data as the next generation. On a conflict (a peer without
+// the lock wrote meanwhile) it reloads, re-applies merge and tries again.
+func (p *partition) save(ctx context.Context, merge func(d *partitionData)) {
+	now := time.Now()
+	for attempt := 0; attempt < 4; attempt++ {
+		merge(&p.data)
+		p.data.V = 1
+		for k, t := range p.data.Tokens {
+			if !now.Before(t.Expiry) {
+				delete(p.data.Tokens, k)
+			}
+		}
+		b, err := json.Marshal(&p.data)
+		if err != nil {
+			p.c.storeError(ctx, "encode", p.name, err)
+			return
+		}
+		rec := Record{Generation: p.gen + 1, Data: b, Expires: p.data.expires(now)}
+		err = p.c.store.Save(ctx, p.name, rec)
+		if err == nil {
+			p.gen++
+			return
+		}
+		if !errors.Is(err, ErrConflict) {
+			p.c.storeError(ctx, "save", p.name, err)
+			return
+		}
+		p.load(ctx)
+	}
+	p.c.storeError(ctx, "save", p.name, errors.New("tokencache: gave up after repeated generation conflicts"))
+}
+
+func (d *partitionData) expires(now time.Time) time.Time {
+	if d.MSAL != nil {
+		return now.Add(refreshTokenLife)
+	}
+	var last time.Time
+	for _, t := range d.Tokens {
+		if t.Expiry.After(last) {
+			last = t.Expiry
+		}
+	}
+	return last
+}
+
+// fetch returns a token for the scope set key: from the store when a peer
+// stored a fresh one that is not stale, otherwise from redeem, which may
+// change p.data (a rotated refresh token). The result is saved.
+func (p *partition) fetch(ctx context.Context, scopeKey string, stale *oauth2.Token,
+	redeem func(ctx context.Context) (*oauth2.Token, time.Time, error)) (*oauth2.Token, time.Time, error) {
+	unlock, err := p.lock(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer unlock()
+	p.load(ctx)
+	if t, ok := p.data.Tokens[scopeKey]; ok && (stale == nil || t.AccessToken != stale.AccessToken) {
+		tok := &oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, Expiry: t.Expiry}
+		now := time.Now()
+		if st := p.c.newState(tok, t.RefreshOn, now); now.Before(st.refreshAt) {
+			p.c.stats.storeHits.Add(1)
+			return tok, t.RefreshOn, nil
+		}
+	}
+	tok, refreshOn, err := redeem(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	msal := p.data.MSAL
+	home := p.data.Home
+	p.save(ctx, func(d *partitionData) {
+		if msal != nil {
+			d.MSAL, d.Home = msal, home
+		}
+		if d.Tokens == nil {
+			d.Tokens = make(map[string]storedToken)
+		}
+		d.Tokens[scopeKey] = storedToken{AccessToken: tok.AccessToken, TokenType: tok.TokenType, Expiry: tok.Expiry, RefreshOn: refreshOn}
+	})
+	return tok, refreshOn, nil
+}
+
+func (c *Cache) storeError(ctx context.Context, op, partition string, err error) {
+	c.stats.storeErrors.Add(1)
+	if c.log != nil {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "tokencache: store "+op+" failed; carrying on from memory",
+			slog.String("partition", partition), slog.String("error", err.Error()))
+	}
+}
+
+// jsonErrText describes a JSON decoding error without quoting the input.
+func jsonErrText(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("invalid JSON at byte %d", se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("unexpected JSON %s for field %q", te.Value, te.Field)
+	}
+	if errors.Is(err, errors.ErrUnsupported) {
+		return "unsupported JSON"
+	}
+	return "unreadable JSON"
+}
