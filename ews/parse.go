@@ -1,0 +1,420 @@
+package ews
+
+import (
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// respMsg is one m:*ResponseMessage of a response, without its payload.
+type respMsg struct {
+	class   string // "Success", "Warning" or "Error"
+	code    ResponseCode
+	text    string
+	details map[string]string
+}
+
+func (m *respMsg) ok() bool {
+	return m.class == "Success" || (m.class == "" && (m.code == "" || m.code == CodeNoError))
+}
+
+func (m *respMsg) err(op string, status int) *Error {
+	e := &Error{Op: op, Code: m.code, Message: m.text, HTTPStatus: status, Details: m.details}
+	if e.Code == "" {
+		e.Code = ResponseCode("Response" + m.class)
+	}
+	e.BackOff = backOff(m.details)
+	return e
+}
+
+// payloadFunc consumes one payload child (m:Folders, m:RootFolder, m:Items,
+// m:SyncState, ...) of a response message, through its end element.
+type payloadFunc func(d *xml.Decoder, start xml.StartElement) error
+
+// maxBackOff bounds BackOffMilliseconds so that a hostile value cannot
+// overflow a Duration.
+const maxBackOff = 24 * time.Hour
+
+func backOff(details map[string]string) time.Duration {
+	v, ok := details["BackOffMilliseconds"]
+	if !ok {
+		return 0
+	}
+	ms, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || ms <= 0 {
+		return 0
+	}
+	if ms > int64(maxBackOff/time.Millisecond) {
+		return maxBackOff
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+func newDecoder(r io.Reader) *xml.Decoder {
+	d := xml.NewDecoder(r)
+	d.CharsetReader = func(charset string, input io.Reader) (io.Reader, error) {
+		switch strings.ToLower(charset) {
+		case "utf-8", "utf8", "us-ascii":
+			return input, nil
+		}
+		return nil, fmt.Errorf("unsupported charset %q", charset)
+	}
+	return d
+}
+
+// parseResponse reads a SOAP response as a stream: it returns the response
+// messages in order, hands their payload elements to payload (nil skips
+// them) and returns a SOAP fault as an *Error. Element names are matched by
+// local name, so the envelope namespace artefacts of some documentation
+// samples (https://schemas.xmlsoap.org/...) parse too.
+func parseResponse(r io.Reader, op string, payload payloadFunc) ([]respMsg, error) {
+	d := newDecoder(r)
+	var msgs []respMsg
+	inBody := false
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return msgs, &ParseError{Op: op, Err: err}
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		switch local := se.Name.Local; {
+		case local == "Body":
+			inBody = true
+		case !inBody:
+		case local == "Fault":
+			e, err := parseFault(d, se, op)
+			if err != nil {
+				return msgs, &ParseError{Op: op, Err: err}
+			}
+			return msgs, e
+		case strings.HasSuffix(local, "ResponseMessage"):
+			m, err := parseMessage(d, se, payload)
+			if err != nil {
+				return msgs, &ParseError{Op: op, Err: err}
+			}
+			msgs = append(msgs, m)
+		}
+	}
+	if !inBody {
+		return nil, &ParseError{Op: op, Err: errors.New("no SOAP Body")}
+	}
+	if len(msgs) == 0 {
+		return nil, &ParseError{Op: op, Err: errors.New("no response message")}
+	}
+	return msgs, nil
+}
+
+func attr(se xml.StartElement, name string) string {
+	for _, a := range se.Attr {
+		if a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+func parseMessage(d *xml.Decoder, se xml.StartElement, payload payloadFunc) (respMsg, error) {
+	m := respMsg{class: attr(se, "ResponseClass")}
+	err := eachChild(d, func(c xml.StartElement) error {
+		switch c.Name.Local {
+		case "ResponseCode":
+			s, err := readText(d)
+			m.code = ResponseCode(s)
+			return err
+		case "MessageText":
+			s, err := readText(d)
+			m.text = s
+			return err
+		case "MessageXml":
+			v, err := readValues(d)
+			m.details = v
+			return err
+		}
+		if payload == nil {
+			return d.Skip()
+		}
+		return payload(d, c)
+	})
+	return m, err
+}
+
+// eachChild calls fn for each child element of the element whose start
+// was just read; fn must consume the child through its end. It returns at
+// the parent's end element.
+func eachChild(d *xml.Decoder, fn func(xml.StartElement) error) error {
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if err := fn(t); err != nil {
+				return err
+			}
+		case xml.EndElement:
+			return nil
+		}
+	}
+}
+
+// readText returns the trimmed character data of the element whose start
+// was just read, skipping nested elements, and consumes its end.
+func readText(d *xml.Decoder) (string, error) {
+	var b strings.Builder
+	depth := 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			if err == io.EOF {
+				return "", io.ErrUnexpectedEOF
+			}
+			return "", err
+		}
+		switch t := tok.(type) {
+		case xml.CharData:
+			if depth == 0 {
+				b.Write(t)
+			}
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			if depth == 0 {
+				return strings.TrimSpace(b.String()), nil
+			}
+			depth--
+		}
+	}
+}
+
+// readValues reads MessageXml: its t:Value Name="..." children by name.
+func readValues(d *xml.Decoder) (map[string]string, error) {
+	v := map[string]string{}
+	err := eachChild(d, func(c xml.StartElement) error {
+		if c.Name.Local != "Value" {
+			return d.Skip()
+		}
+		s, err := readText(d)
+		if n := attr(c, "Name"); n != "" {
+			v[n] = s
+		}
+		return err
+	})
+	return v, err
+}
+
+type xmlFault struct {
+	Code   string `xml:"faultcode"`
+	String string `xml:"faultstring"`
+	Detail struct {
+		ResponseCode string `xml:"ResponseCode"`
+		Message      string `xml:"Message"`
+		Values       []struct {
+			Name  string `xml:"Name,attr"`
+			Value string `xml:",chardata"`
+		} `xml:"MessageXml>Value"`
+	} `xml:"detail"`
+}
+
+func parseFault(d *xml.Decoder, se xml.StartElement, op string) (*Error, error) {
+	var f xmlFault
+	if err := d.DecodeElement(&f, &se); err != nil {
+		return nil, err
+	}
+	code := strings.TrimSpace(f.Detail.ResponseCode)
+	if code == "" {
+		code = strings.TrimSpace(f.Code)
+		if i := strings.LastIndexByte(code, ':'); i >= 0 {
+			code = code[i+1:]
+		}
+	}
+	msg := strings.TrimSpace(f.String)
+	if msg == "" {
+		msg = strings.TrimSpace(f.Detail.Message)
+	}
+	e := &Error{Op: op, Code: ResponseCode(code), Message: msg, Fault: true}
+	if len(f.Detail.Values) > 0 {
+		e.Details = make(map[string]string, len(f.Detail.Values))
+		for _, v := range f.Detail.Values {
+			e.Details[v.Name] = strings.TrimSpace(v.Value)
+		}
+		e.BackOff = backOff(e.Details)
+	}
+	return e, nil
+}
+
+// Decoding targets. Numbers and booleans are read as strings and converted
+// leniently, so that one odd value does not fail a whole page.
+
+type xmlID struct {
+	ID        string `xml:"Id,attr"`
+	ChangeKey string `xml:"ChangeKey,attr"`
+}
+
+type xmlMailbox struct {
+	Name         string `xml:"Name"`
+	EmailAddress string `xml:"EmailAddress"`
+	RoutingType  string `xml:"RoutingType"`
+}
+
+func (m xmlMailbox) mailbox() Mailbox {
+	return Mailbox{Name: m.Name, Address: m.EmailAddress, RoutingType: m.RoutingType}
+}
+
+type xmlItem struct {
+	XMLName        xml.Name
+	MimeContent    string `xml:"MimeContent"`
+	ItemID         xmlID  `xml:"ItemId"`
+	ParentFolderID xmlID  `xml:"ParentFolderId"`
+	ItemClass      string `xml:"ItemClass"`
+	Subject        string `xml:"Subject"`
+	Body           struct {
+		Type string `xml:"BodyType,attr"`
+		Text string `xml:",chardata"`
+	} `xml:"Body"`
+	DateTimeReceived  string       `xml:"DateTimeReceived"`
+	DateTimeSent      string       `xml:"DateTimeSent"`
+	DateTimeCreated   string       `xml:"DateTimeCreated"`
+	Size              string       `xml:"Size"`
+	HasAttachments    string       `xml:"HasAttachments"`
+	IsRead            string       `xml:"IsRead"`
+	Importance        string       `xml:"Importance"`
+	InternetMessageID string       `xml:"InternetMessageId"`
+	From              xmlMailbox   `xml:"From>Mailbox"`
+	Sender            xmlMailbox   `xml:"Sender>Mailbox"`
+	To                []xmlMailbox `xml:"ToRecipients>Mailbox"`
+	Cc                []xmlMailbox `xml:"CcRecipients>Mailbox"`
+}
+
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(s))
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+func parseBool(s string) bool {
+	b, _ := strconv.ParseBool(strings.TrimSpace(s))
+	return b
+}
+
+func parseInt(s string) int64 {
+	n, _ := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	return n
+}
+
+func (x *xmlItem) item(wantMIME bool) (Item, error) {
+	it := Item{
+		ID:                ItemID(x.ItemID),
+		ParentFolderID:    FolderID(x.ParentFolderID),
+		Kind:              x.XMLName.Local,
+		ItemClass:         x.ItemClass,
+		Subject:           x.Subject,
+		From:              x.From.mailbox(),
+		Sender:            x.Sender.mailbox(),
+		DateTimeReceived:  parseTime(x.DateTimeReceived),
+		DateTimeSent:      parseTime(x.DateTimeSent),
+		DateTimeCreated:   parseTime(x.DateTimeCreated),
+		Size:              parseInt(x.Size),
+		HasAttachments:    parseBool(x.HasAttachments),
+		IsRead:            parseBool(x.IsRead),
+		Importance:        x.Importance,
+		InternetMessageID: x.InternetMessageID,
+		BodyType:          x.Body.Type,
+		Body:              x.Body.Text,
+	}
+	for _, m := range x.To {
+		it.To = append(it.To, m.mailbox())
+	}
+	for _, m := range x.Cc {
+		it.Cc = append(it.Cc, m.mailbox())
+	}
+	if wantMIME && x.MimeContent != "" {
+		b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(x.MimeContent), ""))
+		if err != nil {
+			return it, fmt.Errorf("MimeContent: %w", err)
+		}
+		it.MIME = b
+	}
+	return it, nil
+}
+
+// decodeItems reads an Items (or similar) container: each child element is
+// one item, handed to fn as soon as it is decoded.
+func decodeItems(d *xml.Decoder, wantMIME bool, fn func(Item)) error {
+	return eachChild(d, func(c xml.StartElement) error {
+		var x xmlItem
+		if err := d.DecodeElement(&x, &c); err != nil {
+			return err
+		}
+		it, err := x.item(wantMIME)
+		if err != nil {
+			return err
+		}
+		fn(it)
+		return nil
+	})
+}
+
+type xmlFolder struct {
+	XMLName          xml.Name
+	FolderID         xmlID  `xml:"FolderId"`
+	ParentFolderID   xmlID  `xml:"ParentFolderId"`
+	FolderClass      string `xml:"FolderClass"`
+	DisplayName      string `xml:"DisplayName"`
+	TotalCount       string `xml:"TotalCount"`
+	ChildFolderCount string `xml:"ChildFolderCount"`
+	UnreadCount      string `xml:"UnreadCount"`
+}
+
+func decodeFolders(d *xml.Decoder, fn func(Folder)) error {
+	return eachChild(d, func(c xml.StartElement) error {
+		var x xmlFolder
+		if err := d.DecodeElement(&x, &c); err != nil {
+			return err
+		}
+		fn(Folder{
+			ID:               FolderID(x.FolderID),
+			ParentID:         FolderID(x.ParentFolderID),
+			Kind:             x.XMLName.Local,
+			FolderClass:      x.FolderClass,
+			DisplayName:      x.DisplayName,
+			TotalCount:       int(parseInt(x.TotalCount)),
+			ChildFolderCount: int(parseInt(x.ChildFolderCount)),
+			UnreadCount:      int(parseInt(x.UnreadCount)),
+		})
+		return nil
+	})
+}
+
+// rootFolder holds the attributes of a FindItem/FindFolder m:RootFolder.
+type rootFolder struct {
+	total, nextOffset int
+	last, hasLast     bool
+}
+
+func readRootFolder(se xml.StartElement) rootFolder {
+	var r rootFolder
+	r.total = int(parseInt(attr(se, "TotalItemsInView")))
+	r.nextOffset = int(parseInt(attr(se, "IndexedPagingOffset")))
+	if v := attr(se, "IncludesLastItemInRange"); v != "" {
+		r.hasLast = true
+		r.last = parseBool(v)
+	}
+	return r
+}
