@@ -3,19 +3,22 @@ package popauth
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 
 	"golang.org/x/oauth2"
+
+	"github.com/modernauth/mailauth/internal/sasl"
 )
 
 // Mechanism names.
 const (
-	XOAuth2     = "XOAUTH2"
-	OAuthBearer = "OAUTHBEARER"
+	XOAuth2     = sasl.XOAuth2
+	OAuthBearer = sasl.OAuthBearer
 )
 
 // SASLClient is a client-side SASL mechanism. Its method set is the one of
@@ -105,33 +108,6 @@ func (c *Client) abortAuth(ctx context.Context, cause error) error {
 	return cause
 }
 
-type contextTokenSource interface {
-	TokenContext(ctx context.Context) (*oauth2.Token, error)
-}
-
-type invalidator interface {
-	Invalidate(tok *oauth2.Token)
-}
-
-func fetchToken(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, error) {
-	var (
-		tok *oauth2.Token
-		err error
-	)
-	if cs, ok := src.(contextTokenSource); ok {
-		tok, err = cs.TokenContext(ctx)
-	} else {
-		tok, err = src.Token()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("popauth: fetching token: %w", err)
-	}
-	if tok == nil || tok.AccessToken == "" {
-		return nil, errors.New("popauth: fetching token: the token source returned an empty token")
-	}
-	return tok, nil
-}
-
 // Authenticate logs in as username (the mailbox to open) with a token from
 // src, using [Options.Mechanism]. It refuses with [ErrInsecure] on a
 // connection that is not TLS (unless [Options.InsecureAllowPlaintext]),
@@ -172,7 +148,7 @@ func (c *Client) Authenticate(ctx context.Context, username string, src oauth2.T
 	}
 	aerr := c.authOnce(ctx, mech, username, tok)
 	if aerr != nil && retryable(aerr) && !c.broken {
-		if inv, ok := src.(invalidator); ok {
+		if inv, ok := src.(sasl.Invalidator); ok {
 			if c.opts.Logger != nil {
 				c.opts.Logger.LogAttrs(ctx, slog.LevelDebug, "pop3 login rejected; retrying once with a fresh token",
 					slog.String("mechanism", mech), slog.String("user", username))
@@ -221,125 +197,78 @@ func retryable(err error) bool {
 	return true
 }
 
+func fetchToken(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, error) {
+	tok, err := sasl.FetchToken(ctx, src)
+	if err != nil {
+		return nil, fmt.Errorf("popauth: %w", err)
+	}
+	return tok, nil
+}
+
 func (c *Client) authOnce(ctx context.Context, mech, username string, tok *oauth2.Token) error {
-	m := &oauthMech{name: mech, user: username, token: tok.AccessToken}
+	port := 0
+	if _, p, err := net.SplitHostPort(c.conn.RemoteAddr().String()); err == nil {
+		port, _ = strconv.Atoi(p)
+	}
+	m := sasl.NewClient(sasl.ClientOptions{
+		Mechanism:         mech,
+		Username:          username,
+		Host:              c.host,
+		Port:              port,
+		Token:             tok,
+		NoInitialResponse: true, // POP3 always in two steps: AUTH, "+", payload
+	})
 	err := c.Auth(ctx, m)
-	m.token = ""
 	if err == nil {
 		return nil
 	}
 	var pe *Error
-	if !errors.As(err, &pe) && !isIOErr(err) {
+	isPOP := errors.As(err, &pe)
+	if !isPOP && !isIOErr(err) {
 		return err
 	}
-	return &AuthError{
+	ae := &AuthError{
+		Protocol:  "POP3",
 		Mechanism: mech,
 		Username:  username,
-		TokenUser: tokenUser(tok.AccessToken),
-		Status:    m.failure.Status,
-		Schemes:   m.failure.Schemes,
-		Scope:     m.failure.Scope,
+		Challenge: m.Challenge(),
+		Identity:  sasl.ParseIdentity(tok.AccessToken),
 		Err:       err,
 	}
+	if isPOP {
+		ae.Code, ae.ServerText = pe.Code, pe.Text
+	}
+	ae.Hint = authHint(ae, pe)
+	return ae
+}
+
+// authHint names the usual causes of a failed login in plain words.
+func authHint(ae *AuthError, pe *Error) string {
+	if pe == nil {
+		return "the server closed the connection without a reply; with a valid token this usually means the mailbox does not exist on this server"
+	}
+	switch {
+	case pe.Temporary(), strings.EqualFold(pe.Code, CodeSysPerm):
+		return pe.Hint()
+	case strings.Contains(strings.ToLower(pe.Text), "protocol error"):
+		return "the server did not accept the SASL exchange; this is a client bug, please report it"
+	case strings.Contains(strings.ToLower(pe.Text), "plaintext authentication"):
+		return "the server refuses logins before TLS; use Dial (port 995) or DialSTLS"
+	}
+	return sasl.DefaultHint(ae.Identity, ae.Username)
 }
 
 func isIOErr(err error) bool {
 	return !errors.Is(err, ErrMalformedReply) && !errors.Is(err, context.Canceled) &&
-		!errors.Is(err, context.DeadlineExceeded)
+		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, sasl.ErrTooManyChallenges)
 }
 
 func checkUsername(u string) error {
-	if u == "" {
-		return fmt.Errorf("%w: empty (set the mailbox address)", ErrBadUsername)
-	}
-	if strings.ContainsAny(u, "\r\n\x00\x01,=") {
-		return fmt.Errorf("%w: contains a control character, ',' or '='", ErrBadUsername)
+	if err := sasl.ValidateUsername(u); err != nil {
+		return fmt.Errorf("%w: empty or contains a control character (set the mailbox address)", ErrBadUsername)
 	}
 	if strings.Contains(u, `\`) {
 		return fmt.Errorf(`%w: the "delegate\mailbox" form is retired; put the shared mailbox's address in Username and use the delegate's token`, ErrBadUsername)
 	}
 	return nil
-}
-
-// challenge is the JSON of an OAuth error challenge (RFC 7628 section
-// 3.2.2; XOAUTH2 uses the same fields).
-type challenge struct {
-	Status  string `json:"status"`
-	Schemes string `json:"schemes"`
-	Scope   string `json:"scope"`
-}
-
-// parseChallenge decodes an error challenge. Fields of an unexpected JSON
-// type are ignored rather than failing the parse.
-func parseChallenge(b []byte) (challenge, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return challenge{}, fmt.Errorf("%w: error challenge is not a JSON object", ErrMalformedReply)
-	}
-	str := func(k string) string {
-		var s string
-		if v, ok := raw[k]; ok && json.Unmarshal(v, &s) == nil {
-			return truncate(s, 200)
-		}
-		return ""
-	}
-	return challenge{Status: str("status"), Schemes: str("schemes"), Scope: str("scope")}, nil
-}
-
-// oauthMech is the XOAUTH2 or OAUTHBEARER client mechanism.
-type oauthMech struct {
-	name     string
-	user     string
-	token    string
-	failure  challenge
-	answered bool
-}
-
-func (m *oauthMech) Start() (string, []byte, error) {
-	var p string
-	if m.name == OAuthBearer {
-		p = "n,a=" + m.user + ",\x01auth=Bearer " + m.token + "\x01\x01"
-	} else {
-		p = "user=" + m.user + "\x01auth=Bearer " + m.token + "\x01\x01"
-	}
-	return m.name, []byte(p), nil
-}
-
-func (m *oauthMech) Next(ch []byte) ([]byte, error) {
-	if m.answered {
-		return nil, errors.New("popauth: AUTH: unexpected second challenge from the server")
-	}
-	m.answered = true
-	f, err := parseChallenge(ch)
-	if err != nil {
-		return nil, err
-	}
-	m.failure = f
-	if m.name == OAuthBearer {
-		return []byte{0x01}, nil // RFC 7628 section 3.2.3
-	}
-	return []byte{}, nil
-}
-
-// tokenUser reads who a JWT access token was issued to, without verifying
-// it. It returns "" for a token that is not a JWT.
-func tokenUser(tok string) string {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 || len(parts[1]) > 64<<10 {
-		return ""
-	}
-	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return ""
-	}
-	var claims map[string]any
-	if json.Unmarshal(b, &claims) != nil {
-		return ""
-	}
-	for _, k := range []string{"upn", "preferred_username", "email", "unique_name", "app_displayname", "appid", "azp", "sub"} {
-		if s, ok := claims[k].(string); ok && s != "" {
-			return truncate(s, 200)
-		}
-	}
-	return ""
 }

@@ -3,6 +3,8 @@ package popauth
 import (
 	"errors"
 	"strings"
+
+	"github.com/modernauth/mailauth/internal/sasl"
 )
 
 var (
@@ -34,6 +36,10 @@ var (
 	// character that would corrupt the SASL payload (CR, LF, NUL, 0x01, ',',
 	// '=') or uses the retired "delegate\mailbox" form.
 	ErrBadUsername = errors.New("popauth: invalid username")
+
+	// ErrTooManyChallenges is wrapped by the error returned when the server
+	// keeps sending challenges after the error challenge was answered.
+	ErrTooManyChallenges = sasl.ErrTooManyChallenges
 )
 
 // RFC 2449 and RFC 3206 response codes, as they appear between the brackets
@@ -109,102 +115,16 @@ func (e *Error) Hint() string {
 	return ""
 }
 
-// AuthError reports a failed SASL exchange. It never holds the token.
-//
-// Status, Schemes and Scope come from the server's JSON error challenge and
-// are empty when the server failed the login without one (Exchange Online
-// usually does). Err is the server's final [*Error], or the I/O error when the
-// server closed the connection instead of replying.
-type AuthError struct {
-	Mechanism string // "XOAUTH2" or "OAUTHBEARER"
-	Username  string // the SASL user (the mailbox asked for)
-	TokenUser string // who the token was issued to, read from its claims; "" if it is not a JWT
-	Status    string // JSON "status" of the error challenge, e.g. "401" or "invalid_token"
-	Schemes   string // JSON "schemes"
-	Scope     string // JSON "scope"
-	Retried   bool   // a fresh token was fetched and tried after the first failure
-	Err       error
-}
-
-var _ error = (*AuthError)(nil)
-
-// Error implements the error interface.
-func (e *AuthError) Error() string {
-	var b strings.Builder
-	b.WriteString("popauth: ")
-	b.WriteString(e.Mechanism)
-	b.WriteString(" login as ")
-	b.WriteString(quoteOrEmpty(e.Username))
-	if e.TokenUser != "" && !strings.EqualFold(e.TokenUser, e.Username) {
-		b.WriteString(" with a token for ")
-		b.WriteString(quoteOrEmpty(e.TokenUser))
-	}
-	b.WriteString(" failed")
-	if e.Status != "" {
-		b.WriteString(" (status ")
-		b.WriteString(e.Status)
-		b.WriteString(")")
-	}
-	if e.Retried {
-		b.WriteString(" also with a fresh token")
-	}
-	if e.Err != nil {
-		var pe *Error
-		if errors.As(e.Err, &pe) {
-			b.WriteString(": -ERR")
-			if pe.Code != "" {
-				b.WriteString(" [" + pe.Code + "]")
-			}
-			if pe.Text != "" {
-				b.WriteString(" " + pe.Text)
-			}
-		} else {
-			b.WriteString(": ")
-			b.WriteString(e.Err.Error())
-		}
-	}
-	if h := e.Hint(); h != "" {
-		b.WriteString(" (")
-		b.WriteString(h)
-		b.WriteString(")")
-	}
-	return b.String()
-}
-
-// Unwrap returns the server's [*Error] or the I/O error.
-func (e *AuthError) Unwrap() error { return e.Err }
-
-// Temporary reports whether the server blamed a temporary condition rather
-// than the token.
-func (e *AuthError) Temporary() bool {
-	var pe *Error
-	return errors.As(e.Err, &pe) && pe.Temporary()
-}
-
-// Hint names the usual causes of the failure in plain words.
-func (e *AuthError) Hint() string {
-	var pe *Error
-	if errors.As(e.Err, &pe) {
-		if pe.Temporary() {
-			return pe.Hint()
-		}
-		if strings.EqualFold(pe.Code, CodeSysPerm) {
-			return pe.Hint()
-		}
-		if strings.Contains(strings.ToLower(pe.Text), "protocol error") {
-			return "the server did not accept the SASL exchange; this is a client bug, please report it"
-		}
-	} else if e.Err != nil {
-		return "the server closed the connection without a reply; with a valid token this usually means the mailbox does not exist on this server"
-	}
-	switch e.Status {
-	case "invalid_token", "401":
-		return "the token was refused: it may be expired, signed by another issuer, for another audience (a Graph token instead of an Exchange one) or for another user than the mailbox"
-	case "insufficient_scope", "403":
-		return "the token lacks the POP scope (POP.AccessAsUser.All delegated, POP.AccessAsApp app-only)"
-	}
-	return "the token was refused: check that it is an Exchange token (aud https://outlook.office365.com) with the POP scope or the POP.AccessAsApp role, that POP is enabled for the mailbox, and that the token's user or app may open this mailbox"
-}
+// AuthError reports a login the server refused. It is the same type that
+// imapauth and smtpauth return, so one errors.As works for the three
+// protocols; it never holds the token. For POP3, Protocol is "POP3", Code is
+// the RFC 2449 response code of the final -ERR ("AUTH", "SYS/TEMP"), Challenge
+// is the server's JSON error challenge (nil when the server failed the login
+// without one, as Exchange Online does) and Err is the [*Error], or the I/O
+// error when the server closed the connection instead of replying. Use
+// errors.As with [*Error] and its Temporary method to tell a temporary
+// condition from a refused token.
+type AuthError = sasl.AuthError
 
 // ProbeError reports that the server accepted the token but the first
 // mailbox command (STAT) failed. Exchange Online does this when the token is

@@ -72,24 +72,25 @@ func Example() {
 	// "Subject: hi\r\n\r\nHello.\r\n"
 }
 
-// ExampleAuthError shows how to tell a rejected token from other failures.
+// ExampleAuthError shows how to tell a refused token from other failures.
 func ExampleAuthError() {
-	err := error(&popauth.AuthError{
-		Mechanism: popauth.XOAuth2,
-		Username:  "shared@contoso.test",
-		TokenUser: "alice@contoso.test",
-		Status:    "401",
-		Err:       &popauth.Error{Command: "AUTH", Code: popauth.CodeAuth, Text: "Authentication failed."},
-	})
+	var err error = &popauth.AuthError{
+		Protocol:   "POP3",
+		Mechanism:  popauth.XOAuth2,
+		Username:   "shared@contoso.test",
+		Code:       popauth.CodeAuth,
+		ServerText: "Authentication failed.",
+		Err:        &popauth.Error{Command: "AUTH", Code: popauth.CodeAuth, Text: "Authentication failed."},
+	}
 	var ae *popauth.AuthError
 	if errors.As(err, &ae) {
-		fmt.Println("status:", ae.Status, "temporary:", ae.Temporary())
+		fmt.Println("refused:", ae.Mechanism, ae.Username, ae.Code)
 	}
 	var pe *popauth.Error
 	if errors.As(err, &pe) {
-		fmt.Println("server code:", pe.Code)
+		fmt.Println("temporary:", pe.Temporary())
 	}
 	// Output:
-	// status: 401 temporary: false
-	// server code: AUTH
+	// refused: XOAUTH2 shared@contoso.test AUTH
+	// temporary: false
 }

@@ -235,8 +235,10 @@ func TestErrorChallenge(t *testing.T) {
 			var ae *popauth.AuthError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, tc.mech, ae.Mechanism)
-			assert.Equal(t, tc.status, ae.Status)
-			assert.Equal(t, alice, ae.TokenUser)
+			assert.Equal(t, tc.status, ae.Status())
+			assert.Equal(t, "POP3", ae.Protocol)
+			assert.Equal(t, popauth.CodeAuth, ae.Code)
+			assert.Equal(t, alice, ae.Identity.UPN)
 			assert.False(t, ae.Retried, "a source without Invalidate is not retried")
 			var pe *popauth.Error
 			require.ErrorAs(t, err, &pe)
@@ -284,10 +286,10 @@ func TestTemporaryFailureNotRetried(t *testing.T) {
 	_, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(src))
 	var ae *popauth.AuthError
 	require.ErrorAs(t, err, &ae)
-	assert.True(t, ae.Temporary())
 	var pe *popauth.Error
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, popauth.CodeSysTemp, pe.Code)
+	assert.True(t, pe.Temporary())
 	assert.Equal(t, 1, src.Fetches())
 	assert.Empty(t, src.invalidated)
 }
@@ -320,7 +322,7 @@ func TestCloseAfterAuthIsAnErrorNotAHang(t *testing.T) {
 	_, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(src))
 	var ae *popauth.AuthError
 	require.ErrorAs(t, err, &ae)
-	assert.Contains(t, ae.Hint(), "mailbox does not exist")
+	assert.Contains(t, ae.Hint, "mailbox does not exist")
 	assert.Less(t, time.Since(start), 5*time.Second)
 	assert.Equal(t, 1, src.Fetches(), "a closed connection is not retried")
 }

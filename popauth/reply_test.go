@@ -127,20 +127,6 @@ func TestListings(t *testing.T) {
 	}
 }
 
-func TestParseChallenge(t *testing.T) {
-	c, err := parseChallenge([]byte(`{"status":"401","schemes":"bearer","scope":"mail"}`))
-	if err != nil || c.Status != "401" || c.Schemes != "bearer" || c.Scope != "mail" {
-		t.Fatalf("parseChallenge = %+v, %v", c, err)
-	}
-	c, err = parseChallenge([]byte(`{"status":400,"scope":["a"]}`))
-	if err != nil || c.Status != "" || c.Scope != "" {
-		t.Fatalf("odd types: %+v, %v", c, err)
-	}
-	if _, err := parseChallenge([]byte("not json")); !errors.Is(err, ErrMalformedReply) {
-		t.Fatalf("not json: %v", err)
-	}
-}
-
 // FuzzParseReply feeds arbitrary status lines, CAPA/LIST/UIDL lines and error
 // challenges to the single-line parsers: none may panic, and a parsed reply
 // must be consistent with its input.
@@ -168,8 +154,6 @@ func FuzzParseReply(f *testing.F) {
 		parseScanListing(line)
 		parseUIDListing(line)
 		parseCapa(strings.Split(line, "\n"))
-		parseChallenge([]byte(line))
-		tokenUser(line)
 		br := bufio.NewReaderSize(strings.NewReader(line), 16)
 		readLine(br)
 	})
