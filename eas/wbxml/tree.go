@@ -233,6 +233,9 @@ func (d *Decoder) Decode() (*Node, error) {
 		case EndToken:
 			stack = stack[:len(stack)-1]
 		case TextToken:
+			if len(t.Data) == 0 {
+				continue // an empty inline string adds nothing
+			}
 			if len(top.Children) > 0 || top.Opaque != nil {
 				return nil, d.stick(&Error{Offset: off, Kind: KindMixedContent, Detail: "inline string next to other content in " + top.Name})
 			}

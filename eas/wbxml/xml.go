@@ -143,6 +143,9 @@ func toXML(b []byte, legacy bool) ([]byte, error) {
 				out = append(out, '\n')
 			}
 		case TextToken, OpaqueToken:
+			if t.Kind == TextToken && len(t.Data) == 0 {
+				continue // an empty inline string adds nothing
+			}
 			top := &stack[len(stack)-1]
 			if top.child || (top.content != 0 && top.content != t.Kind) {
 				return nil, mixed("text next to other content")
