@@ -180,7 +180,7 @@ func (u *User) redeem(ctx context.Context, scopes []string) (*oauth2.Token, time
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	res, err := u.client.AcquireTokenSilent(ctx, scopes, public.WithSilentAccount(acct))
+	res, err := u.client.AcquireTokenSilent(ctx, msalScopes(scopes), public.WithSilentAccount(acct))
 	if err != nil {
 		return nil, time.Time{}, classifyMSAL(err)
 	}
@@ -213,7 +213,7 @@ func (u *User) SignInDeviceCode(ctx context.Context, prompt func(DeviceCode)) er
 		return errors.New("tokencache: SignInDeviceCode needs a prompt function")
 	}
 	return u.signIn(ctx, func(ctx context.Context) (public.AuthResult, error) {
-		dc, err := u.client.AcquireTokenByDeviceCode(ctx, u.scopes)
+		dc, err := u.client.AcquireTokenByDeviceCode(ctx, msalScopes(u.scopes))
 		if err != nil {
 			return public.AuthResult{}, err
 		}
@@ -234,7 +234,7 @@ func (u *User) SignInBrowser(ctx context.Context, open func(url string) error) e
 		if open != nil {
 			opts = append(opts, public.WithOpenURL(open))
 		}
-		return u.client.AcquireTokenInteractive(ctx, u.scopes, opts...)
+		return u.client.AcquireTokenInteractive(ctx, msalScopes(u.scopes), opts...)
 	})
 }
 
@@ -250,7 +250,7 @@ func (u *User) ImportRefreshToken(ctx context.Context, refreshToken string) erro
 	return u.signIn(ctx, func(ctx context.Context) (public.AuthResult, error) {
 		u.hook.in = importBlob(synthetic, u.env, u.tenant, u.clientID, u.account, refreshToken)
 		acct := public.Account{HomeAccountID: synthetic, Environment: u.env, Realm: u.tenant, PreferredUsername: u.account}
-		res, err := u.client.AcquireTokenSilent(ctx, u.scopes, public.WithSilentAccount(acct))
+		res, err := u.client.AcquireTokenSilent(ctx, msalScopes(u.scopes), public.WithSilentAccount(acct))
 		if err == nil && u.hook.out != nil {
 			u.hook.out = dropHome(u.hook.out, synthetic)
 		}
@@ -386,4 +386,19 @@ func dropHome(blob []byte, home string) []byte {
 		return blob
 	}
 	return b
+}
+
+// msalScopes drops the OpenID Connect scopes MSAL adds by itself
+// (openid, profile, offline_access); MSAL reports them as declined when a
+// caller asks for them explicitly.
+func msalScopes(scopes []string) []string {
+	out := make([]string, 0, len(scopes))
+	for _, s := range scopes {
+		switch s {
+		case "openid", "profile", "offline_access":
+		default:
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -47,6 +47,9 @@ type IdPError struct {
 
 func (e *IdPError) Error() string {
 	var b strings.Builder
+	if e.StatusCode == 0 && (e.Code == "client_error" || e.Code == "source_error") {
+		return "tokencache: token request failed: " + e.Description
+	}
 	b.WriteString("tokencache: identity provider")
 	if e.StatusCode != 0 {
 		fmt.Fprintf(&b, " answered HTTP %d", e.StatusCode)

@@ -8,8 +8,8 @@ import (
 	"net/url"
 	"strings"
 
-	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
+	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 )
 
 // msalHook is the cache.ExportReplace of one partition's MSAL client. MSAL
