@@ -143,18 +143,18 @@ type Options struct {
 type Result struct {
 	// Email is the address the URL belongs to; it differs from the
 	// address asked for after a redirectAddr.
-	Email    string
-	Protocol Protocol
+	Email    string   `json:"email"`
+	Protocol Protocol `json:"protocol"`
 	// URL is the EWS or ActiveSync endpoint, always https and on an
 	// allowed host.
-	URL string
+	URL string `json:"url"`
 	// Method and Endpoint say which autodiscover request answered.
-	Method   Method
-	Endpoint string
+	Method   Method `json:"method"`
+	Endpoint string `json:"endpoint"`
 	// Redirects counts the redirects followed.
-	Redirects int
+	Redirects int `json:"redirects"`
 	// Cached is true when the result came from the client's cache.
-	Cached bool
+	Cached bool `json:"cached"`
 }
 
 // Client finds EWS and ActiveSync URLs. It is safe for concurrent use; its

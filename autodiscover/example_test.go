@@ -1,0 +1,69 @@
+package autodiscover_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+
+	"github.com/modernauth/mailauth/autodiscover"
+	"github.com/modernauth/mailauth/internal/autodtest"
+)
+
+// Lookup asks Autodiscover v2 on the cloud's host first. Here an
+// in-process service plays outlook.office365.com; against Exchange Online
+// only the Options line changes: autodiscover.New(nil).
+func Example() {
+	srv, err := autodtest.New(autodtest.Options{Hosts: []autodtest.Host{
+		{Name: "outlook.office365.com", V2: true, Mailboxes: map[string]autodtest.Mailbox{
+			"alice@contoso.com": {EWSURL: "https://outlook.office365.com/EWS/Exchange.asmx"}}},
+	}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
+	c, err := autodiscover.New(&autodiscover.Options{
+		DialContext: srv.DialContext, TLSConfig: srv.ClientTLSConfig(), Resolver: srv,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := c.Lookup(context.Background(), "alice@contoso.com", autodiscover.EWS)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.URL)
+	fmt.Println("found by", res.Method)
+	// Output:
+	// https://outlook.office365.com/EWS/Exchange.asmx
+	// found by v2
+}
+
+// A domain's autodiscover service that redirects to a host nobody named is
+// not followed; the error says where it pointed.
+func ExampleRedirectError() {
+	srv, err := autodtest.New(autodtest.Options{Hosts: []autodtest.Host{
+		{Name: "contoso.com", POX: true, Mailboxes: map[string]autodtest.Mailbox{
+			"*": {RedirectURL: "https://autodiscover.attacker.example/autodiscover/autodiscover.xml"}}},
+	}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
+	c, err := autodiscover.New(&autodiscover.Options{
+		Methods:     []autodiscover.Method{autodiscover.MethodPOX},
+		DialContext: srv.DialContext, TLSConfig: srv.ClientTLSConfig(), Resolver: srv,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = c.Lookup(context.Background(), "bob@contoso.com", autodiscover.EWS)
+	var re *autodiscover.RedirectError
+	if errors.As(err, &re) && errors.Is(re, autodiscover.ErrHostNotAllowed) {
+		fmt.Println("refused:", re.To)
+	}
+	// Output:
+	// refused: https://autodiscover.attacker.example/autodiscover/autodiscover.xml
+}
