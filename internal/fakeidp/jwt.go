@@ -109,7 +109,9 @@ func claimsFromMap(m map[string]any) *Claims {
 		c.AppID = str("azp")
 	}
 	c.UPN, c.PreferredUsername, c.Email, c.Scope = str("upn"), str("preferred_username"), str("email"), str("scope")
-	c.Scp = strings.Fields(str("scp"))
+	if scp := strings.Fields(str("scp")); len(scp) > 0 {
+		c.Scp = scp
+	}
 	if rs, ok := m["roles"].([]any); ok {
 		for _, r := range rs {
 			if s, ok := r.(string); ok {
