@@ -165,3 +165,5 @@ func TestNeverServeExpiredDuringOutage(t *testing.T) {
 		assert.True(t, ie.Transient)
 	})
 }
+
+func errorsAs[T error](err error, target *T) bool { return errors.As(err, target) }

@@ -1,0 +1,179 @@
+package tokencache
+
+import (
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/modernauth/mailauth/internal/fakeidp"
+)
+
+const herdSize = 10_000
+
+// herd releases n goroutines at once on src.Token and returns their waits.
+func herd(t *testing.T, src *Source, n int) []time.Duration {
+	t.Helper()
+	waits := make([]time.Duration, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			t0 := time.Now()
+			_, errs[i] = src.Token()
+			waits[i] = time.Since(t0)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	slices.Sort(waits)
+	return waits
+}
+
+func pct(w []time.Duration, p float64) time.Duration { return w[int(float64(len(w)-1)*p)] }
+
+// TestHerd: 10,000 goroutines on one expired key while the IdP takes 50 ms
+// make exactly one token request.
+func TestHerd(t *testing.T) {
+	idp, cl := newIdP(t, fakeidp.Options{TokenLifetime: 4 * time.Second, Latency: 50 * time.Millisecond})
+	c := newTestCache(idp, &Options{RefreshMargin: time.Second})
+	app, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: tApp, Credential: ClientSecret(tSecret)})
+	require.NoError(t, err)
+	src := app.Source(cl.AppOnlyScope())
+	first, err := src.Token()
+	require.NoError(t, err)
+	// The token is served until 4s - 4s/8 = 3.5s after it was issued.
+	time.Sleep(time.Until(first.Expiry.Add(-400 * time.Millisecond)))
+	idp.ResetCounters()
+	waits := herd(t, src, herdSize)
+	assert.EqualValues(t, 1, idp.Requests(fakeidp.GrantClientCredentials), "one token request for %d callers", herdSize)
+	t.Logf("expired key, %d callers: p50 %v p99 %v max %v", herdSize, pct(waits, .5), pct(waits, .99), waits[len(waits)-1])
+	assert.GreaterOrEqual(t, pct(waits, .5), 40*time.Millisecond, "callers did wait for the flight")
+}
+
+// TestHerdEarlyRefresh: inside the refresh window the same herd makes one
+// background request and nobody waits for it.
+func TestHerdEarlyRefresh(t *testing.T) {
+	idp, cl := newIdP(t, fakeidp.Options{RefreshIn: time.Second, Latency: 50 * time.Millisecond})
+	c := newTestCache(idp, nil)
+	app, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: tApp, Credential: ClientSecret(tSecret)})
+	require.NoError(t, err)
+	src := app.Source(cl.AppOnlyScope())
+	first, err := src.Token()
+	require.NoError(t, err)
+	time.Sleep(1100 * time.Millisecond) // past refresh_in, far from expiry
+	idp.ResetCounters()
+	waits := herd(t, src, herdSize)
+	p99 := pct(waits, .99)
+	t.Logf("refresh window, %d callers: p50 %v p99 %v max %v", herdSize, pct(waits, .5), p99, waits[len(waits)-1])
+	assert.Less(t, p99, time.Millisecond, "p99 caller wait")
+	require.Eventually(t, func() bool { return idp.Requests(fakeidp.GrantClientCredentials) == 1 && c.Stats().BackgroundRefreshes == 1 },
+		5*time.Second, 10*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	assert.EqualValues(t, 1, idp.Requests(fakeidp.GrantClientCredentials), "exactly one background refresh")
+	next, err := src.Token()
+	require.NoError(t, err)
+	assert.True(t, next.Expiry.After(first.Expiry) || next.AccessToken != first.AccessToken, "the refreshed token is served")
+}
+
+func TestFaults(t *testing.T) {
+	cases := []struct {
+		name        string
+		fault       fakeidp.Fault
+		ok          bool   // a retry succeeds
+		interaction bool   // *InteractionRequiredError
+		code        string // IdPError.Code when it fails
+		aadsts      string
+	}{
+		{name: "500", fault: fakeidp.FaultServerError(), ok: true},
+		{name: "503 Retry-After", fault: fakeidp.FaultServiceUnavailable(time.Second), ok: true},
+		{name: "429 Retry-After", fault: fakeidp.FaultThrottled(time.Second), ok: true},
+		{name: "timeout", fault: fakeidp.FaultHang(), ok: true},
+		{name: "invalid JSON", fault: fakeidp.FaultInvalidJSON(), ok: true},
+		{name: "AADSTS50076", fault: fakeidp.FaultInteractionRequired(), interaction: true, code: "invalid_grant", aadsts: "AADSTS50076"},
+		{name: "AADSTS70043", fault: fakeidp.FaultRefreshTokenExpired(), interaction: true, code: "invalid_grant", aadsts: "AADSTS70043"},
+		{name: "AADSTS7000215", fault: fakeidp.FaultEntra(http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided."), code: "invalid_client", aadsts: "AADSTS7000215"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			idp, cl := newIdP(t, fakeidp.Options{})
+			c := newTestCache(idp, &Options{FetchTimeout: 6 * time.Second})
+			var src *Source
+			if tc.fault.Grant == fakeidp.GrantRefreshToken {
+				u := delegatedUser(t, c, cl)
+				require.NoError(t, u.ImportRefreshToken(t.Context(), idp.IssueRefreshToken(tTenant, tPublic, tUser, u.scopes)))
+				src = u.Source(cl.AppOnlyScope()[:len("https://outlook.office365.com")] + "/IMAP.AccessAsUser.All")
+			} else {
+				app, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: tApp, Credential: ClientSecret(tSecret)})
+				require.NoError(t, err)
+				src = app.Source(cl.AppOnlyScope())
+			}
+			idp.ResetCounters()
+			idp.InjectFaults(tc.fault)
+			tok, err := src.TokenContext(t.Context())
+			if tc.ok {
+				require.NoError(t, err, "retried after the fault")
+				_, err = idp.Verify(tok.AccessToken)
+				require.NoError(t, err)
+				assert.EqualValues(t, 2, idp.TotalRequests(), "one failed request, one retry")
+				return
+			}
+			require.Error(t, err)
+			var ie *IdPError
+			require.ErrorAs(t, err, &ie)
+			assert.Equal(t, tc.code, ie.Code)
+			assert.Equal(t, tc.aadsts, ie.AADSTS)
+			assert.NotEmpty(t, ie.CorrelationID)
+			assert.NotEmpty(t, ie.Hint)
+			var ir *InteractionRequiredError
+			assert.Equal(t, tc.interaction, errorsAs(err, &ir))
+			assert.EqualValues(t, 1, idp.TotalRequests(), "not retried")
+		})
+	}
+}
+
+// TestOutage: during an IdP outage a still-valid token keeps being served
+// and an expired one never is.
+func TestOutage(t *testing.T) {
+	idp, cl := newIdP(t, fakeidp.Options{TokenLifetime: 3 * time.Second})
+	c := newTestCache(idp, &Options{RefreshMargin: 2 * time.Second, MaxRetries: -1, RefreshBackoff: 100 * time.Millisecond})
+	app, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: tApp, Credential: ClientSecret(tSecret)})
+	require.NoError(t, err)
+	src := app.Source(cl.AppOnlyScope())
+	tok, err := src.Token()
+	require.NoError(t, err)
+	for range 1000 {
+		idp.InjectFaults(fakeidp.FaultServerError())
+	}
+	served := 0
+	var lastErr error
+	for time.Now().Before(tok.Expiry.Add(500 * time.Millisecond)) {
+		got, err := src.Token()
+		if err != nil {
+			lastErr = err
+		} else {
+			served++
+			assert.Same(t, tok, got)
+			assert.True(t, time.Now().Before(got.Expiry), "an expired token was served")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	assert.Greater(t, served, 50, "the valid token kept being served")
+	require.Error(t, lastErr, "after expiry the caller gets the outage error")
+	var ie *IdPError
+	require.ErrorAs(t, lastErr, &ie)
+	assert.Equal(t, 500, ie.StatusCode)
+	assert.True(t, Temporary(lastErr))
+	assert.Positive(t, c.Stats().Failures)
+	assert.Less(t, idp.TotalRequests(), int64(served), "failed background refreshes back off")
+}
