@@ -76,7 +76,9 @@ func TestHerdEarlyRefresh(t *testing.T) {
 	p99 := pct(waits, .99)
 	t.Logf("refresh window, %d callers: p50 %v p99 %v max %v", herdSize, pct(waits, .5), p99, waits[len(waits)-1])
 	assert.Less(t, p99, time.Millisecond, "p99 caller wait")
-	require.Eventually(t, func() bool { return idp.Requests(fakeidp.GrantClientCredentials) == 1 && c.Stats().BackgroundRefreshes == 1 },
+	require.Eventually(t, func() bool {
+		return idp.Requests(fakeidp.GrantClientCredentials) == 1 && c.Stats().BackgroundRefreshes == 1
+	},
 		5*time.Second, 10*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
 	assert.EqualValues(t, 1, idp.Requests(fakeidp.GrantClientCredentials), "exactly one background refresh")
