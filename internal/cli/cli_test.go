@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/base64"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseEnv(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	f := Register(fs)
+	extra := fs.String("ews-url", "", "")
+	t.Setenv("MAILAUTH_TENANT", "from-env")
+	t.Setenv("MAILAUTH_CLIENT_ID", "env-client")
+	t.Setenv("MAILAUTH_EWS_URL", "https://ews.test/EWS/Exchange.asmx")
+	t.Setenv("MAILAUTH_V", "true")
+	if err := Parse(fs, []string{"-client-id", "flag-client"}); err != nil {
+		t.Fatal(err)
+	}
+	if f.Tenant != "from-env" || f.ClientID != "flag-client" || !f.Verbose || *extra != "https://ews.test/EWS/Exchange.asmx" {
+		t.Fatalf("got tenant=%q client=%q v=%v ews=%q", f.Tenant, f.ClientID, f.Verbose, *extra)
+	}
+	t.Setenv("MAILAUTH_DEVICE_CODE", "maybe")
+	fs2 := flag.NewFlagSet("y", flag.ContinueOnError)
+	Register(fs2)
+	if err := Parse(fs2, nil); err == nil || !strings.Contains(err.Error(), "MAILAUTH_DEVICE_CODE") {
+		t.Fatalf("bad env value: err = %v", err)
+	}
+}
+
+func TestUsageListsEnv(t *testing.T) {
+	fs := flag.NewFlagSet("prog", flag.ContinueOnError)
+	Register(fs)
+	var b bytes.Buffer
+	Usage(fs, &b, "prog does things")
+	for _, want := range []string{"-client-secret-env", "MAILAUTH_CLIENT_SECRET_ENV", "-access-token-file", "-ca-file", "-cloud", "MAILAUTH_TENANT"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("usage lacks %q", want)
+		}
+	}
+}
+
+func fakeJWT(claims string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc([]byte(claims)) + ".c2lnbmF0dXJlc2lnbmF0dXJl"
+}
+
+func TestRedactor(t *testing.T) {
+	var r Redactor
+	tok := fakeJWT(`{"upn":"alice@contoso.test"}`)
+	r.Add("s3cret-value-123")
+	r.Add(tok)
+	xo := base64.StdEncoding.EncodeToString([]byte("user=a@b\x01auth=Bearer " + tok + "\x01\x01"))
+	var out bytes.Buffer
+	w := r.Writer(&out)
+	io.WriteString(w, "C: A1 AUTHENTICATE XOAUTH2 "+xo+"\r\n")
+	io.WriteString(w, "Authorization: Bearer "+tok+"\n")
+	io.WriteString(w, "secret is s3cret-value-123 and b64 "+base64.StdEncoding.EncodeToString([]byte("s3cret-value-123"))+"\n")
+	io.WriteString(w, xo+"\n")
+	io.WriteString(w, "partial "+tok)
+	w.Flush()
+	got := out.String()
+	for _, bad := range []string{tok, xo, "s3cret-value-123", tok[:40]} {
+		if strings.Contains(got, bad) {
+			t.Fatalf("transcript leaks a secret:\n%s", got)
+		}
+	}
+	if !strings.Contains(got, "AUTHENTICATE XOAUTH2 [REDACTED]") || !strings.Contains(got, "Bearer [REDACTED]") {
+		t.Fatalf("unexpected redaction:\n%s", got)
+	}
+}
+
+func TestStaticToken(t *testing.T) {
+	dir := t.TempDir()
+	exp := time.Now().Add(time.Hour).Unix()
+	tok := fakeJWT(`{"aud":"https://outlook.office365.com","roles":["IMAP.AccessAsApp"],"tid":"t1","exp":` + itoa(exp) + `}`)
+	p := filepath.Join(dir, "tok")
+	os.WriteFile(p, []byte(tok+"\n"), 0o600)
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	f := Register(fs)
+	if err := Parse(fs, []string{"-access-token-file", p}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Setup(f, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Mode() != ModeStatic || !e.AppOnly() {
+		t.Fatalf("mode %s appOnly %v", e.Mode(), e.AppOnly())
+	}
+	got, err := e.Source("imap").Token()
+	if err != nil || got.AccessToken != tok || got.Expiry.Unix() != exp {
+		t.Fatalf("token %v err %v", got.Expiry, err)
+	}
+	if s := e.Redactor.RedactString("x " + tok); strings.Contains(s, tok) {
+		t.Fatal("static token not registered with the redactor")
+	}
+
+	expired := fakeJWT(`{"exp":1000}`)
+	os.WriteFile(p, []byte(expired), 0o600)
+	e, err = Setup(f, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Source("imap").Token(); err == nil || strings.Contains(err.Error(), expired) {
+		t.Fatalf("expired token: err = %v", err)
+	}
+}
+
+func TestSetupNeedsCredentials(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	f := Register(fs)
+	Parse(fs, nil)
+	if _, err := Setup(f, io.Discard); err == nil {
+		t.Fatal("Setup without any credential flags succeeded")
+	}
+	f.CAFile = filepath.Join(t.TempDir(), "missing.pem")
+	f.AccessTokenFile = "x"
+	if _, err := Setup(f, io.Discard); err == nil || !strings.Contains(err.Error(), "-ca-file") {
+		t.Fatalf("missing CA file: %v", err)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,427 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/modernauth/mailauth/cloud"
+	"github.com/modernauth/mailauth/tokencache"
+)
+
+// Env is what a program builds from its common flags: the cloud, TLS trust, an HTTP client
+// for the identity provider, the token cache and the redacted transcript.
+type Env struct {
+	Flags *Flags
+	Cloud cloud.Cloud
+
+	// TLS trusts the system roots plus -ca-file. Clone it before changing ServerName.
+	TLS *tls.Config
+	// HTTP is the client for the identity provider (and any HTTPS the program makes).
+	HTTP *http.Client
+	// Redactor knows every token handed out through Source and the client secret.
+	Redactor *Redactor
+	// Transcript is a redacting writer on stderr when -v is set, else nil.
+	Transcript *RedactingWriter
+	// Logger writes debug records to Transcript when -v is set; it is nil otherwise.
+	Logger *slog.Logger
+
+	Cache *tokencache.Cache
+	App   *tokencache.App  // set in app-only mode
+	User  *tokencache.User // set in delegated mode
+
+	static *staticSource // set when -access-token-file is used
+	stderr io.Writer
+}
+
+// Mode names how the program gets tokens.
+type Mode string
+
+// The modes of Env.Mode.
+const (
+	ModeStatic    Mode = "access-token-file"
+	ModeAppOnly   Mode = "app-only"
+	ModeDelegated Mode = "delegated"
+)
+
+// Mode reports how tokens are obtained.
+func (e *Env) Mode() Mode {
+	switch {
+	case e.static != nil:
+		return ModeStatic
+	case e.App != nil:
+		return ModeAppOnly
+	default:
+		return ModeDelegated
+	}
+}
+
+// AppOnly reports whether tokens are app-only: from a client secret or certificate, or a
+// static token whose claims say so.
+func (e *Env) AppOnly() bool {
+	if e.static != nil {
+		return e.static.appOnly
+	}
+	return e.App != nil
+}
+
+// Setup builds an Env from parsed flags. Progress and prompts go to stderr. Setup does no
+// network I/O.
+func Setup(f *Flags, stderr io.Writer) (*Env, error) {
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	e := &Env{Flags: f, Redactor: &Redactor{}, stderr: stderr}
+	c, err := cloud.ByName(f.Cloud)
+	if err != nil {
+		return nil, err
+	}
+	if f.AuthorityHost != "" {
+		c.AuthorityHost = strings.TrimRight(f.AuthorityHost, "/")
+	}
+	e.Cloud = c
+
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if f.CAFile != "" {
+		pem, err := os.ReadFile(f.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("-ca-file: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("-ca-file %s: no PEM certificate found", f.CAFile)
+		}
+	}
+	e.TLS = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	if f.Verbose {
+		e.Transcript = e.Redactor.Writer(stderr)
+		e.Logger = slog.New(slog.NewTextHandler(e.Transcript, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = e.TLS.Clone()
+	e.HTTP = &http.Client{Transport: e.Transport(tr), Timeout: 60 * time.Second}
+
+	if f.AccessTokenFile != "" {
+		s, err := readStatic(f.AccessTokenFile)
+		if err != nil {
+			return nil, err
+		}
+		e.Redactor.Add(s.tok.AccessToken)
+		e.static = s
+		return e, nil
+	}
+	if f.Tenant == "" || f.ClientID == "" {
+		return nil, errors.New("no way to get a token: give -access-token-file, or -tenant and -client-id (with -client-secret-env or -cert for app-only, or -device-code/-browser to sign in)")
+	}
+	store, err := openStore(f.Cache)
+	if err != nil {
+		return nil, err
+	}
+	e.Cache = tokencache.New(&tokencache.Options{Store: store, HTTPClient: e.HTTP, Logger: e.Logger})
+
+	secret := ""
+	if f.ClientSecretEnv != "" {
+		secret = os.Getenv(f.ClientSecretEnv)
+	}
+	switch {
+	case f.CertFile != "" || secret != "":
+		var cred tokencache.Credential
+		if f.CertFile != "" {
+			data, err := os.ReadFile(f.CertFile)
+			if err != nil {
+				return nil, fmt.Errorf("-cert: %w", err)
+			}
+			pass := ""
+			if f.CertPasswordEnv != "" {
+				pass = os.Getenv(f.CertPasswordEnv)
+			}
+			if strings.Contains(string(data), "-----BEGIN") {
+				cred, err = tokencache.CertificatePEM(data, pass)
+			} else {
+				cred, err = tokencache.CertificatePFX(data, pass)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("-cert %s: %w", f.CertFile, err)
+			}
+		} else {
+			e.Redactor.Add(secret)
+			cred = tokencache.ClientSecret(secret)
+		}
+		e.App, err = e.Cache.AppOnly(tokencache.AppOnlyConfig{Cloud: c, TenantID: f.Tenant, ClientID: f.ClientID, Credential: cred})
+		if err != nil {
+			return nil, err
+		}
+	default:
+		account := f.User
+		if account == "" {
+			account = f.Mailbox
+		}
+		if account == "" {
+			return nil, errors.New("delegated sign-in needs -user or -mailbox (the account to sign in as)")
+		}
+		e.User, err = e.Cache.Delegated(tokencache.DelegatedConfig{Cloud: c, TenantID: f.Tenant, ClientID: f.ClientID, Account: account})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// DefaultCacheDir is where tokens are stored when -cache is not given.
+func DefaultCacheDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "mailauth")
+	}
+	return filepath.Join(os.TempDir(), "mailauth-"+fmt.Sprint(os.Getuid()))
+}
+
+// openStore opens the file store for -cache. A directory (existing, or a path without an
+// extension) is used as is; a file path F (tokens.json) keeps its records in F.d.
+func openStore(path string) (tokencache.Store, error) {
+	if path == "" {
+		path = DefaultCacheDir()
+	}
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		path += ".d"
+	} else if err != nil && filepath.Ext(path) != "" {
+		path += ".d"
+	}
+	s, err := tokencache.NewFileStore(path)
+	if err != nil {
+		return nil, fmt.Errorf("-cache: %w", err)
+	}
+	return s, nil
+}
+
+// Scopes returns the scopes to ask for protocol p: the app-only .default scope, or the
+// protocol's delegated scopes.
+func (e *Env) Scopes(p cloud.Protocol) []string {
+	if e.App != nil {
+		return []string{e.Cloud.AppOnlyScope()}
+	}
+	return e.Cloud.DelegatedScopes(p)
+}
+
+// Source returns the token source for protocol p. Every token it hands out is registered
+// with the Redactor, so a transcript never shows it.
+func (e *Env) Source(p cloud.Protocol) oauth2.TokenSource {
+	switch {
+	case e.static != nil:
+		return e.static
+	case e.App != nil:
+		return &registering{src: e.App.Source(e.Scopes(p)...), r: e.Redactor}
+	default:
+		return &registering{src: e.User.Source(e.Scopes(p)...), r: e.Redactor}
+	}
+}
+
+// EnsureSignedIn signs the delegated user in with the flow chosen by -device-code or
+// -browser when the cache holds no refresh token for them. It is a no-op for app-only and
+// static tokens.
+func (e *Env) EnsureSignedIn(ctx context.Context) error {
+	if e.User == nil {
+		return nil
+	}
+	ok, err := e.User.SignedIn(ctx)
+	if err == nil && ok {
+		return nil
+	}
+	return e.SignIn(ctx)
+}
+
+// SignIn runs the delegated sign-in flow chosen by -device-code or -browser.
+func (e *Env) SignIn(ctx context.Context) error {
+	if e.User == nil {
+		return errors.New("sign-in is for delegated access; app-only needs no sign-in")
+	}
+	switch {
+	case e.Flags.DeviceCode:
+		return e.User.SignInDeviceCode(ctx, func(dc tokencache.DeviceCode) {
+			msg := dc.Message
+			if msg == "" {
+				msg = fmt.Sprintf("To sign in, open %s and enter the code %s", dc.VerificationURL, dc.UserCode)
+			}
+			fmt.Fprintln(e.stderr, msg)
+		})
+	case e.Flags.Browser:
+		return e.User.SignInBrowser(ctx, func(url string) error {
+			fmt.Fprintf(e.stderr, "Opening the browser to sign in; if it does not open, visit:\n%s\n", url)
+			return openBrowser(url)
+		})
+	}
+	return fmt.Errorf("%s is not signed in: run once with -device-code or -browser", e.User)
+}
+
+func openBrowser(url string) error {
+	var cmd *exec.Cmd
+	switch runtime.GOOS {
+	case "darwin":
+		cmd = exec.Command("open", url)
+	case "windows":
+		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
+	default:
+		cmd = exec.Command("xdg-open", url)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil // the URL is printed; the person can open it by hand
+	}
+	go cmd.Wait()
+	return nil
+}
+
+// registering passes tokens through and registers each with the Redactor.
+type registering struct {
+	src interface {
+		oauth2.TokenSource
+		TokenContext(context.Context) (*oauth2.Token, error)
+		Invalidate(*oauth2.Token)
+	}
+	r *Redactor
+}
+
+func (s *registering) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
+
+// TokenContext returns the source's token and registers it for redaction.
+func (s *registering) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	t, err := s.src.TokenContext(ctx)
+	if err == nil {
+		s.r.Add(t.AccessToken)
+	}
+	return t, err
+}
+
+// Invalidate passes through to the cache.
+func (s *registering) Invalidate(t *oauth2.Token) { s.src.Invalidate(t) }
+
+// staticSource serves one token read from a file.
+type staticSource struct {
+	tok     *oauth2.Token
+	appOnly bool
+}
+
+func (s *staticSource) Token() (*oauth2.Token, error) {
+	if !s.tok.Expiry.IsZero() && time.Now().After(s.tok.Expiry) {
+		return nil, fmt.Errorf("the access token from -access-token-file expired at %s; get a new one", s.tok.Expiry.Format(time.RFC3339))
+	}
+	return s.tok, nil
+}
+
+func (s *staticSource) String() string { return "access token from file" }
+
+func readStatic(path string) (*staticSource, error) {
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = io.ReadAll(io.LimitReader(os.Stdin, 64<<10))
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("-access-token-file: %w", err)
+	}
+	tok := strings.TrimSpace(string(data))
+	// Accept the JSON printed by `token -json` too.
+	if strings.HasPrefix(tok, "{") {
+		var j struct {
+			AccessToken string `json:"access_token"`
+		}
+		if json.Unmarshal([]byte(tok), &j) == nil && j.AccessToken != "" {
+			tok = j.AccessToken
+		}
+	}
+	tok = strings.TrimPrefix(tok, "Bearer ")
+	if tok == "" || strings.ContainsAny(tok, " \t\r\n") {
+		return nil, errors.New("-access-token-file: the file must hold one access token")
+	}
+	c := DecodeClaims(tok)
+	return &staticSource{
+		tok:     &oauth2.Token{AccessToken: tok, TokenType: "Bearer", Expiry: c.ExpiresAt},
+		appOnly: c.AppOnly(),
+	}, nil
+}
+
+// Claims are the claims of an access token that matter to a mail server, decoded WITHOUT
+// verifying the signature: for diagnostics only.
+type Claims struct {
+	Audience  []string
+	TenantID  string
+	AppID     string
+	OID       string
+	UPN       string
+	Scopes    []string
+	Roles     []string
+	ExpiresAt time.Time
+	Valid     bool // the token parsed as a JWT
+}
+
+// AppOnly reports whether the token is app-only (roles and no user scopes).
+func (c Claims) AppOnly() bool { return len(c.Scopes) == 0 && (len(c.Roles) > 0 || c.UPN == "") && c.Valid }
+
+// DecodeClaims decodes a JWT's payload without verifying it. An opaque token gives a zero
+// Claims with Valid false.
+func DecodeClaims(token string) Claims {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return Claims{}
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return Claims{}
+	}
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		return Claims{}
+	}
+	str := func(k string) string { s, _ := m[k].(string); return s }
+	c := Claims{Valid: true, TenantID: str("tid"), OID: str("oid")}
+	switch a := m["aud"].(type) {
+	case string:
+		c.Audience = []string{a}
+	case []any:
+		for _, v := range a {
+			if s, ok := v.(string); ok {
+				c.Audience = append(c.Audience, s)
+			}
+		}
+	}
+	c.AppID = str("appid")
+	if c.AppID == "" {
+		c.AppID = str("azp")
+	}
+	for _, k := range []string{"upn", "preferred_username", "unique_name", "email"} {
+		if c.UPN = str(k); c.UPN != "" {
+			break
+		}
+	}
+	if s := str("scp"); s != "" {
+		c.Scopes = strings.Fields(s)
+	}
+	if r, ok := m["roles"].([]any); ok {
+		for _, v := range r {
+			if s, ok := v.(string); ok {
+				c.Roles = append(c.Roles, s)
+			}
+		}
+	}
+	if exp, ok := m["exp"].(float64); ok {
+		c.ExpiresAt = time.Unix(int64(exp), 0)
+	}
+	return c
+}
