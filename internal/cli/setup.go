@@ -372,7 +372,9 @@ type Claims struct {
 }
 
 // AppOnly reports whether the token is app-only (roles and no user scopes).
-func (c Claims) AppOnly() bool { return len(c.Scopes) == 0 && (len(c.Roles) > 0 || c.UPN == "") && c.Valid }
+func (c Claims) AppOnly() bool {
+	return len(c.Scopes) == 0 && (len(c.Roles) > 0 || c.UPN == "") && c.Valid
+}
 
 // DecodeClaims decodes a JWT's payload without verifying it. An opaque token gives a zero
 // Claims with Valid false.
