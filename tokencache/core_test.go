@@ -2,6 +2,7 @@ package tokencache
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -167,3 +168,5 @@ func TestNeverServeExpiredDuringOutage(t *testing.T) {
 }
 
 func errorsAs[T error](err error, target *T) bool { return errors.As(err, target) }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
