@@ -195,16 +195,24 @@ func (c *Client) Identity() Identity {
 	return ParseIdentity(c.tok.AccessToken)
 }
 
-// Expiry returns the token's expiry: the oauth2.Token's Expiry, else the JWT exp claim,
-// else the zero time.
+// Expiry returns the token's expiry: the earlier of the oauth2.Token's Expiry and the
+// JWT exp claim (the server's view, in whole seconds), whichever is known; the zero time
+// when neither is.
 func (c *Client) Expiry() time.Time {
 	if c.tok == nil {
 		return time.Time{}
 	}
-	if !c.tok.Expiry.IsZero() {
-		return c.tok.Expiry
+	return TokenExpiry(c.tok)
+}
+
+// TokenExpiry returns the earlier of tok.Expiry and the exp claim of tok's JWT, whichever
+// is known, or the zero time.
+func TokenExpiry(tok *oauth2.Token) time.Time {
+	exp := tok.Expiry
+	if jwtExp := ParseIdentity(tok.AccessToken).ExpiresAt; !jwtExp.IsZero() && (exp.IsZero() || jwtExp.Before(exp)) {
+		exp = jwtExp
 	}
-	return ParseIdentity(c.tok.AccessToken).ExpiresAt
+	return exp
 }
 
 // String describes the client without its token.
