@@ -238,3 +238,7 @@ func jsonErrText(err error) string {
 	}
 	return "unreadable JSON"
 }
+
+func tokenOf(t storedToken) *oauth2.Token {
+	return &oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, Expiry: t.Expiry}
+}
