@@ -48,8 +48,12 @@ const (
 	// KindUnknownName: a namespace or element name that the tables do not know
 	// (tree encoding and FromXML).
 	KindUnknownName
-	// KindXML: the XML form given to FromXML is malformed.
+	// KindXML: the XML form given to FromXML is malformed, or ToXML met
+	// text XML 1.0 cannot carry.
 	KindXML
+	// KindValue: struct mapping met a value that does not fit (a number
+	// field whose element holds no number, an unsupported field type).
+	KindValue
 )
 
 var kindText = [...]string{
@@ -70,6 +74,7 @@ var kindText = [...]string{
 	KindMixedContent:     "mixed content",
 	KindUnknownName:      "unknown name",
 	KindXML:              "malformed XML",
+	KindValue:            "bad value",
 }
 
 // String returns a short description of k.

@@ -113,3 +113,39 @@ func ExampleError() {
 	// Output:
 	// unknown tag at offset 5
 }
+
+// Map command structures to Go structs with `wbxml` field tags.
+func ExampleMarshalStruct() {
+	type sendMail struct {
+		ClientID        string `wbxml:"ClientId"`
+		SaveInSentItems bool   `wbxml:"SaveInSentItems"`
+		Mime            []byte `wbxml:"Mime"`
+	}
+	b, err := wbxml.MarshalStruct("ComposeMail", "SendMail", sendMail{
+		ClientID: "1", SaveInSentItems: true, Mime: []byte("Subject: hi\r\n\r\nhello\r\n"),
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	x, _ := wbxml.ToXML(b)
+	fmt.Print(string(x))
+
+	var back sendMail
+	if err := wbxml.UnmarshalStruct(b, &back); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%q\n", back.Mime)
+	// Output:
+	// <?xml version="1.0" encoding="utf-8"?>
+	// <SendMail xmlns="ComposeMail">
+	//   <ClientId>1</ClientId>
+	//   <SaveInSentItems/>
+	//   <Mime>Subject: hi&#xD;
+	// &#xD;
+	// hello&#xD;
+	// </Mime>
+	// </SendMail>
+	// "Subject: hi\r\n\r\nhello\r\n"
+}

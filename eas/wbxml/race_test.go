@@ -1,0 +1,5 @@
+//go:build race
+
+package wbxml
+
+const raceEnabled = true
