@@ -204,7 +204,7 @@ func idpError(status int, header http.Header, body []byte, cause error) error {
 	if header != nil {
 		if ra := header.Get("Retry-After"); ra != "" {
 			if n, err := strconv.Atoi(strings.TrimSpace(ra)); err == nil && n >= 0 {
-				e.RetryAfter = min(time.Duration(n)*time.Second, 5*time.Minute)
+				e.RetryAfter = time.Duration(min(n, 300)) * time.Second
 			} else if t, err := http.ParseTime(ra); err == nil {
 				e.RetryAfter = min(max(time.Until(t), 0), 5*time.Minute)
 			}
