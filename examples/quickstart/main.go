@@ -1,0 +1,246 @@
+// Command quickstart runs the whole SDK end to end.
+//
+// With no flags it needs no account and no network: it boots an in-process Entra ID and
+// IMAP, POP3, SMTP, EWS, ActiveSync and Autodiscover servers on loopback, gets app-only and
+// delegated tokens through one token cache from many goroutines, then uses every protocol
+// package through that cache and prints a short report: what was done, and how many token
+// requests served how many sessions.
+//
+//	go run ./examples/quickstart
+//
+// With -tenant and -client-id (and the usual token flags, see -h) it runs the same checks
+// against Exchange Online for -mailbox.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modernauth/mailauth/cloud"
+	"github.com/modernauth/mailauth/internal/cli"
+	"github.com/modernauth/mailauth/internal/doctor"
+	"github.com/modernauth/mailauth/internal/lab"
+	"github.com/modernauth/mailauth/tokencache"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := cli.Register(fs)
+	goroutines := fs.Int("goroutines", 1000, "goroutines asking for tokens at once in the cache demo")
+	fs.Usage = func() {
+		cli.Usage(fs, stderr, "quickstart runs every mailauth package end to end: against in-process servers with no flags, or against Exchange Online with -tenant, -client-id and -mailbox.")
+	}
+	if err := cli.Parse(fs, args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	timeout, err := time.ParseDuration(f.Timeout)
+	if err != nil {
+		fmt.Fprintln(stderr, "quickstart: -timeout:", err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if f.Tenant != "" || f.ClientID != "" || f.AccessTokenFile != "" {
+		return runReal(ctx, f, stdout, stderr)
+	}
+	if err := runLab(ctx, f, *goroutines, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "quickstart:", err)
+		return 1
+	}
+	return 0
+}
+
+// runLab is the default: everything in process.
+func runLab(ctx context.Context, f *cli.Flags, goroutines int, stdout, stderr io.Writer) error {
+	start := time.Now()
+	l, err := lab.Start(lab.Options{IdPLatency: 20 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	fmt.Fprintf(stdout, "mailauth quickstart: in-process Entra ID and IMAP, POP3, SMTP, EWS, EAS and Autodiscover servers on loopback\n\n")
+
+	var transcript io.Writer
+	red := &cli.Redactor{}
+	if f.Verbose {
+		transcript = red.Writer(stderr)
+	}
+	cache := tokencache.New(&tokencache.Options{HTTPClient: l.HTTPClient()})
+	app, err := cache.AppOnly(tokencache.AppOnlyConfig{Cloud: l.Cloud, TenantID: lab.Tenant, ClientID: lab.AppClientID,
+		Credential: tokencache.ClientSecret(l.AppSecret)})
+	if err != nil {
+		return err
+	}
+	user, err := cache.Delegated(tokencache.DelegatedConfig{Cloud: l.Cloud, TenantID: lab.Tenant, ClientID: lab.PublicClientID, Account: lab.User})
+	if err != nil {
+		return err
+	}
+	red.Add(l.AppSecret)
+	if err := user.SignInDeviceCode(ctx, func(dc tokencache.DeviceCode) {
+		fmt.Fprintf(stdout, "1. Delegated sign-in (device code): %s signs in with code %s (approved by the fake IdP)\n", lab.User, dc.UserCode)
+	}); err != nil {
+		return fmt.Errorf("device code sign-in: %w", err)
+	}
+	signInRequests := l.IdP.TotalRequests()
+
+	// Many goroutines, one cache: the herd.
+	appSrc := app.Source(l.Cloud.AppOnlyScope())
+	userSrcs := map[cloud.Protocol]*tokencache.Source{}
+	for _, p := range cloud.Protocols() {
+		userSrcs[p] = user.Source(l.Cloud.DelegatedScopes(p)...)
+	}
+	before := l.IdP.TotalRequests()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	served, failed := 0, 0
+	for i := 0; i < goroutines; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			src := appSrc
+			if i%2 == 1 {
+				src = userSrcs[cloud.Protocols()[i/2%len(cloud.Protocols())]]
+			}
+			_, err := src.TokenContext(ctx)
+			mu.Lock()
+			if err != nil {
+				failed++
+			} else {
+				served++
+			}
+			mu.Unlock()
+		}(i)
+	}
+	wg.Wait()
+	herdRequests := l.IdP.TotalRequests() - before
+	fmt.Fprintf(stdout, "2. Token cache: %d goroutines asked at once for app-only and delegated tokens (6 keys): %d tokens served, %d token requests to Entra ID, %d failures\n",
+		goroutines, served, herdRequests, failed)
+	if failed > 0 {
+		return fmt.Errorf("%d token requests failed", failed)
+	}
+
+	fmt.Fprintf(stdout, "3. Every protocol through the same cache:\n")
+	sources := func(p cloud.Protocol) tokencacheSource { return userSrcs[p] }
+	delegated := doctor.Target{
+		Mailbox:              lab.User,
+		Cloud:                l.Cloud,
+		IMAPAddr:             l.IMAP.Addr(),
+		POPAddr:              l.POP.PlainAddr(),
+		SMTPAddr:             smtpAddr(l),
+		EWSURL:               l.EWS.URL(),
+		EASURL:               l.EAS.URL(),
+		DeviceID:             "quickstart0001",
+		SendTestTo:           lab.User,
+		Source:               func(p cloud.Protocol) oauth2TokenSource { return sources(p) },
+		TLS:                  l.TLSConfig(),
+		HTTP:                 l.HTTPClient().Transport,
+		AutodiscoverDial:     l.DialContext,
+		AutodiscoverResolver: l.Autod,
+		AllowedDomains:       []string{"127.0.0.1"},
+		Transcript:           transcript,
+	}
+	results := doctor.Run(ctx, delegated, labProtocols)
+	shared := delegated
+	shared.Mailbox = lab.Shared
+	results = append(results, relabel(doctor.Run(ctx, shared, []string{doctor.IMAP}), "imap (shared mailbox "+lab.Shared+" with "+lab.User+"'s token)")...)
+	appOnly := delegated
+	appOnly.Mailbox = lab.Shared
+	appOnly.AppOnly = true
+	appOnly.Source = func(cloud.Protocol) oauth2TokenSource { return appSrc }
+	results = append(results, relabel(doctor.Run(ctx, appOnly, []string{doctor.EWS}), "ews (app-only, impersonating "+lab.Shared+")")...)
+
+	ok := true
+	for _, r := range results {
+		status := "PASS"
+		if !r.OK {
+			status, ok = "FAIL", false
+		}
+		fmt.Fprintf(stdout, "   %-4s %-14s %s\n", status, r.Protocol, r.Detail)
+		if !r.OK {
+			fmt.Fprintf(stdout, "        cause: %s\n        fix:   %s\n", r.Cause, r.Fix)
+		}
+	}
+	st := cache.Stats()
+	sessions := len(results)
+	total := l.IdP.TotalRequests()
+	fmt.Fprintf(stdout, "\n4. Summary: %d protocol sessions and %d cache callers served with %d token requests in all (%d for the sign-in, %d for the herd); cache hits %d, flights %d, background refreshes %d; %s\n",
+		sessions, goroutines, total, signInRequests, herdRequests, st.Hits, st.Flights, st.BackgroundRefreshes, time.Since(start).Round(time.Millisecond))
+	names := make([]string, 0, len(results))
+	for _, r := range results {
+		names = append(names, strings.Fields(r.Protocol)[0])
+	}
+	fmt.Fprintf(stdout, "   protocols exercised: %s\n", strings.Join(unique(names), ", "))
+	if !ok {
+		return fmt.Errorf("some checks failed")
+	}
+	return nil
+}
+
+func relabel(rs []doctor.Result, name string) []doctor.Result {
+	for i := range rs {
+		rs[i].Protocol = name
+	}
+	return rs
+}
+
+func unique(s []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, v := range s {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// runReal runs the checks against Exchange Online (or the cloud chosen by -cloud).
+func runReal(ctx context.Context, f *cli.Flags, stdout, stderr io.Writer) int {
+	env, err := cli.Setup(f, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "quickstart:", err)
+		return 2
+	}
+	if f.Mailbox == "" {
+		fmt.Fprintln(stderr, "quickstart: -mailbox is required with -tenant/-client-id")
+		return 2
+	}
+	if err := env.EnsureSignedIn(ctx); err != nil {
+		fmt.Fprintln(stderr, "quickstart:", err)
+		return 1
+	}
+	t := doctor.Target{Mailbox: f.Mailbox, AppOnly: env.AppOnly(), Cloud: env.Cloud, Source: env.Source,
+		TLS: env.TLS, HTTP: env.HTTP.Transport, Logger: env.Logger,
+		Progress: func(p string) { fmt.Fprintf(stderr, "checking %s...\n", p) }}
+	if env.Transcript != nil {
+		t.Transcript = env.Transcript
+	}
+	results := doctor.Run(ctx, t, doctor.AllProtocols)
+	code := 0
+	for _, r := range results {
+		status := "PASS"
+		if !r.OK {
+			status, code = "FAIL", 1
+		}
+		fmt.Fprintln(stdout, env.Redactor.RedactString(fmt.Sprintf("%-4s %-12s %s", status, r.Protocol, r.Detail)))
+		if !r.OK {
+			fmt.Fprintln(stdout, env.Redactor.RedactString("     cause: "+r.Cause+"\n     fix:   "+r.Fix))
+		}
+	}
+	return code
+}
