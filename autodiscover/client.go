@@ -70,6 +70,8 @@ const (
 	DefaultMaxRedirects   = 10
 	DefaultCacheTTL       = time.Hour
 	DefaultRequestTimeout = 20 * time.Second
+	// DefaultLookupTimeout bounds one lookup; see Options.LookupTimeout.
+	DefaultLookupTimeout = 2 * time.Minute
 	// maxBody bounds how much of an autodiscover answer is read.
 	maxBody = 1 << 20
 )
@@ -130,6 +132,13 @@ type Options struct {
 	// context. Zero means [DefaultRequestTimeout].
 	RequestTimeout time.Duration
 
+	// LookupTimeout bounds one lookup (all candidates and redirects).
+	// Concurrent Lookup calls for the same address and protocol share one
+	// lookup; each caller still leaves when its own ctx ends, and the
+	// lookup stops when no caller waits any more. Zero means
+	// [DefaultLookupTimeout].
+	LookupTimeout time.Duration
+
 	// UserAgent is sent with every request. Empty means
 	// "mailauth-autodiscover".
 	UserAgent string
@@ -157,6 +166,32 @@ type Result struct {
 	Cached bool `json:"cached"`
 }
 
+// legacyAutodiscoverHost is, per cloud, the host Exchange Online's
+// POX/SOAP autodiscover lives on: the http probe of a domain hosted there
+// redirects to it (research notes §3.4, from microsoft/CSS-Exchange).
+var legacyAutodiscoverHost = map[string]string{
+	"global":   "autodiscover-s.outlook.com",
+	"usgov":    "autodiscover-s.office365.us",
+	"usgovdod": "autodiscover-s-dod.office365.us",
+	"china":    "autodiscover-s.partner.outlook.cn",
+}
+
+// otherCloud names the built-in cloud that host belongs to, for hints.
+func otherCloud(host string) string {
+	host = strings.ToLower(host)
+	for _, c := range []cloud.Cloud{cloud.Global, cloud.USGov, cloud.USGovDoD, cloud.China} {
+		if host == legacyAutodiscoverHost[c.Name] {
+			return c.Name
+		}
+		for _, h := range c.Hosts() {
+			if h == host {
+				return c.Name
+			}
+		}
+	}
+	return ""
+}
+
 // Client finds EWS and ActiveSync URLs. It is safe for concurrent use; its
 // cache is shared by all calls. Create it with [New].
 type Client struct {
@@ -171,12 +206,14 @@ type Client struct {
 	maxHops   int
 	ttl       time.Duration
 	timeout   time.Duration
+	lookupTO  time.Duration
 	userAgent string
 	log       *slog.Logger
 	now       func() time.Time // time source for the cache (tests swap it)
 
-	mu    sync.Mutex // guards cache
-	cache map[cacheKey]cacheEntry
+	mu       sync.Mutex // guards cache, inflight
+	cache    map[cacheKey]cacheEntry
+	inflight map[cacheKey]*flight
 }
 
 type cacheKey struct {
@@ -205,16 +242,21 @@ func New(opts *Options) (*Client, error) {
 		maxHops:   o.MaxRedirects,
 		ttl:       o.CacheTTL,
 		timeout:   o.RequestTimeout,
+		lookupTO:  o.LookupTimeout,
 		userAgent: o.UserAgent,
 		log:       o.Logger,
 		now:       time.Now,
 		cache:     map[cacheKey]cacheEntry{},
+		inflight:  map[cacheKey]*flight{},
 	}
 	if c.cloud == (cloud.Cloud{}) {
 		c.cloud = cloud.Global
 	}
 	for _, h := range c.cloud.Hosts() {
 		c.hosts[strings.ToLower(h)] = true
+	}
+	if h := legacyAutodiscoverHost[c.cloud.Name]; h != "" {
+		c.hosts[h] = true
 	}
 	for _, d := range o.AllowedDomains {
 		d = strings.Trim(strings.ToLower(strings.TrimSpace(d)), ".")
@@ -267,6 +309,9 @@ func New(opts *Options) (*Client, error) {
 	if c.timeout <= 0 {
 		c.timeout = DefaultRequestTimeout
 	}
+	if c.lookupTO <= 0 {
+		c.lookupTO = DefaultLookupTimeout
+	}
 	if c.userAgent == "" {
 		c.userAgent = "mailauth-autodiscover"
 	}
@@ -294,6 +339,10 @@ func (c *Client) uses(m Method) bool {
 // HTTP redirects are followed after checks. Lookup never asks a parent
 // domain of {domain}.
 //
+// Concurrent calls for the same address and protocol share one lookup;
+// each returns when its own ctx ends. Found URLs are cached (see
+// [Options.CacheTTL]).
+//
 // On failure the error is a [*LookupError]; the causes of the single
 // attempts are reachable with errors.As ([*RedirectError], [*HTTPError],
 // [*ResponseError]).
@@ -305,10 +354,80 @@ func (c *Client) Lookup(ctx context.Context, email string, p Protocol) (*Result,
 	if err != nil {
 		return nil, &LookupError{Email: email, Protocol: p, Err: err}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, &LookupError{Email: addr, Protocol: p, Err: err}
+	}
 	key := cacheKey{email: strings.ToLower(addr), proto: p}
 	if r, ok := c.cached(key); ok {
 		return r, nil
 	}
+	f := c.join(ctx, key, func(fctx context.Context) (*Result, error) {
+		return c.lookup(fctx, addr, domain, p, key)
+	})
+	select {
+	case <-f.done:
+		c.leave(key, f)
+		if f.err != nil {
+			return nil, f.err
+		}
+		res := *f.res
+		return &res, nil
+	case <-ctx.Done():
+		c.leave(key, f)
+		return nil, &LookupError{Email: addr, Protocol: p, Err: ctx.Err()}
+	}
+}
+
+// flight is one lookup shared by every concurrent caller asking for the
+// same (address, protocol). It runs in its own goroutine on a context
+// that keeps the first caller's values, ends after the lookup timeout,
+// and is cancelled as soon as no caller waits for it any more.
+type flight struct {
+	done    chan struct{} // closed when res and err are set
+	res     *Result
+	err     error
+	waiters int // guarded by Client.mu
+	cancel  context.CancelFunc
+}
+
+func (c *Client) join(ctx context.Context, key cacheKey, run func(ctx context.Context) (*Result, error)) *flight {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.inflight[key]; f != nil {
+		f.waiters++
+		return f
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.lookupTO)
+	f := &flight{done: make(chan struct{}), waiters: 1, cancel: cancel}
+	c.inflight[key] = f
+	go func() {
+		res, err := run(fctx)
+		cancel()
+		c.mu.Lock()
+		if c.inflight[key] == f {
+			delete(c.inflight, key)
+		}
+		c.mu.Unlock()
+		f.res, f.err = res, err
+		close(f.done)
+	}()
+	return f
+}
+
+func (c *Client) leave(key cacheKey, f *flight) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f.waiters--
+	if f.waiters == 0 {
+		f.cancel()
+		if c.inflight[key] == f {
+			delete(c.inflight, key) // a later caller starts afresh
+		}
+	}
+}
+
+// lookup runs the candidate list for one flight.
+func (c *Client) lookup(ctx context.Context, addr, domain string, p Protocol, key cacheKey) (*Result, error) {
 	l := &lookup{
 		c:        c,
 		proto:    p,

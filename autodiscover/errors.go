@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -50,6 +51,12 @@ func (e *RedirectError) Error() string {
 	msg := fmt.Sprintf("autodiscover: refused redirect from %s to %s: %s", e.From, e.To, strings.TrimPrefix(e.Err.Error(), "autodiscover: "))
 	switch {
 	case errors.Is(e.Err, ErrHostNotAllowed):
+		if u, err := url.Parse(e.To); err == nil && u.Host != "" {
+			if name := otherCloud(u.Hostname()); name != "" {
+				msg += " (that host belongs to the " + name + " cloud; set Options.Cloud to it)"
+				break
+			}
+		}
 		msg += " (if you trust that host, name its domain in Options.AllowedDomains)"
 	case errors.Is(e.Err, ErrInsecureRedirect):
 		msg += " (autodiscover answers must come over https)"

@@ -554,3 +554,88 @@ func TestParseProtocol(t *testing.T) {
 	_, err := autodiscover.ParseProtocol("imap")
 	assert.Error(t, err)
 }
+
+func TestOneFlightPerAddress(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, autodtest.Options{Hosts: []autodtest.Host{
+		{Name: "outlook.cloud.test", V2: true, Mailboxes: map[string]autodtest.Mailbox{"*": {EWSURL: cloudEWS}}},
+	}})
+	c := newClient(t, srv, autodiscover.Options{})
+	var wg sync.WaitGroup
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := c.Lookup(ctx(t), "same@contoso.test", autodiscover.EWS)
+			if assert.NoError(t, err) {
+				assert.Equal(t, cloudEWS, res.URL)
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Len(t, srv.Requests(), 1, "32 callers, one request")
+}
+
+func TestCacheExpires(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, autodtest.Options{Hosts: []autodtest.Host{
+		{Name: "outlook.cloud.test", V2: true, Mailboxes: map[string]autodtest.Mailbox{"*": {EWSURL: cloudEWS}}},
+	}})
+	c := newClient(t, srv, autodiscover.Options{CacheTTL: time.Minute})
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	autodiscover.SetNow(c, func() time.Time { return now })
+	_, err := c.Lookup(ctx(t), "ttl@contoso.test", autodiscover.EWS)
+	require.NoError(t, err)
+	now = now.Add(59 * time.Second)
+	res, err := c.Lookup(ctx(t), "ttl@contoso.test", autodiscover.EWS)
+	require.NoError(t, err)
+	assert.True(t, res.Cached)
+	now = now.Add(time.Second)
+	res, err = c.Lookup(ctx(t), "ttl@contoso.test", autodiscover.EWS)
+	require.NoError(t, err)
+	assert.False(t, res.Cached, "expired after the TTL")
+	assert.Len(t, srv.Requests(), 2)
+}
+
+// A v2 redirect to another Microsoft cloud is refused with a hint naming it.
+func TestOtherCloudHint(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, autodtest.Options{Hosts: []autodtest.Host{
+		{Name: "outlook.cloud.test", V2: true, HTTPSRedirect: "https://outlook.office365.us/autodiscover/autodiscover.json/v1.0/gov@contoso.test?Protocol=EWS"},
+	}})
+	c := newClient(t, srv, autodiscover.Options{Methods: []autodiscover.Method{autodiscover.MethodV2}})
+	_, err := c.Lookup(ctx(t), "gov@contoso.test", autodiscover.EWS)
+	var re *autodiscover.RedirectError
+	require.ErrorAs(t, err, &re)
+	assert.ErrorIs(t, re, autodiscover.ErrHostNotAllowed)
+	assert.Contains(t, re.Error(), "usgov cloud")
+	for _, d := range srv.Dials() {
+		assert.NotContains(t, d, "office365.us")
+	}
+}
+
+// A caller that gives up leaves at once; the shared flight goes on for
+// the others.
+func TestCallerLeavesOnOwnContext(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, autodtest.Options{Hosts: []autodtest.Host{
+		{Name: "outlook.cloud.test", V2: true, Latency: time.Second, Mailboxes: map[string]autodtest.Mailbox{"*": {EWSURL: cloudEWS}}},
+	}})
+	c := newClient(t, srv, autodiscover.Options{})
+	done := make(chan error, 1)
+	go func() {
+		res, err := c.Lookup(ctx(t), "gone@contoso.test", autodiscover.EWS)
+		if err == nil && res.URL != cloudEWS {
+			err = errors.New("wrong URL " + res.URL)
+		}
+		done <- err
+	}()
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Lookup(short, "gone@contoso.test", autodiscover.EWS)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 700*time.Millisecond, "left on its own deadline")
+	require.NoError(t, <-done, "the other caller still gets the answer")
+	assert.Len(t, srv.Requests(), 1)
+}

@@ -26,6 +26,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/modernauth/mailauth/internal/testpki"
 )
@@ -62,6 +63,9 @@ type Host struct {
 	// Status, if non-zero, is the status of every https request (e.g.
 	// 404, 500, 503).
 	Status int
+	// Latency delays every https answer (cut short when the client
+	// goes away).
+	Latency time.Duration
 	// HTTPSRedirect, if set, answers every https request with a 302 to it.
 	HTTPSRedirect string
 	// ProbeRedirect, if set, answers the plain-http GET of
@@ -271,6 +275,13 @@ func (s *Server) serveHTTPS(w http.ResponseWriter, r *http.Request) {
 	if h == nil {
 		http.Error(w, "unknown host", http.StatusMisdirectedRequest)
 		return
+	}
+	if h.Latency > 0 {
+		select {
+		case <-time.After(h.Latency):
+		case <-r.Context().Done():
+			return
+		}
 	}
 	if h.Status != 0 {
 		http.Error(w, http.StatusText(h.Status), h.Status)
