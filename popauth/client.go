@@ -261,6 +261,9 @@ func (c *Client) prepare(ctx context.Context) error {
 	if c.broken {
 		return ErrBroken
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("popauth: %w", err) // nothing sent: the session is intact
+	}
 	if c.open != nil {
 		b := c.open
 		c.open = nil

@@ -337,16 +337,32 @@ func TestContextDeadline(t *testing.T) {
 	assert.Less(t, time.Since(start), time.Second)
 }
 
-func TestContextCancelDuringRetr(t *testing.T) {
+func TestContextCancel(t *testing.T) {
 	e := newEnv(t, nil)
 	c, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(&countingSource{tokens: []string{goodToken}}))
 	require.NoError(t, err)
 	defer c.Close()
-	ctx, cancel := context.WithCancel(context.Background())
+
+	// A context that is already done sends nothing and keeps the session.
+	done, cancel := context.WithCancel(context.Background())
 	cancel()
+	_, err = c.Retr(done, 1)
+	require.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, c.Noop(ctxT(t)))
+}
+
+func TestContextCancelInterruptsABlockedRead(t *testing.T) {
+	e := newEnv(t, func(o *poptest.Options) { o.ReplyDelay = 300 * time.Millisecond })
+	c, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(&countingSource{tokens: []string{goodToken}}))
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
 	_, err = c.Retr(ctx, 1)
 	require.ErrorIs(t, err, context.Canceled)
-	assert.ErrorIs(t, c.Noop(context.Background()), popauth.ErrBroken)
+	assert.Less(t, time.Since(start), 250*time.Millisecond)
+	assert.ErrorIs(t, c.Noop(context.Background()), popauth.ErrBroken, "an interrupted command leaves the session unusable")
 }
 
 func TestUsernameChecks(t *testing.T) {
