@@ -129,3 +129,53 @@ func TestCacheManyDialsOneTokenRequest(t *testing.T) {
 	assert.Equal(t, int64(1), e.idp.TotalRequests(), "%d sequential and %d concurrent dials share one token", n, n)
 	assert.Equal(t, int64(2*n), e.srv.Logins())
 }
+
+// BenchmarkLogin measures one POP3 session on loopback through a warm token
+// cache: TCP connect, TLS handshake, greeting, CAPA, two-step AUTH XOAUTH2,
+// the STAT probe and QUIT. roundtrips/op counts the client's command lines.
+func BenchmarkLogin(b *testing.B) {
+	idp, err := fakeidp.New(fakeidp.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer idp.Close()
+	idp.AddApp(fakeidp.App{TenantID: "t1", ClientID: "app1", Secret: "s3cret", Roles: []string{"POP.AccessAsApp"}})
+	ca, err := testpki.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := poptest.New(poptest.Options{
+		TLSConfig: ca.ServerConfig(),
+		Authorize: func(_, token string) error { _, err := idp.Verify(token); return err },
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	c := cloud.Global
+	c.AuthorityHost = idp.URL()
+	app, err := tokencache.New(&tokencache.Options{HTTPClient: idp.HTTPClient()}).AppOnly(tokencache.AppOnlyConfig{
+		Cloud: c, TenantID: "t1", ClientID: "app1", Credential: tokencache.ClientSecret("s3cret")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := &popauth.Options{Username: "shared@contoso.test", TokenSource: app.Source(c.AppOnlyScope()), TLSConfig: ca.ClientConfig()}
+	ctx := context.Background()
+	b.ReportAllocs()
+	start := srv.Commands()
+	n := 0
+	for b.Loop() {
+		cl, err := popauth.Dial(ctx, srv.Addr(), o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cl.Quit(ctx); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.ReportMetric(float64(srv.Commands()-start)/float64(n), "roundtrips/op")
+	if idp.TotalRequests() != 1 {
+		b.Fatalf("%d token requests, want 1", idp.TotalRequests())
+	}
+}
