@@ -168,3 +168,126 @@ func FuzzOpaqueXML(f *testing.F) {
 }
 
 var _ io.Reader = (*oneByteReader)(nil)
+
+// knownTags lists every current tag, for FuzzEncodeDecode.
+func knownTags() []Tag {
+	var tags []Tag
+	for p := 0; p < numPages; p++ {
+		for id := 5; id < 64; id++ {
+			if t := NewTag(byte(p), byte(id)); t.Known() {
+				tags = append(tags, t)
+			}
+		}
+	}
+	return tags
+}
+
+// FuzzEncodeDecode drives the Encoder with the fuzz input as a program
+// (open a tag, close, write text or OPAQUE) and checks that whatever it
+// accepts decodes, re-encodes to the same bytes, and survives the XML form.
+// It reaches deep, valid documents that byte-level mutation rarely builds.
+func FuzzEncodeDecode(f *testing.F) {
+	f.Add([]byte{0x00, 0x10, 0x80, 0x41, 0xC0, 0x03, 0x01, 0x02, 0x03})
+	f.Add([]byte{0x05, 0x3F, 0x3F, 0x80, 0x80, 0x22, 0xC0, 0x00})
+	tags := knownTags()
+	f.Fuzz(func(t *testing.T, prog []byte) {
+		var out bytes.Buffer
+		e := NewEncoder(&out)
+		depth, started := 0, false
+		for i := 0; i < len(prog); i++ {
+			op := prog[i]
+			var err error
+			switch op >> 6 {
+			case 0: // start tag; the next byte picks the tag
+				if started && depth == 0 {
+					continue
+				}
+				idx := int(op&0x3F) << 8
+				if i+1 < len(prog) {
+					i++
+					idx |= int(prog[i])
+				}
+				err = e.Start(tags[idx%len(tags)])
+				depth++
+				started = true
+			case 1: // end
+				if depth == 0 {
+					continue
+				}
+				err = e.End()
+				depth--
+			case 2: // text of length op&0x3F
+				if depth == 0 {
+					continue
+				}
+				n := min(int(op&0x3F), len(prog)-i-1)
+				err = e.TextBytes(prog[i+1 : i+1+n])
+				i += n
+				if IsKind(err, KindInvalidUTF8) {
+					return
+				}
+			case 3: // opaque of length op&0x3F
+				if depth == 0 {
+					continue
+				}
+				n := min(int(op&0x3F), len(prog)-i-1)
+				err = e.Opaque(prog[i+1 : i+1+n])
+				i += n
+			}
+			if err != nil {
+				t.Fatalf("encoder refused a valid step: %v", err)
+			}
+		}
+		if !started {
+			return
+		}
+		for ; depth > 0; depth-- {
+			if err := e.End(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		b := out.Bytes()
+		d := NewBytesDecoder(b)
+		d.MaxDepth = 1 << 20
+		var n int
+		for {
+			_, err := d.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("encoder output does not decode: %v\n% X", err, b)
+			}
+			n++
+		}
+		tree, err := Unmarshal(b)
+		if err != nil {
+			if IsKind(err, KindMixedContent) || IsKind(err, KindTooDeep) {
+				return
+			}
+			t.Fatal(err)
+		}
+		// The tree joins adjacent strings and OPAQUEs, so compare trees.
+		again, err := Marshal(tree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tree2, err := Unmarshal(again)
+		if err != nil || !equalTree(tree, tree2) {
+			t.Fatalf("tree round trip: %v\n% X\n% X", err, b, again)
+		}
+		x, err := ToXML(b)
+		if err != nil {
+			if IsKind(err, KindXML) {
+				return
+			}
+			t.Fatal(err)
+		}
+		if _, err := FromXML(x); err != nil {
+			t.Fatalf("FromXML(ToXML(b)): %v\n%s", err, x)
+		}
+	})
+}
