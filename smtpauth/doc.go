@@ -1,0 +1,37 @@
+// Package smtpauth authenticates go-smtp clients with OAuth 2.0 bearer tokens over SASL
+// XOAUTH2 or OAUTHBEARER and sends mail through Exchange Online's submission endpoint
+// (smtp.office365.com:587, STARTTLS) or any server that speaks these mechanisms.
+//
+//	err := smtpauth.SendMail(ctx, "smtp.office365.com:587", &smtpauth.Options{
+//		Token:    src,                 // any oauth2.TokenSource
+//		Username: "alice@contoso.com", // the mailbox that authenticates (XOAUTH2 user=)
+//	}, "alice@contoso.com", []string{"bob@example.com"}, msg)
+//
+// # What it does that go-smtp alone does not
+//
+//   - The AUTH line carries the initial response only while it stays within the
+//     512-octet command line limit of RFC 4954 §4. Entra tokens (1.5–2.5 KB) never fit,
+//     so in practice it sends "AUTH XOAUTH2", waits for "334 " and then the payload —
+//     the form Microsoft documents and the only one Dovecot accepts for long tokens.
+//   - A JSON error challenge is answered (empty response for XOAUTH2, 0x01 for
+//     OAUTHBEARER), and the final reply becomes an [*AuthError].
+//   - Enhanced status codes become errors with a plain-words hint, testable with
+//     errors.Is: [ErrSMTPAuthDisabled] and [ErrBasicAuthDisabled] (535 5.7.139),
+//     [ErrAuthUnsuccessful] (535 5.7.3), [ErrTokenExpiresSoon] (501 5.5.127),
+//     [ErrSendAsDenied] (554 5.2.0 SendAsDenied) and [ErrMailboxLogonFailure]
+//     (430 4.2.0). errors.As still reaches go-smtp's *smtp.SMTPError.
+//   - When the token source can invalidate, a refused token is invalidated, a fresh one
+//     fetched and the authentication retried once on a new connection, never more.
+//   - Every call takes a context; go-smtp has none, so the connection is closed when the
+//     context ends.
+//
+// # Security
+//
+// A token is never sent over a connection that is not TLS, loopback included, unless
+// [Options.InsecureAllowPlaintext] is set; STARTTLS failures are errors, never a fallback
+// to plaintext.
+//
+// Reference: Microsoft, "Authenticate an IMAP, POP or SMTP connection using OAuth"
+// (https://learn.microsoft.com/exchange/client-developer/legacy-protocols/how-to-authenticate-an-imap-pop-smtp-application-by-using-oauth);
+// RFC 4954 (SMTP AUTH), RFC 7628 (OAUTHBEARER).
+package smtpauth
