@@ -316,12 +316,19 @@ type staticSource struct {
 	appOnly bool
 }
 
+// Token returns the token, even an expired one: the server has the last word, and
+// mailcheck reports the expiry from the claims.
 func (s *staticSource) Token() (*oauth2.Token, error) {
-	if !s.tok.Expiry.IsZero() && time.Now().After(s.tok.Expiry) {
-		return nil, fmt.Errorf("the access token from -access-token-file expired at %s; get a new one", s.tok.Expiry.Format(time.RFC3339))
+	if s.tok.Expiry.IsZero() || time.Now().Before(s.tok.Expiry) {
+		return s.tok, nil
 	}
-	return s.tok, nil
+	t := *s.tok
+	t.Expiry = time.Time{} // so that oauth2 helpers do not refuse it on their own
+	return &t, nil
 }
+
+// Expiry is when the token expires, from its exp claim.
+func (s *staticSource) Expiry() time.Time { return s.tok.Expiry }
 
 func (s *staticSource) String() string { return "access token from file" }
 

@@ -110,7 +110,7 @@ func Start(opts Options) (_ *Lab, err error) {
 	l.closers = append(l.closers, func() { l.IMAP.Close() })
 	l.IMAP.AddMailbox(User)
 	l.IMAP.AddMailbox(Other)
-	l.IMAP.AddMailbox(Shared, User)
+	l.IMAP.AddMailbox(Shared, User, AppClientID)
 	for i, mb := range []string{User, Shared} {
 		for j := 1; j <= 3; j++ {
 			msg := fmt.Sprintf("From: carol@contoso.test\r\nTo: %s\r\nSubject: lab message %d.%d\r\nDate: %s\r\nMessage-ID: <lab-%d-%d@contoso.test>\r\n\r\nHello from the lab.\r\n",

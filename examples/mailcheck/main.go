@@ -1,0 +1,178 @@
+// Command mailcheck answers "does OAuth work for this mailbox, and if not, why?".
+//
+// For one mailbox (your own, a shared one, or the target of an app-only token) it gets a
+// token, checks its claims before dialing (audience, the protocol's permission, tenant, app,
+// expiry; printed without the token), then tries each protocol: IMAP (AUTHENTICATE, LIST,
+// SELECT INBOX), POP3 (AUTH, STAT), SMTP (EHLO, AUTH; a test message only with
+// -send-test-to), EWS (GetFolder inbox), EAS (FolderSync) and Autodiscover. The server has
+// the last word: a finding in the claims does not stop the attempt.
+//
+// It prints PASS or FAIL per protocol with the cause and the fix in plain words (the
+// PowerShell line to run where that is the fix), or JSON with -json. The exit status is 0
+// only when every requested protocol passed, 1 when one failed and 2 for bad usage.
+//
+//	mailcheck -tenant contoso.com -client-id ID -device-code -mailbox shared@contoso.com
+//	mailcheck -access-token-file tok.txt -mailbox alice@contoso.com -protocols imap,smtp -json
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/modernauth/mailauth/cloud"
+	"github.com/modernauth/mailauth/internal/cli"
+	"github.com/modernauth/mailauth/internal/doctor"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// report is the -json output.
+type report struct {
+	Mailbox string          `json:"mailbox"`
+	Mode    string          `json:"mode"`
+	Token   string          `json:"token,omitempty"`
+	OK      bool            `json:"ok"`
+	Results []doctor.Result `json:"results"`
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("mailcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := cli.Register(fs)
+	protocols := fs.String("protocols", "all", "comma-separated `LIST` of checks: imap,pop,smtp,ews,eas,autodiscover")
+	imapAddr := fs.String("imap-addr", "", "IMAP `HOST:PORT` (993: implicit TLS, other ports: STARTTLS; default the cloud's)")
+	popAddr := fs.String("pop-addr", "", "POP3 `HOST:PORT` (995: implicit TLS, other ports: STLS; default the cloud's)")
+	smtpAddr := fs.String("smtp-addr", "", "SMTP submission `HOST:PORT` (465: implicit TLS, other ports: STARTTLS; default the cloud's)")
+	ewsURL := fs.String("ews-url", "", "EWS endpoint `URL` (default the cloud's)")
+	easURL := fs.String("eas-url", "", "ActiveSync endpoint `URL` (default the cloud's)")
+	deviceID := fs.String("device-id", "mailcheck0001", "ActiveSync device `ID`")
+	sendTo := fs.String("send-test-to", "", "send a short test message to `ADDR` over SMTP (no message is sent without it)")
+	appOnly := fs.Bool("app-only", false, "treat the token as app-only (implied by -client-secret-env or -cert, and by a token file whose claims say so)")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	fs.Usage = func() {
+		cli.Usage(fs, stderr, "mailcheck checks whether OAuth works for one mailbox over IMAP, POP3, SMTP, EWS, EAS and Autodiscover, and says why not.")
+	}
+	if err := cli.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "mailcheck:", err)
+		return 2
+	}
+	list, err := doctor.ParseProtocols(*protocols)
+	if err != nil {
+		fmt.Fprintln(stderr, "mailcheck:", err)
+		return 2
+	}
+	if f.Mailbox == "" {
+		fmt.Fprintln(stderr, "mailcheck: -mailbox is required")
+		return 2
+	}
+	timeout, err := time.ParseDuration(f.Timeout)
+	if err != nil {
+		fmt.Fprintln(stderr, "mailcheck: -timeout:", err)
+		return 2
+	}
+	env, err := cli.Setup(f, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "mailcheck:", err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := env.EnsureSignedIn(ctx); err != nil {
+		fmt.Fprintln(stderr, "mailcheck:", env.Redactor.RedactString(err.Error()))
+		return 1
+	}
+	t := doctor.Target{
+		Mailbox:    f.Mailbox,
+		AppOnly:    *appOnly || env.AppOnly(),
+		Cloud:      env.Cloud,
+		IMAPAddr:   *imapAddr,
+		POPAddr:    *popAddr,
+		SMTPAddr:   *smtpAddr,
+		EWSURL:     *ewsURL,
+		EASURL:     *easURL,
+		DeviceID:   *deviceID,
+		SendTestTo: *sendTo,
+		Source:     env.Source,
+		TLS:        env.TLS,
+		HTTP:       env.HTTP.Transport,
+		Logger:     env.Logger,
+		Progress:   func(p string) { fmt.Fprintf(stderr, "checking %s...\n", p) },
+	}
+	if env.Transcript != nil {
+		t.Transcript = env.Transcript
+	}
+	rep := report{Mailbox: f.Mailbox, Mode: string(env.Mode()), OK: true}
+	if env.Mode() == cli.ModeAppOnly || t.AppOnly {
+		rep.Mode = string(cli.ModeAppOnly)
+	}
+	// The token is described (never printed) before anything is dialed.
+	if tok, err := env.Source(cloud.IMAP).Token(); err == nil {
+		rep.Token = doctor.ClaimsSummary(tok.AccessToken)
+		if !*asJSON {
+			fmt.Fprintf(stderr, "token: %s\n", rep.Token)
+		}
+	}
+	rep.Results = doctor.Run(ctx, t, list)
+	for _, r := range rep.Results {
+		rep.OK = rep.OK && r.OK
+	}
+	if env.Transcript != nil {
+		env.Transcript.Flush()
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		fmt.Fprintln(stdout, env.Redactor.RedactString(string(b)))
+	} else {
+		printTable(stdout, env.Redactor, rep)
+	}
+	if !rep.OK {
+		return 1
+	}
+	return 0
+}
+
+func printTable(w io.Writer, red *cli.Redactor, rep report) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mailbox: %s (%s)\n", rep.Mailbox, rep.Mode)
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROTOCOL\tRESULT\tDETAIL")
+	for _, r := range rep.Results {
+		status := "PASS"
+		if !r.OK {
+			status = "FAIL"
+		}
+		detail := r.Detail
+		if !r.OK {
+			detail = r.Cause
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Protocol, status, detail)
+		if !r.OK && r.Fix != "" {
+			fmt.Fprintf(tw, "\t\tfix: %s\n", r.Fix)
+		}
+		for _, f := range r.Findings {
+			if r.OK {
+				fmt.Fprintf(tw, "\t\tnote: %s\n", f)
+			}
+		}
+	}
+	tw.Flush()
+	if rep.OK {
+		fmt.Fprintln(&b, "all checks passed")
+	} else {
+		fmt.Fprintln(&b, "some checks failed; the detail of each failure is in -json output")
+	}
+	io.WriteString(w, red.RedactString(b.String()))
+}
