@@ -1,6 +1,7 @@
 package ews
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
@@ -173,10 +174,15 @@ func eachChild(d *xml.Decoder, fn func(xml.StartElement) error) error {
 }
 
 // readText returns the trimmed character data of the element whose start
-// was just read, skipping nested elements, and consumes its end.
+// was just read, skipping nested elements, and consumes its end. The common
+// case, one run of text, costs one string allocation.
 func readText(d *xml.Decoder) (string, error) {
-	var b strings.Builder
-	depth := 0
+	var (
+		first []byte // the first text run, copied
+		b     []byte // all text, when there is more than one run
+		runs  int
+		depth int
+	)
 	for {
 		tok, err := d.Token()
 		if err != nil {
@@ -187,16 +193,31 @@ func readText(d *xml.Decoder) (string, error) {
 		}
 		switch t := tok.(type) {
 		case xml.CharData:
-			if depth == 0 {
-				b.Write(t)
+			if depth > 0 {
+				continue
+			}
+			runs++
+			switch runs {
+			case 1:
+				first = bytes.TrimSpace(t)
+				if len(first) > 0 {
+					first = append([]byte(nil), first...)
+				}
+				b = append(b[:0], t...)
+			default:
+				b = append(b, t...)
 			}
 		case xml.StartElement:
 			depth++
 		case xml.EndElement:
-			if depth == 0 {
-				return strings.TrimSpace(b.String()), nil
+			if depth > 0 {
+				depth--
+				continue
 			}
-			depth--
+			if runs <= 1 {
+				return string(first), nil
+			}
+			return string(bytes.TrimSpace(b)), nil
 		}
 	}
 }
@@ -265,41 +286,6 @@ type xmlID struct {
 	ChangeKey string `xml:"ChangeKey,attr"`
 }
 
-type xmlMailbox struct {
-	Name         string `xml:"Name"`
-	EmailAddress string `xml:"EmailAddress"`
-	RoutingType  string `xml:"RoutingType"`
-}
-
-func (m xmlMailbox) mailbox() Mailbox {
-	return Mailbox{Name: m.Name, Address: m.EmailAddress, RoutingType: m.RoutingType}
-}
-
-type xmlItem struct {
-	XMLName        xml.Name
-	MimeContent    string `xml:"MimeContent"`
-	ItemID         xmlID  `xml:"ItemId"`
-	ParentFolderID xmlID  `xml:"ParentFolderId"`
-	ItemClass      string `xml:"ItemClass"`
-	Subject        string `xml:"Subject"`
-	Body           struct {
-		Type string `xml:"BodyType,attr"`
-		Text string `xml:",chardata"`
-	} `xml:"Body"`
-	DateTimeReceived  string       `xml:"DateTimeReceived"`
-	DateTimeSent      string       `xml:"DateTimeSent"`
-	DateTimeCreated   string       `xml:"DateTimeCreated"`
-	Size              string       `xml:"Size"`
-	HasAttachments    string       `xml:"HasAttachments"`
-	IsRead            string       `xml:"IsRead"`
-	Importance        string       `xml:"Importance"`
-	InternetMessageID string       `xml:"InternetMessageId"`
-	From              xmlMailbox   `xml:"From>Mailbox"`
-	Sender            xmlMailbox   `xml:"Sender>Mailbox"`
-	To                []xmlMailbox `xml:"ToRecipients>Mailbox"`
-	Cc                []xmlMailbox `xml:"CcRecipients>Mailbox"`
-}
-
 func parseTime(s string) time.Time {
 	t, err := time.Parse(time.RFC3339, strings.TrimSpace(s))
 	if err != nil {
@@ -318,34 +304,87 @@ func parseInt(s string) int64 {
 	return n
 }
 
-func (x *xmlItem) item(wantMIME bool) (Item, error) {
-	it := Item{
-		ID:                ItemID(x.ItemID),
-		ParentFolderID:    FolderID(x.ParentFolderID),
-		Kind:              x.XMLName.Local,
-		ItemClass:         x.ItemClass,
-		Subject:           x.Subject,
-		From:              x.From.mailbox(),
-		Sender:            x.Sender.mailbox(),
-		DateTimeReceived:  parseTime(x.DateTimeReceived),
-		DateTimeSent:      parseTime(x.DateTimeSent),
-		DateTimeCreated:   parseTime(x.DateTimeCreated),
-		Size:              parseInt(x.Size),
-		HasAttachments:    parseBool(x.HasAttachments),
-		IsRead:            parseBool(x.IsRead),
-		Importance:        x.Importance,
-		InternetMessageID: x.InternetMessageID,
-		BodyType:          x.Body.Type,
-		Body:              x.Body.Text,
+// decodeItems reads an Items (or similar) container: each child element is
+// one item, handed to fn as soon as it is decoded.
+func decodeItems(d *xml.Decoder, wantMIME bool, fn func(Item)) error {
+	return eachChild(d, func(c xml.StartElement) error {
+		it, err := decodeItem(d, c, wantMIME)
+		if err != nil {
+			return err
+		}
+		fn(it)
+		return nil
+	})
+}
+
+// decodeItem reads one item element (t:Message, t:CalendarItem, ...) whose
+// start was just read, field by field; unknown fields are skipped.
+func decodeItem(d *xml.Decoder, se xml.StartElement, wantMIME bool) (Item, error) {
+	it := Item{Kind: se.Name.Local}
+	var mime string
+	err := eachChild(d, func(c xml.StartElement) error {
+		var (
+			s   string
+			err error
+		)
+		switch c.Name.Local {
+		case "ItemId":
+			it.ID = ItemID{ID: attr(c, "Id"), ChangeKey: attr(c, "ChangeKey")}
+			return d.Skip()
+		case "ParentFolderId":
+			it.ParentFolderID = FolderID{ID: attr(c, "Id"), ChangeKey: attr(c, "ChangeKey")}
+			return d.Skip()
+		case "From":
+			return readMailboxes(d, func(m Mailbox) { it.From = m })
+		case "Sender":
+			return readMailboxes(d, func(m Mailbox) { it.Sender = m })
+		case "ToRecipients":
+			return readMailboxes(d, func(m Mailbox) { it.To = append(it.To, m) })
+		case "CcRecipients":
+			return readMailboxes(d, func(m Mailbox) { it.Cc = append(it.Cc, m) })
+		case "Body":
+			it.BodyType = attr(c, "BodyType")
+			it.Body, err = readText(d)
+			return err
+		case "MimeContent", "ItemClass", "Subject", "DateTimeReceived", "DateTimeSent", "DateTimeCreated",
+			"Size", "HasAttachments", "IsRead", "Importance", "InternetMessageId":
+			if s, err = readText(d); err != nil {
+				return err
+			}
+		default:
+			return d.Skip()
+		}
+		switch c.Name.Local {
+		case "MimeContent":
+			mime = s
+		case "ItemClass":
+			it.ItemClass = s
+		case "Subject":
+			it.Subject = s
+		case "DateTimeReceived":
+			it.DateTimeReceived = parseTime(s)
+		case "DateTimeSent":
+			it.DateTimeSent = parseTime(s)
+		case "DateTimeCreated":
+			it.DateTimeCreated = parseTime(s)
+		case "Size":
+			it.Size = parseInt(s)
+		case "HasAttachments":
+			it.HasAttachments = parseBool(s)
+		case "IsRead":
+			it.IsRead = parseBool(s)
+		case "Importance":
+			it.Importance = s
+		case "InternetMessageId":
+			it.InternetMessageID = s
+		}
+		return nil
+	})
+	if err != nil {
+		return it, err
 	}
-	for _, m := range x.To {
-		it.To = append(it.To, m.mailbox())
-	}
-	for _, m := range x.Cc {
-		it.Cc = append(it.Cc, m.mailbox())
-	}
-	if wantMIME && x.MimeContent != "" {
-		b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(x.MimeContent), ""))
+	if wantMIME && mime != "" {
+		b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(mime), ""))
 		if err != nil {
 			return it, fmt.Errorf("MimeContent: %w", err)
 		}
@@ -354,20 +393,30 @@ func (x *xmlItem) item(wantMIME bool) (Item, error) {
 	return it, nil
 }
 
-// decodeItems reads an Items (or similar) container: each child element is
-// one item, handed to fn as soon as it is decoded.
-func decodeItems(d *xml.Decoder, wantMIME bool, fn func(Item)) error {
+// readMailboxes reads a From/Sender/ToRecipients element: each t:Mailbox
+// child is handed to fn.
+func readMailboxes(d *xml.Decoder, fn func(Mailbox)) error {
 	return eachChild(d, func(c xml.StartElement) error {
-		var x xmlItem
-		if err := d.DecodeElement(&x, &c); err != nil {
-			return err
+		if c.Name.Local != "Mailbox" {
+			return d.Skip()
 		}
-		it, err := x.item(wantMIME)
-		if err != nil {
+		var m Mailbox
+		err := eachChild(d, func(f xml.StartElement) error {
+			var err error
+			switch f.Name.Local {
+			case "Name":
+				m.Name, err = readText(d)
+			case "EmailAddress":
+				m.Address, err = readText(d)
+			case "RoutingType":
+				m.RoutingType, err = readText(d)
+			default:
+				err = d.Skip()
+			}
 			return err
-		}
-		fn(it)
-		return nil
+		})
+		fn(m)
+		return err
 	})
 }
 
