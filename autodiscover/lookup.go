@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/oauth2"
+
 	"github.com/modernauth/mailauth/internal/bearer"
 )
 
@@ -444,40 +446,79 @@ func (l *lookup) newRequest(ctx context.Context, addr string, m Method, u *url.U
 }
 
 // sendBearer repeats the request with a bearer token through the shared
-// bearer transport, whose allow-list is exactly this request's host.
+// bearer transport, whose allow-list is exactly this request's host. On a
+// 401 it invalidates the token (when the source can) and tries once more
+// with a fresh one and a fresh body.
 func (l *lookup) sendBearer(ctx context.Context, addr string, m Method, u *url.URL) (*http.Response, error) {
 	if !l.c.allowedHost(u.Hostname(), l.domain) { // checked before, kept as a second lock
 		return nil, &RedirectError{From: "bearer", To: u.String(), Err: ErrHostNotAllowed}
 	}
-	bt, err := bearer.New(bearer.Options{
-		Token:        l.c.token,
-		AllowedHosts: []string{u.Host},
-		Base:         l.c.base,
-		MaxRetries:   -1,
-		Logger:       l.c.log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("autodiscover: %w", err)
-	}
-	req, err := l.newRequest(ctx, addr, m, u)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("X-AnchorMailbox", addr)
-	resp, err := bt.RoundTrip(req)
-	if err != nil {
-		var ce *bearer.ChallengeError
-		if errors.As(err, &ce) {
-			return nil, &HTTPError{URL: u.String(), StatusCode: ce.StatusCode, Bearer: true,
-				Hint: "the server sent a claims challenge (Conditional Access or a revoked session); sign in again to get a new token"}
+	for attempt := 0; ; attempt++ {
+		// The transport sees a source without Invalidate, so the
+		// retry-once decision (and the body) stays here.
+		rs := &recordingSource{src: l.c.token}
+		bt, err := bearer.New(bearer.Options{
+			Token:        rs,
+			AllowedHosts: []string{u.Host},
+			Base:         l.c.base,
+			MaxRetries:   -1,
+			Logger:       l.c.log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("autodiscover: %w", err)
 		}
-		var te *bearer.TokenError
-		if errors.As(err, &te) {
-			return nil, fmt.Errorf("autodiscover: getting a token for %s: %w", u.Host, te.Err)
+		req, err := l.newRequest(ctx, addr, m, u)
+		if err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("autodiscover: %s with token: %w", u, unwrapURLError(err))
+		req.Header.Set("X-AnchorMailbox", addr)
+		resp, err := bt.RoundTrip(req)
+		if err != nil {
+			var ce *bearer.ChallengeError
+			if errors.As(err, &ce) {
+				return nil, &HTTPError{URL: u.String(), StatusCode: ce.StatusCode, Bearer: true,
+					Hint: "the server sent a claims challenge (Conditional Access or a revoked session); sign in again to get a new token"}
+			}
+			var te *bearer.TokenError
+			if errors.As(err, &te) {
+				return nil, fmt.Errorf("autodiscover: getting a token for %s: %w", u.Host, te.Err)
+			}
+			return nil, fmt.Errorf("autodiscover: %s with token: %w", u, unwrapURLError(err))
+		}
+		inv, ok := l.c.token.(interface{ Invalidate(*oauth2.Token) })
+		if resp.StatusCode != http.StatusUnauthorized || attempt > 0 || !ok || rs.last == nil {
+			return resp, nil
+		}
+		drain(resp)
+		inv.Invalidate(rs.last)
 	}
-	return resp, nil
+}
+
+// recordingSource remembers the token it handed out, for Invalidate.
+// It is used by one request at a time.
+type recordingSource struct {
+	src  oauth2.TokenSource
+	last *oauth2.Token
+}
+
+func (r *recordingSource) Token() (*oauth2.Token, error) {
+	return r.TokenContext(context.Background())
+}
+
+func (r *recordingSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	var (
+		tok *oauth2.Token
+		err error
+	)
+	if cs, ok := r.src.(interface {
+		TokenContext(context.Context) (*oauth2.Token, error)
+	}); ok {
+		tok, err = cs.TokenContext(ctx)
+	} else {
+		tok, err = r.src.Token()
+	}
+	r.last = tok
+	return tok, err
 }
 
 func statusHint(code int, bearerAsked, haveToken bool, m Method) string {

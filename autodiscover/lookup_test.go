@@ -462,6 +462,17 @@ func TestNoRequestOutsideDomain(t *testing.T) {
 			assert.Equal(t, "mail.contoso.test", r.Host, "token only to the host that asked")
 		}
 	}
+
+	// Even with the parent domain allowed, the candidate list does not
+	// climb to it: only redirects may lead there.
+	srv.Reset()
+	c := newClient(t, srv, autodiscover.Options{Cloud: inside, Token: src, AllowedDomains: []string{"contoso.test"}})
+	_, err := c.Lookup(ctx(t), "nobody@mail.contoso.test", autodiscover.EWS)
+	require.Error(t, err)
+	for _, d := range srv.Dials() {
+		host, _, _ := net.SplitHostPort(d)
+		assert.True(t, host == "outlook.contoso.test" || strings.HasSuffix(host, "mail.contoso.test"), "dialled %s", d)
+	}
 }
 
 func TestCache(t *testing.T) {
@@ -638,4 +649,31 @@ func TestCallerLeavesOnOwnContext(t *testing.T) {
 	assert.Less(t, time.Since(start), 700*time.Millisecond, "left on its own deadline")
 	require.NoError(t, <-done, "the other caller still gets the answer")
 	assert.Len(t, srv.Requests(), 1)
+}
+
+// A token the server keeps refusing: one invalidation, one retry, never more.
+func TestBearerRefusedRetriesOnce(t *testing.T) {
+	t.Parallel()
+	src := &countingSource{token: "tok-SECRET-1"}
+	srv := startServer(t, autodtest.Options{
+		Verify: func(string) error { return errors.New("revoked") },
+		Hosts: []autodtest.Host{
+			{Name: "contoso.test", POX: true, RequireBearer: true, Mailboxes: map[string]autodtest.Mailbox{"*": {EWSURL: onpremEWS}}},
+		}})
+	c := newClient(t, srv, autodiscover.Options{Token: src, Methods: []autodiscover.Method{autodiscover.MethodPOX}})
+	_, err := c.Lookup(ctx(t), "nina@contoso.test", autodiscover.EWS)
+	var he *autodiscover.HTTPError
+	require.ErrorAs(t, err, &he)
+	assert.Equal(t, 401, he.StatusCode)
+	assert.Contains(t, he.Hint, "token was refused")
+	n := 0
+	for _, r := range srv.Requests() {
+		if r.Host == "contoso.test" {
+			n++
+		}
+	}
+	assert.Equal(t, 3, n, "anonymous, with token, with a fresh token")
+	assert.EqualValues(t, 1, src.invalidated.Load())
+	assert.EqualValues(t, 2, src.calls.Load())
+	assert.NotContains(t, err.Error(), "tok-SECRET")
 }
