@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -120,6 +121,23 @@ func New(opts Options) (*Transport, error) {
 	}
 	return t, nil
 }
+
+// String describes t by its allow-list; it never shows a token.
+func (t *Transport) String() string {
+	hosts := make([]string, 0, len(t.hosts))
+	for h := range t.hosts {
+		hosts = append(hosts, h)
+	}
+	slices.Sort(hosts)
+	return "bearer.Transport{AllowedHosts: " + strings.Join(hosts, ",") + "}"
+}
+
+// GoString is like String.
+func (t *Transport) GoString() string { return t.String() }
+
+// Format prints the String form for every verb, so that no formatting
+// reaches the token source.
+func (t *Transport) Format(f fmt.State, _ rune) { io.WriteString(f, t.String()) }
 
 // Client returns an http.Client that sends requests through t and uses
 // [CheckRedirect]. It does no I/O.
