@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -41,7 +42,7 @@ var (
 func (s *Source) Token() (*oauth2.Token, error) {
 	// The hit path is repeated here rather than delegated, to save a call.
 	e := s.e.Load()
-	if st := e.cur.Load(); st != nil && time.Now().Before(st.refreshAt) {
+	if st := e.cur.Load(); st != nil && time.Now().UnixNano() < st.refreshAt {
 		s.c.stats.hits.inc()
 		return st.tok, nil
 	}
@@ -53,7 +54,7 @@ func (s *Source) Token() (*oauth2.Token, error) {
 // On a hit it does not look at ctx at all.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	e := s.e.Load()
-	if st := e.cur.Load(); st != nil && time.Now().Before(st.refreshAt) {
+	if st := e.cur.Load(); st != nil && time.Now().UnixNano() < st.refreshAt {
 		s.c.stats.hits.inc()
 		return st.tok, nil
 	}
@@ -109,11 +110,11 @@ func (s *Source) slow(ctx context.Context, e *entry) (*oauth2.Token, error) {
 	}
 	now := time.Now()
 	st := e.cur.Load()
-	if st != nil && now.Before(st.refreshAt) {
+	if st != nil && now.UnixNano() < st.refreshAt {
 		s.c.stats.hits.inc()
 		return st.tok, nil
 	}
-	if st != nil && now.Before(st.expireAt) {
+	if st != nil && now.UnixNano() < st.expireAt {
 		// Refresh window: serve the valid token, refresh once in the
 		// background unless a refresh runs or a failed one backs off.
 		s.c.stats.hits.inc()
@@ -133,12 +134,12 @@ func (s *Source) slow(ctx context.Context, e *entry) (*oauth2.Token, error) {
 		if f.err != nil {
 			return nil, f.err
 		}
-		if f.st != nil && time.Now().Before(f.st.expireAt) {
+		if f.st != nil && time.Now().UnixNano() < f.st.expireAt {
 			return f.st.tok, nil
 		}
 		// The flight's token was dropped or expired already; fly again.
 		st = e.cur.Load()
-		if st != nil && time.Now().Before(st.expireAt) {
+		if st != nil && time.Now().UnixNano() < st.expireAt {
 			return st.tok, nil
 		}
 	}
@@ -163,8 +164,8 @@ type entry struct {
 // state is an immutable snapshot of a cached token.
 type state struct {
 	tok       *oauth2.Token
-	refreshAt time.Time // start of the refresh window
-	expireAt  time.Time // first instant the token is no longer served
+	refreshAt int64 // start of the refresh window, Unix nanoseconds
+	expireAt  int64 // first instant the token is no longer served, Unix nanoseconds
 }
 
 type flight struct {
@@ -182,7 +183,7 @@ func (e *entry) start(ctx context.Context, old *state, background bool) *flight 
 	if f := e.flight; f != nil {
 		return f
 	}
-	if cur := e.cur.Load(); cur != nil && cur != old && time.Now().Before(cur.expireAt) {
+	if cur := e.cur.Load(); cur != nil && cur != old && time.Now().UnixNano() < cur.expireAt {
 		f := &flight{done: make(chan struct{}), st: cur}
 		close(f.done)
 		return f
@@ -221,7 +222,7 @@ func (e *entry) run(ctx context.Context, f *flight, stale *oauth2.Token, backgro
 	var st *state
 	if err == nil {
 		st = c.newState(tok, refreshOn, now)
-		if !now.Before(st.expireAt) {
+		if now.UnixNano() >= st.expireAt {
 			err = &IdPError{Code: "invalid_response", Description: "the token received has already expired; check the clock of this machine"}
 			st = nil
 		}
@@ -255,16 +256,15 @@ func (e *entry) run(ctx context.Context, f *flight, stale *oauth2.Token, backgro
 func (c *Cache) newState(tok *oauth2.Token, refreshOn time.Time, now time.Time) *state {
 	st := &state{tok: tok}
 	if tok.Expiry.IsZero() {
-		far := now.Add(100 * 365 * 24 * time.Hour)
-		st.refreshAt, st.expireAt = far, far
+		st.refreshAt, st.expireAt = math.MaxInt64, math.MaxInt64
 		if !refreshOn.IsZero() {
-			st.refreshAt = now.Add(refreshOn.Sub(now))
+			st.refreshAt = unixNano(refreshOn)
 		}
 		return st
 	}
 	life := tok.Expiry.Sub(now) // wall-clock remaining, anchored to now's monotonic reading
 	skew := min(30*time.Second, life/8)
-	st.expireAt = now.Add(life - skew)
+	st.expireAt = unixNano(now.Add(life - skew))
 	r := life - c.margin
 	if c.margin >= life {
 		r = life / 2
@@ -277,7 +277,7 @@ func (c *Cache) newState(tok *oauth2.Token, refreshOn time.Time, now time.Time) 
 			r = max(d, 0)
 		}
 	}
-	st.refreshAt = now.Add(r)
+	st.refreshAt = unixNano(now.Add(r))
 	return st
 }
 
@@ -355,4 +355,15 @@ func (c *stripedCounter) load() uint64 {
 		n += c.stripes[i].n.Load()
 	}
 	return n
+}
+
+// unixNano is t.UnixNano clamped to the int64 range instead of overflowing.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.Year() >= 2262:
+		return math.MaxInt64
+	case t.Year() <= 1678:
+		return 0
+	}
+	return t.UnixNano()
 }
