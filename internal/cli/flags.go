@@ -15,6 +15,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 )
 
 // EnvPrefix starts the name of the environment variable of every flag.
@@ -43,6 +44,10 @@ type Flags struct {
 	CAFile          string // PEM bundle trusted for every TLS connection
 	Verbose         bool   // redacted protocol transcript on stderr
 	Timeout         string // overall time limit, a Go duration
+
+	// RefreshMargin is not a flag: a program sets it before Setup to choose how long a
+	// token must still be valid to be used (zero: the cache's default of 10 minutes).
+	RefreshMargin time.Duration
 }
 
 // Register adds the common flags to fs and returns where their values land.

@@ -134,7 +134,7 @@ func Setup(f *Flags, stderr io.Writer) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.Cache = tokencache.New(&tokencache.Options{Store: store, HTTPClient: e.HTTP, Logger: e.Logger})
+	e.Cache = tokencache.New(&tokencache.Options{Store: store, HTTPClient: e.HTTP, Logger: e.Logger, RefreshMargin: f.RefreshMargin})
 
 	secret := ""
 	if f.ClientSecretEnv != "" {
