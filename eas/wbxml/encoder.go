@@ -7,6 +7,13 @@ import (
 	"unicode/utf8"
 )
 
+// Buffering: output collects in buf and goes to the writer once flushAt
+// bytes are waiting; payloads of directAt bytes or more bypass buf.
+const (
+	flushAt  = 4096
+	directAt = 1024
+)
+
 // header is the document header ActiveSync uses: WBXML 1.3, public
 // identifier 1 (unknown), charset 106 (UTF-8), empty string table.
 var header = [4]byte{0x03, 0x01, 0x6A, 0x00}
@@ -33,7 +40,7 @@ type Encoder struct {
 
 // NewEncoder returns an Encoder writing to w.
 func NewEncoder(w io.Writer) *Encoder {
-	return &Encoder{w: w, buf: make([]byte, 0, 1024)}
+	return &Encoder{w: w, buf: make([]byte, 0, flushAt+512)}
 }
 
 func (e *Encoder) offset() int64 { return e.flushed + int64(len(e.buf)) }
@@ -122,7 +129,13 @@ func (e *Encoder) Text(s string) error {
 	}
 	e.flushPending()
 	e.buf = append(e.buf, tokStrI)
-	e.buf = append(e.buf, s...)
+	if len(s) >= directAt {
+		if err := e.directString(s); err != nil {
+			return err
+		}
+	} else {
+		e.buf = append(e.buf, s...)
+	}
 	e.buf = append(e.buf, 0)
 	return e.maybeFlush()
 }
@@ -143,7 +156,13 @@ func (e *Encoder) TextBytes(b []byte) error {
 	}
 	e.flushPending()
 	e.buf = append(e.buf, tokStrI)
-	e.buf = append(e.buf, b...)
+	if len(b) >= directAt {
+		if err := e.direct(b); err != nil {
+			return err
+		}
+	} else {
+		e.buf = append(e.buf, b...)
+	}
 	e.buf = append(e.buf, 0)
 	return e.maybeFlush()
 }
@@ -163,20 +182,45 @@ func (e *Encoder) Opaque(b []byte) error {
 	e.flushPending()
 	e.buf = append(e.buf, tokOpaque)
 	e.buf = appendMbUint32(e.buf, uint32(len(b)))
-	if len(b) > 32<<10 {
-		if err := e.Flush(); err != nil {
-			return err
-		}
-		n, err := e.w.Write(b)
-		e.flushed += int64(n)
-		if err != nil {
-			e.err = &Error{Offset: e.offset(), Kind: KindIO, Err: err}
-			return e.err
-		}
-		return nil
+	if len(b) >= directAt {
+		return e.direct(b)
 	}
 	e.buf = append(e.buf, b...)
 	return e.maybeFlush()
+}
+
+// direct flushes buf and writes b straight to the writer.
+func (e *Encoder) direct(b []byte) error {
+	if err := e.Flush(); err != nil {
+		return err
+	}
+	n, err := e.w.Write(b)
+	e.flushed += int64(n)
+	if err == nil && n < len(b) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		e.err = &Error{Offset: e.offset(), Kind: KindIO, Err: err}
+		return e.err
+	}
+	return nil
+}
+
+// directString is direct for a string.
+func (e *Encoder) directString(s string) error {
+	if err := e.Flush(); err != nil {
+		return err
+	}
+	n, err := io.WriteString(e.w, s)
+	e.flushed += int64(n)
+	if err == nil && n < len(s) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		e.err = &Error{Offset: e.offset(), Kind: KindIO, Err: err}
+		return e.err
+	}
+	return nil
 }
 
 // EncodeToken writes one token as read from a [Decoder]. Token.Empty is
@@ -213,7 +257,7 @@ func appendMbUint32(b []byte, v uint32) []byte {
 }
 
 func (e *Encoder) maybeFlush() error {
-	if len(e.buf) >= 32<<10 {
+	if len(e.buf) >= flushAt {
 		return e.Flush()
 	}
 	return nil

@@ -139,6 +139,7 @@ func (n *Node) All(name string) []*Node {
 // Marshal encodes the document whose root is n, header included.
 func Marshal(n *Node) ([]byte, error) {
 	var b bytes.Buffer
+	b.Grow(sizeBound(n))
 	e := NewEncoder(&b)
 	if err := e.Encode(n); err != nil {
 		return nil, err
@@ -147,6 +148,24 @@ func Marshal(n *Node) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// sizeBound returns an upper bound of the encoded size of n (header
+// included), so Marshal allocates its output once.
+func sizeBound(n *Node) int {
+	size := 4
+	var walk func(n *Node, depth int)
+	walk = func(n *Node, depth int) {
+		if n == nil || depth > 10000 {
+			return
+		}
+		size += 4 + 6 + len(n.Text) + len(n.Opaque) // switch, tag, end, token, length, NUL
+		for _, c := range n.Children {
+			walk(c, depth+1)
+		}
+	}
+	walk(n, 0)
+	return size
 }
 
 // Encode writes the element n and everything under it.
@@ -202,6 +221,7 @@ func Unmarshal(b []byte) (*Node, error) {
 func (d *Decoder) Decode() (*Node, error) {
 	var root *Node
 	var stack []*Node
+	var slab []Node // nodes are allocated in blocks
 	for {
 		off := d.InputOffset()
 		t, err := d.Token()
@@ -217,7 +237,11 @@ func (d *Decoder) Decode() (*Node, error) {
 		}
 		switch t.Kind {
 		case StartToken:
-			n := &Node{Page: t.Tag.Page(), Name: t.Tag.Name()}
+			if len(slab) == cap(slab) {
+				slab = make([]Node, 0, min(64, 2*cap(slab)+4))
+			}
+			slab = append(slab, Node{Page: t.Tag.Page(), Name: t.Tag.Name()})
+			n := &slab[len(slab)-1]
 			if top == nil {
 				if root != nil {
 					return nil, d.stick(&Error{Offset: off, Kind: KindUnbalanced, Detail: "second root element"})

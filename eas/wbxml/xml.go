@@ -69,11 +69,13 @@ func toXML(b []byte, legacy bool) ([]byte, error) {
 	out := make([]byte, 0, len(b)*2+64)
 	out = append(out, `<?xml version="1.0" encoding="utf-8"?>`+"\n"...)
 	var stack []xmlFrame
-	name := func(t Tag) string {
-		if t.Page() == root {
-			return t.Name()
-		}
-		return strings.ToLower(t.Namespace()) + ":" + t.Name()
+	var prefixes [numPages]string
+	for _, p := range pages[1:] {
+		prefixes[p] = strings.ToLower(PageNamespace(p)) + ":"
+	}
+	appendName := func(out []byte, t Tag) []byte {
+		out = append(out, prefixes[t.Page()]...)
+		return append(out, t.Name()...)
 	}
 	indent := func(n int) {
 		for range n {
@@ -89,22 +91,19 @@ func toXML(b []byte, legacy bool) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		mixed := func(what string) error {
-			return &Error{Offset: off, Kind: KindMixedContent, Detail: what + " in " + stack[len(stack)-1].tag.String()}
-		}
 		switch t.Kind {
 		case StartToken:
 			if n := len(stack); n > 0 {
 				top := &stack[n-1]
 				if top.content != 0 {
-					return nil, mixed("element after text")
+					return nil, &Error{Offset: off, Kind: KindMixedContent, Detail: "element after text in " + top.tag.String()}
 				}
 				top.child = true
 				out = append(out, '\n')
 			}
 			indent(len(stack))
 			out = append(out, '<')
-			out = append(out, name(t.Tag)...)
+			out = appendName(out, t.Tag)
 			if len(stack) == 0 {
 				out = append(out, ` xmlns="`...)
 				out = append(out, PageNamespace(root)...)
@@ -137,7 +136,7 @@ func toXML(b []byte, legacy bool) ([]byte, error) {
 				indent(len(stack))
 			}
 			out = append(out, "</"...)
-			out = append(out, name(t.Tag)...)
+			out = appendName(out, t.Tag)
 			out = append(out, '>')
 			if len(stack) == 0 {
 				out = append(out, '\n')
@@ -148,7 +147,7 @@ func toXML(b []byte, legacy bool) ([]byte, error) {
 			}
 			top := &stack[len(stack)-1]
 			if top.child || (top.content != 0 && top.content != t.Kind) {
-				return nil, mixed("text next to other content")
+				return nil, &Error{Offset: off, Kind: KindMixedContent, Detail: "text next to other content in " + top.tag.String()}
 			}
 			top.content = t.Kind
 			if t.Kind == OpaqueToken {
