@@ -91,7 +91,7 @@ func checkToken(t *testing.T, idp *fakeidp.IdP, r helperRun) string {
 }
 
 func TestLoginThenConcurrentRefresh(t *testing.T) {
-	idp, args := setup(t, 3*time.Second)
+	idp, args := setup(t, 10*time.Second)
 	login := runHelper(t, nil, append([]string{"login"}, args...)...)
 	if login.code != 0 || idp.Requests(fakeidp.GrantDeviceCode) == 0 {
 		t.Fatalf("login: exit %d, device code polls %d: %s", login.code, idp.Requests(fakeidp.GrantDeviceCode), login.stderr)
@@ -108,7 +108,8 @@ func TestLoginThenConcurrentRefresh(t *testing.T) {
 	}
 
 	// Let the access token expire, then 8 copies at once: one refresh-token redemption.
-	time.Sleep(3500 * time.Millisecond)
+	c, _ := idp.Verify(first)
+	time.Sleep(time.Until(c.ExpiresAt) + 300*time.Millisecond)
 	redemptions := idp.Requests(fakeidp.GrantRefreshToken)
 	var wg sync.WaitGroup
 	results := make([]helperRun, 8)
