@@ -380,3 +380,33 @@ func TestErrorMessage(t *testing.T) {
 		t.Errorf("kind strings")
 	}
 }
+
+func TestDecodeAfterToken(t *testing.T) {
+	d := NewBytesDecoder(doc(0x45, 0x4B, 0x03, 'x', 0x00, 0x01, 0x01))
+	if _, err := d.Token(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Decode(); !IsKind(err, KindUnbalanced) {
+		t.Errorf("Decode after Token: %v", err)
+	}
+}
+
+func TestCyclicTree(t *testing.T) {
+	n := Elem("AirSync", "Sync")
+	n.Children = append(n.Children, n)
+	if _, err := Marshal(n); !IsKind(err, KindTooDeep) {
+		t.Errorf("cyclic tree: %v", err)
+	}
+}
+
+func TestTextDataIsCapped(t *testing.T) {
+	b := doc(0x45, 0x4B, 0x03, 'x', 0x00, 0x01, 0x01)
+	d := NewBytesDecoder(b)
+	d.Token()
+	d.Token()
+	tok, _ := d.Token()
+	_ = append(tok.Data, 'Z') // must not overwrite the input
+	if b[8] != 0x00 {
+		t.Errorf("append through Token.Data changed the input")
+	}
+}

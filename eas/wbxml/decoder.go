@@ -329,7 +329,7 @@ func (d *Decoder) strI(off int64) (Token, error) {
 	for {
 		if i := indexZero(d.buf[scan:]); i >= 0 {
 			end := scan + i
-			s := d.buf[start:end]
+			s := d.buf[start:end:end]
 			d.pos = end + 1
 			if !utf8.Valid(s) {
 				return Token{}, d.fail(off, KindInvalidUTF8, "inline string is not valid UTF-8")

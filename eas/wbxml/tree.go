@@ -153,18 +153,19 @@ func Marshal(n *Node) ([]byte, error) {
 // sizeBound returns an upper bound of the encoded size of n (header
 // included), so Marshal allocates its output once.
 func sizeBound(n *Node) int {
-	size := 4
-	var walk func(n *Node, depth int)
-	walk = func(n *Node, depth int) {
-		if n == nil || depth > 10000 {
-			return
+	size, count := 4, 0
+	var walk func(n *Node)
+	walk = func(n *Node) {
+		if n == nil || count > 1<<16 {
+			return // a guess is enough for huge (or cyclic) trees
 		}
+		count++
 		size += 4 + 6 + len(n.Text) + len(n.Opaque) // switch, tag, end, token, length, NUL
 		for _, c := range n.Children {
-			walk(c, depth+1)
+			walk(c)
 		}
 	}
-	walk(n, 0)
+	walk(n)
 	return size
 }
 
@@ -175,6 +176,9 @@ func (e *Encoder) Encode(n *Node) error {
 	}
 	if n == nil {
 		return e.fail(KindUnknownName, "nil node")
+	}
+	if len(e.stack) >= maxEncodeDepth {
+		return e.fail(KindTooDeep, "more than %d nested elements (is the tree cyclic?)", maxEncodeDepth)
 	}
 	t, ok := n.Tag()
 	if !ok {
@@ -216,9 +220,18 @@ func Unmarshal(b []byte) (*Node, error) {
 	return NewBytesDecoder(b).Decode()
 }
 
-// Decode reads the rest of the document into a tree and checks that nothing
-// follows it. It must be called before any call to Token.
+// maxEncodeDepth bounds Encoder.Encode's recursion.
+const maxEncodeDepth = 10000
+
+// Decode reads the document into a tree and checks that nothing follows it.
+// It must be called before any call to Token.
 func (d *Decoder) Decode() (*Node, error) {
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.stack) > 0 || d.state == stDone || d.empty {
+		return nil, d.stick(&Error{Offset: d.InputOffset(), Kind: KindUnbalanced, Detail: "Decode called after Token had read part of the document"})
+	}
 	var root *Node
 	var stack []*Node
 	var slab []Node // nodes are allocated in blocks
@@ -255,6 +268,9 @@ func (d *Decoder) Decode() (*Node, error) {
 			}
 			stack = append(stack, n)
 		case EndToken:
+			if len(stack) == 0 {
+				return nil, d.stick(&Error{Offset: off, Kind: KindUnbalanced, Detail: "END with no open element"})
+			}
 			stack = stack[:len(stack)-1]
 		case TextToken:
 			if len(t.Data) == 0 {
