@@ -178,8 +178,8 @@ func eachChild(d *xml.Decoder, fn func(xml.StartElement) error) error {
 // case, one run of text, costs one string allocation.
 func readText(d *xml.Decoder) (string, error) {
 	var (
-		first []byte // the first text run, copied
-		b     []byte // all text, when there is more than one run
+		text  string
+		more  []byte // the text, once a second run has been seen
 		runs  int
 		depth int
 	)
@@ -197,15 +197,13 @@ func readText(d *xml.Decoder) (string, error) {
 				continue
 			}
 			runs++
-			switch runs {
-			case 1:
-				first = bytes.TrimSpace(t)
-				if len(first) > 0 {
-					first = append([]byte(nil), first...)
+			if runs == 1 {
+				text = string(t) // t is only valid until the next Token call
+			} else {
+				if runs == 2 {
+					more = append(more, text...)
 				}
-				b = append(b[:0], t...)
-			default:
-				b = append(b, t...)
+				more = append(more, t...)
 			}
 		case xml.StartElement:
 			depth++
@@ -214,10 +212,10 @@ func readText(d *xml.Decoder) (string, error) {
 				depth--
 				continue
 			}
-			if runs <= 1 {
-				return string(first), nil
+			if runs > 1 {
+				return string(bytes.TrimSpace(more)), nil
 			}
-			return string(bytes.TrimSpace(b)), nil
+			return strings.TrimSpace(text), nil
 		}
 	}
 }
