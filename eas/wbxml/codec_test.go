@@ -410,3 +410,14 @@ func TestTextDataIsCapped(t *testing.T) {
 		t.Errorf("append through Token.Data changed the input")
 	}
 }
+
+func TestNilChildrenAreSkipped(t *testing.T) {
+	n := Elem("AirSync", "Sync")
+	n.Children = []*Node{nil, Text("AirSync", "Status", "1"), nil}
+	if n.ChildText("Status") != "1" || len(n.All("Status")) != 1 {
+		t.Errorf("lookups with nil children")
+	}
+	if _, err := Marshal(n); !IsKind(err, KindUnknownName) {
+		t.Errorf("Marshal with a nil child: %v", err)
+	}
+}

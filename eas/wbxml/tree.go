@@ -92,7 +92,8 @@ func (n *Node) matches(name string) bool {
 	return n.Name == name
 }
 
-// Child returns the first child element named name, or nil. name is an
+// Child returns the first child element named name, or nil (also when n is
+// nil, and skipping nil entries in Children). name is an
 // element name ("Status", matching any code page) or a qualified name
 // ("AirSyncBase:Body").
 func (n *Node) Child(name string) *Node {
@@ -100,7 +101,7 @@ func (n *Node) Child(name string) *Node {
 		return nil
 	}
 	for _, c := range n.Children {
-		if c.matches(name) {
+		if c != nil && c.matches(name) {
 			return c
 		}
 	}
@@ -129,7 +130,7 @@ func (n *Node) All(name string) []*Node {
 	}
 	var out []*Node
 	for _, c := range n.Children {
-		if c.matches(name) {
+		if c != nil && c.matches(name) {
 			out = append(out, c)
 		}
 	}
