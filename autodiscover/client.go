@@ -86,15 +86,18 @@ type Options struct {
 
 	// Token, if set, supplies the bearer token sent to a POX or SOAP
 	// endpoint that answers 401 with "WWW-Authenticate: Bearer", and only
-	// if its host is on the allow-list. Requests always go out anonymous
-	// first. Nil means anonymous only.
+	// if its host is a cloud host or in AllowedDomains. Requests always go
+	// out anonymous first. Nil means anonymous only.
 	Token oauth2.TokenSource
 
-	// AllowedDomains names further domains whose hosts (the domain itself
-	// and every name under it) a lookup may contact through a redirect or
-	// an SRV record, and send the token to. The domain of the address
-	// passed to Lookup is always allowed; the cloud's hosts are allowed
-	// by exact name.
+	// AllowedDomains names the domains whose hosts (the domain itself and
+	// every name under it) may receive the token, besides the cloud's
+	// hosts (by exact name). A lookup may also contact them through a
+	// redirect or an SRV record. The domain of the address passed to
+	// Lookup may always be asked anonymously, but gets the token only if
+	// named here: an Exchange Online token is good for every mailbox the
+	// app may read, so it is not handed to whatever server answers for a
+	// (possibly mistyped) domain.
 	AllowedDomains []string
 
 	// Methods lists the methods to use, in order. Nil means MethodV2,
@@ -497,8 +500,9 @@ func (c *Client) store(key cacheKey, r Result) {
 	c.cache[key] = cacheEntry{res: r, expires: now.Add(c.ttl)}
 }
 
-// allowedHost reports whether host (no port) is a cloud host or in an
-// allowed domain (extra is the lookup's own domain).
+// allowedHost reports whether host (no port) is a cloud host, in an
+// allowed domain, or in extra (the lookup's own domain; "" for the token
+// allow-list).
 func (c *Client) allowedHost(host, extra string) bool {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	if host == "" {

@@ -90,6 +90,19 @@ func (e *HTTPError) Error() string {
 	return msg
 }
 
+// TokenNotAllowedError reports an endpoint that asked for a bearer token
+// (401 with WWW-Authenticate: Bearer) on a host that may not receive one:
+// neither a host of the cloud nor in Options.AllowedDomains. No token was
+// sent.
+type TokenNotAllowedError struct {
+	URL  string
+	Host string
+}
+
+func (e *TokenNotAllowedError) Error() string {
+	return fmt.Sprintf("autodiscover: %s asks for a bearer token, but %s is neither a host of the cloud nor in Options.AllowedDomains, so none was sent (name its domain there if it is your Exchange server)", e.URL, e.Host)
+}
+
 // ResponseError is an error the autodiscover service itself returned in
 // its answer: a POX Error element, a SOAP ErrorCode other than NoError, a
 // SOAP fault, or an error object in v2 JSON.
@@ -177,6 +190,7 @@ func (e *LookupError) Unwrap() []error {
 var (
 	_ error = (*RedirectError)(nil)
 	_ error = (*HTTPError)(nil)
+	_ error = (*TokenNotAllowedError)(nil)
 	_ error = (*ResponseError)(nil)
 	_ error = (*LookupError)(nil)
 )

@@ -52,7 +52,7 @@ func TestBearerWithFakeIdP(t *testing.T) {
 			{Name: "contoso.test", POX: true, RequireBearer: true, Mailboxes: map[string]autodtest.Mailbox{
 				"shared@contoso.test": {EWSURL: onpremEWS}}},
 		}})
-	c := newClient(t, srv, autodiscover.Options{Cloud: cl, Token: src, Methods: []autodiscover.Method{autodiscover.MethodPOX}})
+	c := newClient(t, srv, autodiscover.Options{Cloud: cl, Token: src, AllowedDomains: []string{"contoso.test"}, Methods: []autodiscover.Method{autodiscover.MethodPOX}})
 	res, err := c.Lookup(ctx(t), "shared@contoso.test", autodiscover.EWS)
 	require.NoError(t, err)
 	assert.Equal(t, onpremEWS, res.URL)

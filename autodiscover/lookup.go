@@ -153,18 +153,24 @@ func (l *lookup) probe(ctx context.Context, addr, domain string) outcome {
 		l.record(m, u, addr, &HTTPError{URL: u, StatusCode: resp.StatusCode, Hint: "the http probe expects a redirect to the https autodiscover URL"})
 		return outcome{}
 	}
-	target, o, ok := l.follow(u, resp.Header.Get("Location"), addr)
-	if !ok {
-		return o
-	}
-	tu, _ := url.Parse(target)
-	meth, ok := l.methodFor(tu)
-	if !ok {
-		l.record(m, u, addr, &RedirectError{From: u, To: target, Err: fmt.Errorf("%w: not an autodiscover URL", ErrHostNotAllowed)})
+	tu, err := resolve(u, resp.Header.Get("Location"))
+	if err != nil {
+		l.record(m, u, addr, err)
 		return outcome{}
 	}
+	meth, ok := l.methodFor(tu)
+	if !ok {
+		l.record(m, u, addr, notAutodiscover(u, tu.String()))
+		return outcome{}
+	}
+	if strings.EqualFold(tu.Scheme, "https") && l.visited[visitKey(addr, tu)] {
+		return outcome{} // the probe pointed at a candidate already tried
+	}
+	if o, ok := l.follow(u, tu, addr); !ok {
+		return o
+	}
 	l.record(m, u, addr, nil)
-	return l.chain(ctx, addr, meth, target)
+	return l.chain(ctx, addr, meth, tu.String())
 }
 
 // srv tries the hosts of the _autodiscover._tcp.{domain} SRV record, in
@@ -204,33 +210,43 @@ func (l *lookup) srv(ctx context.Context, addr, domain string) outcome {
 	return outcome{}
 }
 
-// follow checks a redirect from "from" to loc (possibly relative) and
-// counts it. It returns the absolute target and ok, or the outcome to
-// return (a fatal one when the redirect budget is spent).
-func (l *lookup) follow(from, loc, addr string) (string, outcome, bool) {
+// resolve makes loc (possibly relative) absolute against from.
+func resolve(from, loc string) (*url.URL, error) {
 	base, err := url.Parse(from)
 	if err != nil {
-		l.record("redirect", from, addr, err)
-		return "", outcome{}, false
+		return nil, err
 	}
-	tu, err := base.Parse(strings.TrimSpace(loc))
+	loc = strings.TrimSpace(loc)
+	tu, err := base.Parse(loc)
 	if err != nil || loc == "" {
-		l.record("redirect", from, addr, fmt.Errorf("autodiscover: %s redirected to an unusable Location %q", from, loc))
-		return "", outcome{}, false
+		return nil, fmt.Errorf("autodiscover: %s redirected to an unusable Location %q", from, loc)
 	}
 	tu.Fragment = ""
+	return tu, nil
+}
+
+// notAutodiscover is the error for a redirect to a URL that is no
+// autodiscover endpoint (a web server sending POSTs to its home page).
+func notAutodiscover(from, to string) error {
+	return fmt.Errorf("autodiscover: %s redirected to %s, which is not an autodiscover URL for this protocol", from, to)
+}
+
+// follow checks a redirect from "from" to tu and counts it. It returns
+// ok, or the outcome to return (a fatal one when the redirect budget is
+// spent).
+func (l *lookup) follow(from string, tu *url.URL, addr string) (outcome, bool) {
 	target := tu.String()
 	l.hops++
 	if l.hops > l.c.maxHops {
 		err := &RedirectError{From: from, To: target, Err: ErrTooManyRedirects}
 		l.record("redirect", target, addr, err)
-		return "", outcome{fatal: ErrTooManyRedirects}, false
+		return outcome{fatal: ErrTooManyRedirects}, false
 	}
 	if rerr := l.checkURL(tu, addr); rerr != nil {
 		l.record("redirect", target, addr, &RedirectError{From: from, To: target, Err: rerr})
-		return "", outcome{}, false
+		return outcome{}, false
 	}
-	return target, outcome{}, true
+	return outcome{}, true
 }
 
 // checkURL applies the rules every requested URL obeys: https, an allowed
@@ -242,10 +258,16 @@ func (l *lookup) checkURL(u *url.URL, addr string) error {
 	if u.User != nil || !l.c.allowedHost(u.Hostname(), l.domain) {
 		return ErrHostNotAllowed
 	}
-	if l.visited[strings.ToLower(addr)+"\x00"+u.String()] {
+	if l.visited[visitKey(addr, u)] {
 		return ErrRedirectLoop
 	}
 	return nil
+}
+
+// visitKey identifies a request for loop detection: the address and the
+// URL with scheme and host lower-cased, without fragment.
+func visitKey(addr string, u *url.URL) string {
+	return strings.ToLower(addr) + "\x00" + strings.ToLower(u.Scheme+"://"+u.Host) + u.EscapedPath() + "?" + u.RawQuery
 }
 
 // chain requests u with method m and follows HTTP redirects and
@@ -264,7 +286,7 @@ func (l *lookup) chain(ctx context.Context, addr string, m Method, u string) out
 			l.record(m, u, addr, &RedirectError{From: "candidate list", To: u, Err: err})
 			return outcome{}
 		}
-		l.visited[strings.ToLower(addr)+"\x00"+pu.String()] = true
+		l.visited[visitKey(addr, pu)] = true
 
 		ans, loc, err := l.exchange(ctx, addr, m, pu)
 		if err != nil {
@@ -286,21 +308,24 @@ func (l *lookup) chain(ctx context.Context, addr string, m Method, u string) out
 		default:
 			return l.result(m, u, addr, ans)
 		}
-		target, o, ok := l.follow(u, next, addr)
-		if !ok {
+		tu, err := resolve(u, next)
+		if err != nil {
+			l.record(m, u, addr, err)
+			return outcome{}
+		}
+		nm := m
+		if m != MethodV2 {
+			var ok bool
+			if nm, ok = l.methodFor(tu); !ok {
+				l.record(m, u, addr, notAutodiscover(u, tu.String()))
+				return outcome{}
+			}
+		}
+		if o, ok := l.follow(u, tu, addr); !ok {
 			return o
 		}
 		l.record(m, u, addr, nil)
-		if m != MethodV2 {
-			tu, _ := url.Parse(target)
-			nm, ok := l.methodFor(tu)
-			if !ok {
-				l.record(m, target, addr, &RedirectError{From: u, To: target, Err: fmt.Errorf("%w: not an autodiscover URL", ErrHostNotAllowed)})
-				return outcome{}
-			}
-			m = nm
-		}
-		u = target
+		m, u = nm, tu.String()
 	}
 }
 
@@ -450,8 +475,8 @@ func (l *lookup) newRequest(ctx context.Context, addr string, m Method, u *url.U
 // 401 it invalidates the token (when the source can) and tries once more
 // with a fresh one and a fresh body.
 func (l *lookup) sendBearer(ctx context.Context, addr string, m Method, u *url.URL) (*http.Response, error) {
-	if !l.c.allowedHost(u.Hostname(), l.domain) { // checked before, kept as a second lock
-		return nil, &RedirectError{From: "bearer", To: u.String(), Err: ErrHostNotAllowed}
+	if !l.c.allowedHost(u.Hostname(), "") {
+		return nil, &TokenNotAllowedError{URL: u.String(), Host: u.Hostname()}
 	}
 	for attempt := 0; ; attempt++ {
 		// The transport sees a source without Invalidate, so the

@@ -183,7 +183,7 @@ func TestLookupBearerWhenAsked(t *testing.T) {
 			{Name: "contoso.test", POX: true, RequireBearer: true, Mailboxes: map[string]autodtest.Mailbox{
 				"dave@contoso.test": {EWSURL: onpremEWS}}},
 		}})
-	c := newClient(t, srv, autodiscover.Options{Token: src, Methods: []autodiscover.Method{autodiscover.MethodPOX}})
+	c := newClient(t, srv, autodiscover.Options{Token: src, AllowedDomains: []string{"contoso.test"}, Methods: []autodiscover.Method{autodiscover.MethodPOX}})
 	res, err := c.Lookup(ctx(t), "dave@contoso.test", autodiscover.EWS)
 	require.NoError(t, err)
 	assert.Equal(t, onpremEWS, res.URL)
@@ -223,7 +223,7 @@ func TestRedirectToOutsideHostRefused(t *testing.T) {
 			"*": {RedirectURL: "https://autodiscover.evil.example/autodiscover/autodiscover.xml"}}},
 		{Name: "autodiscover.evil.example", POX: true, RequireBearer: true, Mailboxes: map[string]autodtest.Mailbox{"*": {EWSURL: "https://autodiscover.evil.example/EWS/Exchange.asmx"}}},
 	}})
-	c := newClient(t, srv, autodiscover.Options{Token: src, Methods: []autodiscover.Method{autodiscover.MethodPOX}})
+	c := newClient(t, srv, autodiscover.Options{Token: src, AllowedDomains: []string{"contoso.test"}, Methods: []autodiscover.Method{autodiscover.MethodPOX}})
 	_, err := c.Lookup(ctx(t), "frank@contoso.test", autodiscover.EWS)
 	var re *autodiscover.RedirectError
 	require.ErrorAs(t, err, &re)
@@ -240,7 +240,7 @@ func TestRedirectToOutsideHostRefused(t *testing.T) {
 
 	// Named by the caller, the same chain is followed (and the token goes there).
 	srv.Reset()
-	c = newClient(t, srv, autodiscover.Options{Token: src, Methods: []autodiscover.Method{autodiscover.MethodPOX}, AllowedDomains: []string{"evil.example"}})
+	c = newClient(t, srv, autodiscover.Options{Token: src, Methods: []autodiscover.Method{autodiscover.MethodPOX}, AllowedDomains: []string{"contoso.test", "evil.example"}})
 	res, err := c.Lookup(ctx(t), "frank@contoso.test", autodiscover.EWS)
 	require.NoError(t, err)
 	assert.Equal(t, "https://autodiscover.evil.example/EWS/Exchange.asmx", res.URL)
@@ -660,7 +660,7 @@ func TestBearerRefusedRetriesOnce(t *testing.T) {
 		Hosts: []autodtest.Host{
 			{Name: "contoso.test", POX: true, RequireBearer: true, Mailboxes: map[string]autodtest.Mailbox{"*": {EWSURL: onpremEWS}}},
 		}})
-	c := newClient(t, srv, autodiscover.Options{Token: src, Methods: []autodiscover.Method{autodiscover.MethodPOX}})
+	c := newClient(t, srv, autodiscover.Options{Token: src, AllowedDomains: []string{"contoso.test"}, Methods: []autodiscover.Method{autodiscover.MethodPOX}})
 	_, err := c.Lookup(ctx(t), "nina@contoso.test", autodiscover.EWS)
 	var he *autodiscover.HTTPError
 	require.ErrorAs(t, err, &he)
@@ -676,4 +676,49 @@ func TestBearerRefusedRetriesOnce(t *testing.T) {
 	assert.EqualValues(t, 1, src.invalidated.Load())
 	assert.EqualValues(t, 2, src.calls.Load())
 	assert.NotContains(t, err.Error(), "tok-SECRET")
+}
+
+// The domain of the address may be asked, but an endpoint there that wants
+// a token gets none unless the caller named the domain.
+func TestTokenNotSentToOwnDomainByDefault(t *testing.T) {
+	t.Parallel()
+	src := &countingSource{token: "tok"}
+	srv := startServer(t, autodtest.Options{Hosts: []autodtest.Host{
+		{Name: "contoso.tset", POX: true, RequireBearer: true, Mailboxes: map[string]autodtest.Mailbox{"*": {EWSURL: "https://contoso.tset/EWS/Exchange.asmx"}}},
+	}})
+	c := newClient(t, srv, autodiscover.Options{Token: src, Methods: []autodiscover.Method{autodiscover.MethodPOX}})
+	_, err := c.Lookup(ctx(t), "typo@contoso.tset", autodiscover.EWS)
+	var te *autodiscover.TokenNotAllowedError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, "contoso.tset", te.Host)
+	assert.Contains(t, err.Error(), "AllowedDomains")
+	assert.EqualValues(t, 0, src.calls.Load(), "no token was even fetched")
+	for _, r := range srv.Requests() {
+		assert.Empty(t, r.Token)
+	}
+}
+
+// A web site on the bare domain that redirects everything to its home page
+// costs no redirect budget and does not stop the candidate list; a probe
+// that points at a candidate already tried is not a loop.
+func TestWebsiteRedirectSkipped(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, autodtest.Options{Hosts: []autodtest.Host{
+		{Name: "contoso.test", HTTPSRedirect: "https://www.contoso.test/"},
+		{Name: "autodiscover.contoso.test", POX: true, ProbeRedirect: "https://autodiscover.contoso.test/autodiscover/autodiscover.xml",
+			Mailboxes: map[string]autodtest.Mailbox{"web@contoso.test": {EWSURL: onpremEWS}}},
+	}})
+	c := newClient(t, srv, autodiscover.Options{Methods: []autodiscover.Method{autodiscover.MethodPOX}})
+	res, err := c.Lookup(ctx(t), "web@contoso.test", autodiscover.EWS)
+	require.NoError(t, err)
+	assert.Equal(t, onpremEWS, res.URL)
+	assert.Equal(t, 0, res.Redirects)
+	for _, r := range srv.Requests() {
+		assert.NotEqual(t, "www.contoso.test", r.Host)
+	}
+
+	_, err = c.Lookup(ctx(t), "missing@contoso.test", autodiscover.EWS)
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, autodiscover.ErrRedirectLoop, "the probe's target was simply tried already")
+	assert.ErrorIs(t, err, autodiscover.ErrNotFound)
 }
