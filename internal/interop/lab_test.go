@@ -50,12 +50,16 @@ func sharedKey(t *testing.T) *rsa.PrivateKey {
 	return rsaKey
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t *testing.T) *lab { return newLabWith(t, fakeidp.Options{}, nil) }
+
+// newLabWith lets a test change the IdP's options and Dovecot's.
+func newLabWith(t *testing.T, io fakeidp.Options, mod func(*dovecot.Options)) *lab {
 	t.Helper()
 	if _, err := dovecot.Lookup(); err != nil {
 		dovecot.Skip(t, err.Error())
 	}
-	idp, err := fakeidp.New(fakeidp.Options{SigningKey: sharedKey(t), DovecotClaims: true})
+	io.SigningKey, io.DovecotClaims = sharedKey(t), true
+	idp, err := fakeidp.New(io)
 	require.NoError(t, err)
 	t.Cleanup(idp.Close)
 	ca, err := testpki.New()
@@ -63,7 +67,7 @@ func newLab(t *testing.T) *lab {
 	certPEM, keyPEM, err := ca.Issue("localhost", "127.0.0.1")
 	require.NoError(t, err)
 	l := &lab{idp: idp, ca: ca, issuer: idp.URL() + "/" + tenant + "/v2.0"}
-	l.dc = dovecot.Start(t, dovecot.Options{
+	do := dovecot.Options{
 		PublicKeyPEM: idp.PublicKeyPEM(),
 		KeyID:        idp.KeyID(),
 		Issuers:      []string{l.issuer},
@@ -75,7 +79,11 @@ func newLab(t *testing.T) *lab {
 		Messages: map[string][]string{
 			alice: {"From: <carol@example.com>\r\nTo: <alice@example.com>\r\nSubject: Welcome Alice\r\n\r\nHello alice.\r\n.dot line\r\n"},
 		},
-	})
+	}
+	if mod != nil {
+		mod(&do)
+	}
+	l.dc = dovecot.Start(t, do)
 	l.tls = ca.ClientConfig()
 	l.tls.ServerName = "localhost"
 	return l
