@@ -46,6 +46,10 @@
 //     when a POX or SOAP endpoint answers 401 with "WWW-Authenticate:
 //     Bearer", only to that endpoint's host, through the shared bearer
 //     transport, with X-AnchorMailbox; never with a redirected request.
+//     That host must be one of the cloud's or in [Options.AllowedDomains]:
+//     the domain of the address alone does not qualify, because an Exchange
+//     Online token opens every mailbox the app may read and a mistyped
+//     domain may belong to anyone ([*TokenNotAllowedError]).
 //   - At most 10 redirects per lookup; a redirect back to a URL or an
 //     address already tried is a loop ([ErrRedirectLoop]).
 //   - Answers are read up to 1 MiB; the parsers are fuzzed.
