@@ -170,3 +170,52 @@ func TestNeverServeExpiredDuringOutage(t *testing.T) {
 func errorsAs[T error](err error, target *T) bool { return errors.As(err, target) }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func TestEviction(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := New(nil)
+		var srcs []*Source
+		for i := range 10 {
+			up := &countingSource{life: time.Duration(i+1) * time.Minute}
+			s := c.Wrap(fmt.Sprint("k", i), up)
+			_, err := s.Token()
+			require.NoError(t, err)
+			srcs = append(srcs, s)
+		}
+		require.Equal(t, 10, c.Len())
+		time.Sleep(5*time.Minute + time.Second) // keys 0..4 expired
+		// a flight triggers the sweep
+		long := c.Wrap("long", &countingSource{life: time.Hour})
+		_, err := long.Token()
+		require.NoError(t, err)
+		synctest.Wait()
+		assert.Equal(t, 6, c.Len(), "5 expired entries evicted")
+		assert.EqualValues(t, 5, c.Stats().Evictions)
+		// an evicted key still works through its Source: it re-registers
+		tok, err := srcs[0].Token()
+		require.NoError(t, err)
+		assert.Equal(t, "tok-2", tok.AccessToken)
+		assert.Equal(t, 7, c.Len())
+	})
+}
+
+func TestRefreshWindow(t *testing.T) {
+	c := New(nil) // margin 10 min
+	now := time.Now()
+	at := func(life, refreshIn time.Duration) time.Duration {
+		var ro time.Time
+		if refreshIn > 0 {
+			ro = now.Add(refreshIn)
+		}
+		st := c.newState(&oauth2.Token{AccessToken: "x", Expiry: now.Add(life)}, ro, now)
+		return time.Duration(st.refreshAt - now.UnixNano()).Round(time.Second)
+	}
+	assert.Equal(t, 50*time.Minute, at(time.Hour, 0), "margin")
+	assert.Equal(t, 30*time.Minute, at(time.Hour, 30*time.Minute), "refresh_in earlier than margin")
+	assert.Equal(t, 50*time.Minute, at(time.Hour, 55*time.Minute), "margin earlier than refresh_in")
+	assert.Equal(t, 12*time.Hour, at(24*time.Hour, 0), "half-life for tokens of 2 h or more")
+	assert.Equal(t, 110*time.Minute, at(2*time.Hour-time.Second, 0)+time.Second, "under 2 h: margin")
+	assert.Equal(t, 150*time.Second, at(5*time.Minute, 0), "lifetime under the margin: half-life")
+	st := c.newState(&oauth2.Token{AccessToken: "x", Expiry: now.Add(time.Hour)}, time.Time{}, now)
+	assert.Equal(t, 3570*time.Second, time.Duration(st.expireAt-now.UnixNano()).Round(time.Second), "served until 30 s before expiry")
+}

@@ -32,6 +32,14 @@ func TestFileStoreTwoProcesses(t *testing.T) {
 	if os.Getenv("TOKENCACHE_CHILD") != "" {
 		t.Skip("child")
 	}
+	t.Run("locked", func(t *testing.T) { twoProcesses(t, false) })
+	// A store without the lock (or whose lock is down): both processes
+	// redeem, the loser's refresh token is dead, and it recovers by
+	// reloading the rotated one its peer stored.
+	t.Run("unlocked", func(t *testing.T) { twoProcesses(t, true) })
+}
+
+func twoProcesses(t *testing.T, unlocked bool) {
 	idp, cl := newIdP(t, fakeidp.Options{Latency: 50 * time.Millisecond})
 	dir := t.TempDir()
 	certFile := filepath.Join(t.TempDir(), "idp.pem")
@@ -49,21 +57,32 @@ func TestFileStoreTwoProcesses(t *testing.T) {
 	for i := range cmds {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestFileStoreChild$", "-test.v")
 		cmd.Env = append(os.Environ(), "TOKENCACHE_CHILD=1", "TOKENCACHE_DIR="+dir, "TOKENCACHE_IDP="+idp.URL(),
-			"TOKENCACHE_CA="+certFile, "TOKENCACHE_START="+strconv.FormatInt(startAt.UnixNano(), 10))
+			"TOKENCACHE_CA="+certFile, "TOKENCACHE_NOLOCK="+strconv.FormatBool(unlocked), "TOKENCACHE_START="+strconv.FormatInt(startAt.UnixNano(), 10))
 		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
 		require.NoError(t, cmd.Start())
 		cmds[i] = cmd
 	}
 	var toks [2]string
+	storeHits := 0
 	for i, cmd := range cmds {
 		err := cmd.Wait()
 		require.NoError(t, err, "child %d:\n%s", i, outs[i].String())
 		_, after, ok := strings.Cut(outs[i].String(), "TOKEN=")
 		require.True(t, ok, "child %d printed no token:\n%s", i, outs[i].String())
 		toks[i], _, _ = strings.Cut(after, "\n")
+		if strings.Contains(outs[i].String(), "StoreHits:1 ") {
+			storeHits++
+		}
 	}
-	assert.EqualValues(t, 1, idp.Requests(fakeidp.GrantRefreshToken), "two processes, one redemption")
-	assert.Equal(t, toks[0], toks[1], "the second process used the token the first one stored")
+	if unlocked {
+		assert.EqualValues(t, 2, idp.Requests(fakeidp.GrantRefreshToken), "without the lock both redeem")
+		idp.ResetCounters()
+	} else {
+		assert.EqualValues(t, 1, idp.Requests(fakeidp.GrantRefreshToken), "two processes, one redemption")
+		assert.Equal(t, toks[0], toks[1], "the second process used the token the first one stored")
+		assert.Equal(t, 1, storeHits, "one child took the token the other had just stored")
+		idp.ResetCounters()
+	}
 
 	// Neither process lost the rotated refresh token: a third cache on the
 	// directory redeems it for another scope.
@@ -72,7 +91,7 @@ func TestFileStoreTwoProcesses(t *testing.T) {
 	u3 := delegatedUser(t, newTestCache(idp, &Options{Store: fs3}), cl)
 	_, err = u3.Source(cl.DelegatedScopes(cloud.POP)...).TokenContext(t.Context())
 	require.NoError(t, err)
-	assert.EqualValues(t, 2, idp.Requests(fakeidp.GrantRefreshToken))
+	assert.EqualValues(t, 1, idp.Requests(fakeidp.GrantRefreshToken))
 	assert.Equal(t, 1, idp.LiveRefreshTokens())
 }
 
@@ -88,7 +107,11 @@ func TestFileStoreChild(t *testing.T) {
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	fs, err := NewFileStore(os.Getenv("TOKENCACHE_DIR"))
 	require.NoError(t, err)
-	c := New(&Options{Store: fs, HTTPClient: hc})
+	var store Store = fs
+	if os.Getenv("TOKENCACHE_NOLOCK") == "true" {
+		store = struct{ Store }{fs} // hides Lock
+	}
+	c := New(&Options{Store: store, HTTPClient: hc})
 	cl := cloud.Global
 	cl.AuthorityHost = os.Getenv("TOKENCACHE_IDP")
 	u := delegatedUser(t, c, cl)

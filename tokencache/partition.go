@@ -198,6 +198,26 @@ func (p *partition) fetch(ctx context.Context, scopeKey string, stale *oauth2.To
 		}
 	}
 	tok, refreshOn, err := redeem(ctx)
+	var ie *InteractionRequiredError
+	if err != nil && errors.As(err, &ie) && p.data.MSAL != nil {
+		// A peer that did not take the lock (or could not: a shared store
+		// was down) may have redeemed the same refresh token and stored
+		// the rotated one. Look once more before asking for a sign-in.
+		gen, before := p.gen, string(p.data.MSAL)
+		for i := 0; i < 5 && p.gen == gen; i++ {
+			if i > 0 && !sleepCtx(ctx, 100*time.Millisecond) {
+				break
+			}
+			p.load(ctx)
+		}
+		if p.gen != gen && p.data.MSAL != nil && string(p.data.MSAL) != before {
+			if t, ok := p.data.Tokens[scopeKey]; ok && (stale == nil || t.AccessToken != stale.AccessToken) && time.Now().Before(t.Expiry) {
+				p.c.stats.storeHits.Add(1)
+				return tokenOf(t), t.RefreshOn, nil
+			}
+			tok, refreshOn, err = redeem(ctx)
+		}
+	}
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -241,4 +261,16 @@ func jsonErrText(err error) string {
 
 func tokenOf(t storedToken) *oauth2.Token {
 	return &oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, Expiry: t.Expiry}
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

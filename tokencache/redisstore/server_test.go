@@ -112,3 +112,9 @@ func (s *redisServer) client(t testing.TB) *redis.Client {
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
 }
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}

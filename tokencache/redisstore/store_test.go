@@ -15,12 +15,6 @@ import (
 	"github.com/modernauth/mailauth/tokencache"
 )
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func TestStoreContract(t *testing.T) {
 	srv := startRedis(t)
 	rdb := srv.client(t)
