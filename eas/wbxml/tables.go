@@ -50,9 +50,9 @@ func (t Tag) Known() bool { return t.flags()&flagCurrent != 0 }
 func (t Tag) Legacy() bool { return t.flags()&flagLegacy != 0 }
 
 // IsOpaque reports whether the content of t is binary and travels as OPAQUE
-// (for example ComposeMail Mime or Email2 ConversationId). Decoders accept
-// OPAQUE for any element; this decides how [FromXML] and [Text]-less encoders
-// send an element's content.
+// (for example ComposeMail Mime or Email2 ConversationId), following the
+// elements libwbxml marks binary. Decoders accept OPAQUE for any element;
+// [FromXML] uses this to choose between OPAQUE and an inline string.
 func (t Tag) IsOpaque() bool { return t.flags()&flagOpaque != 0 }
 
 func (t Tag) flags() uint8 {

@@ -10,8 +10,8 @@ import (
 	"unicode/utf8"
 )
 
-// The XML form is a readable rendering of a document for debugging and
-// tests. Its rules:
+// ToXML decodes a WBXML document and returns its XML form, a readable
+// rendering for debugging and tests:
 //
 //   - the root element's code page is the default namespace; every other
 //     page used is declared on the root with the lower-cased namespace name
@@ -25,12 +25,9 @@ import (
 //     otherwise (also when the text itself would read as base64 of binary
 //     data, so that the rendering is reversible).
 //
-// FromXML sends an element as OPAQUE when the tables mark it binary
-// ([Tag.IsOpaque]: ComposeMail Mime, Email2 ConversationId, ...) and as an
-// inline string otherwise, so OPAQUE on other elements becomes STR_I.
-
-// ToXML decodes a WBXML document and returns its XML form. Legacy tags are
-// rejected; see [LegacyToXML].
+// An inline string with characters XML 1.0 cannot carry (control
+// characters other than tab, CR and LF) is a KindXML error. Legacy tags are
+// rejected; see [LegacyToXML]. [FromXML] reverses the rendering.
 func ToXML(b []byte) ([]byte, error) { return toXML(b, false) }
 
 // LegacyToXML is [ToXML] accepting the tags of protocol versions 2.5 to 12.x.
@@ -240,7 +237,10 @@ func parseOpaqueXML(s string) []byte {
 	return []byte(s)
 }
 
-// FromXML encodes the XML form (see [ToXML]) as WBXML. Namespaces are
+// FromXML encodes the XML form (see [ToXML]) as WBXML. An element the tables
+// mark binary ([Tag.IsOpaque]: ComposeMail Mime, Email2 ConversationId, ...)
+// is sent as OPAQUE, every other element's text as an inline string, so
+// OPAQUE content of other elements comes back as STR_I. Namespaces are
 // resolved through the xmlns declarations; an undeclared prefix is taken as
 // the namespace name itself (so "airsyncbase:Body" works without a
 // declaration). Attributes other than namespace declarations are rejected.
