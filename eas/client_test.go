@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/modernauth/mailauth/eas"
 	"github.com/modernauth/mailauth/internal/bearer"
@@ -239,12 +240,15 @@ func Test401ThenSuccess(t *testing.T) {
 	e := newEnv(t, eastest.Options{Messages: 5})
 	c := e.client(t, nil)
 	ctx := t.Context()
-	e.idp.ResetCounters()
+	// newEnv signed the user in (one token request, whose access token
+	// tokencache now serves); nothing else has asked for a token yet.
+	require.EqualValues(t, 1, e.idp.TotalRequests(), "the sign-in")
 	e.srv.Reject401Once(1)
 	_, err := c.ServerOptions(ctx)
 	require.NoError(t, err, "ServerOptions after one 401")
 	assert.Equal(t, 2, e.srv.Requests("OPTIONS"))
-	assert.EqualValues(t, 2, e.idp.TotalRequests(), "the first token, then one fresh token after the 401")
+	assert.EqualValues(t, 2, e.idp.TotalRequests(), "the first token, then exactly one fresh token after the 401")
+	assert.EqualValues(t, 2, e.idp.Requests("refresh_token"), "both were refresh-token redemptions (import, then after the 401)")
 	_, err = c.Folders(ctx)
 	require.NoError(t, err)
 	assert.EqualValues(t, 2, e.idp.TotalRequests(), "later commands reuse the token")
@@ -450,7 +454,7 @@ func TestSecurityDefaults(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
-	src := &refreshSource{}
+	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"})
 	for _, tc := range []struct {
 		name string
 		o    eas.Options

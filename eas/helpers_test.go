@@ -1,18 +1,15 @@
 package eas_test
 
 import (
-	"context"
-	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/oauth2"
 
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/eas"
 	"github.com/modernauth/mailauth/internal/eastest"
 	"github.com/modernauth/mailauth/internal/fakeidp"
+	"github.com/modernauth/mailauth/tokencache"
 )
 
 const (
@@ -22,44 +19,10 @@ const (
 	testDevice = "MailAuthTest01"
 )
 
-// refreshSource is a small delegated token source over fakeidp: it
-// redeems a refresh token (rotating it) when it has no valid access token,
-// and implements the Invalidate contract (compare-and-drop).
-type refreshSource struct {
-	cfg *oauth2.Config
-	hc  *http.Client
-
-	mu  sync.Mutex // guards cur
-	cur *oauth2.Token
-}
-
-func (s *refreshSource) Token() (*oauth2.Token, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cur.Valid() {
-		return s.cur, nil
-	}
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, s.hc)
-	tok, err := s.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: s.cur.RefreshToken}).Token()
-	if err != nil {
-		return nil, err
-	}
-	s.cur = tok
-	return tok, nil
-}
-
-func (s *refreshSource) Invalidate(tok *oauth2.Token) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if tok != nil && s.cur.AccessToken == tok.AccessToken {
-		s.cur = &oauth2.Token{RefreshToken: s.cur.RefreshToken}
-	}
-}
-
 type env struct {
 	idp *fakeidp.IdP
 	srv *eastest.Server
-	src *refreshSource
+	src *tokencache.Source
 }
 
 func newEnv(t *testing.T, sopts eastest.Options) *env {
@@ -73,14 +36,19 @@ func newEnv(t *testing.T, sopts eastest.Options) *env {
 	srv, err := eastest.New(sopts)
 	require.NoError(t, err, "eastest.New")
 	t.Cleanup(srv.Close)
-	scopes := cloud.Global.DelegatedScopes(cloud.EAS)
-	rt := idp.IssueRefreshToken(testTenant, testClient, testUser, scopes)
-	src := &refreshSource{
-		cfg: &oauth2.Config{ClientID: testClient, Scopes: scopes,
-			Endpoint: oauth2.Endpoint{TokenURL: idp.TokenURL(testTenant), AuthStyle: oauth2.AuthStyleInParams}},
-		hc:  idp.HTTPClient(),
-		cur: &oauth2.Token{RefreshToken: rt},
-	}
+	// Tokens come from tokencache over fakeidp: a delegated user signed in
+	// by importing a refresh token, as a migrated script would be.
+	c := cloud.Global
+	c.AuthorityHost = idp.URL()
+	scopes := c.DelegatedScopes(cloud.EAS)
+	cache := tokencache.New(&tokencache.Options{HTTPClient: idp.HTTPClient()})
+	user, err := cache.Delegated(tokencache.DelegatedConfig{Cloud: c, TenantID: testTenant, ClientID: testClient,
+		Account: testUser, Scopes: scopes})
+	require.NoError(t, err, "tokencache Delegated")
+	idp.ResetCounters() // from here on, fakeidp counts this client's token requests
+	require.NoError(t, user.ImportRefreshToken(t.Context(), idp.IssueRefreshToken(testTenant, testClient, testUser, scopes)),
+		"ImportRefreshToken")
+	src := user.Source(scopes...)
 	return &env{idp: idp, srv: srv, src: src}
 }
 

@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if env.AppOnly() {
-		return errors.New("Exchange Online has no app-only ActiveSync access: sign in as the user (-device-code or -browser) or pass -access-token-file")
+		return errors.New("app-only tokens cannot open a mailbox over ActiveSync (Exchange Online has no app-only ActiveSync access): sign in as the user (-device-code or -browser) or pass -access-token-file")
 	}
 	if err := env.EnsureSignedIn(ctx); err != nil {
 		return err
