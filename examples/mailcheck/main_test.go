@@ -12,6 +12,7 @@ import (
 
 	"github.com/modernauth/mailauth/internal/fakeidp"
 	"github.com/modernauth/mailauth/internal/lab"
+	"github.com/modernauth/mailauth/internal/smtptest"
 )
 
 type fixture struct {
@@ -80,7 +81,7 @@ func (f *fixture) appOnly(t *testing.T, roles ...string) string {
 func (f *fixture) run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	base := []string{"-ca-file", f.caFile,
-		"-imap-addr", f.lab.IMAP.Addr(), "-pop-addr", f.lab.POP.PlainAddr(),
+		"-imap-addr", f.lab.IMAP.Addr(), "-pop-addr", f.lab.POP.PlainAddr(), "-smtp-addr", f.lab.SMTP.Addr(),
 		"-ews-url", f.lab.EWS.URL(), "-eas-url", f.lab.EAS.URL(), "-timeout", "30s"}
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), append(base, args...), &out, &errOut)
@@ -95,11 +96,14 @@ func (f *fixture) run(t *testing.T, args ...string) (int, string, string) {
 func TestPass(t *testing.T) {
 	f := newFixture(t)
 	tok := f.delegated(t, lab.User)
-	code, out, errOut := f.run(t, "-access-token-file", tok, "-mailbox", lab.User, "-protocols", "imap,pop,ews,eas", "-v")
+	code, out, errOut := f.run(t, "-access-token-file", tok, "-mailbox", lab.User, "-protocols", "imap,pop,smtp,ews,eas", "-send-test-to", lab.Other, "-v")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
-	for _, p := range []string{"imap", "pop", "ews", "eas"} {
+	if n := len(f.lab.SMTP.Messages()); n != 1 {
+		t.Errorf("-send-test-to: server received %d messages, want 1", n)
+	}
+	for _, p := range []string{"imap", "pop", "smtp", "ews", "eas"} {
 		if !strings.Contains(out, p) {
 			t.Errorf("output lacks %s:\n%s", p, out)
 		}
@@ -178,6 +182,18 @@ func TestImpersonationDenied(t *testing.T) {
 	f := newFixture(t)
 	f.lab.EWS.SetDenyImpersonation(true)
 	failure(t, f, "ews", "impersonation denied", "-access-token-file", f.appOnly(t), "-mailbox", lab.Shared)
+}
+
+func TestSMTPAuthDisabled(t *testing.T) {
+	f := newFixture(t)
+	f.lab.SMTP.FailNextAuth(smtptest.ReplyAuthDisabled, smtptest.ReplyAuthDisabled)
+	failure(t, f, "smtp", "SMTP AUTH is disabled", "-access-token-file", f.delegated(t, lab.User), "-mailbox", lab.User)
+}
+
+func TestSMTPAuthUnsuccessful(t *testing.T) {
+	f := newFixture(t)
+	f.lab.SMTP.FailNextAuth(smtptest.ReplyAuthUnsuccessful, smtptest.ReplyAuthUnsuccessful)
+	failure(t, f, "smtp", "535 5.7.3", "-access-token-file", f.delegated(t, lab.User), "-mailbox", lab.User)
 }
 
 func TestUsage(t *testing.T) {

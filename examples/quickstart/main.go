@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/internal/cli"
 	"github.com/modernauth/mailauth/internal/doctor"
@@ -134,18 +136,17 @@ func runLab(ctx context.Context, f *cli.Flags, goroutines int, stdout, stderr io
 	}
 
 	fmt.Fprintf(stdout, "3. Every protocol through the same cache:\n")
-	sources := func(p cloud.Protocol) tokencacheSource { return userSrcs[p] }
 	delegated := doctor.Target{
 		Mailbox:              lab.User,
 		Cloud:                l.Cloud,
 		IMAPAddr:             l.IMAP.Addr(),
 		POPAddr:              l.POP.PlainAddr(),
-		SMTPAddr:             smtpAddr(l),
+		SMTPAddr:             l.SMTP.Addr(),
 		EWSURL:               l.EWS.URL(),
 		EASURL:               l.EAS.URL(),
 		DeviceID:             "quickstart0001",
 		SendTestTo:           lab.User,
-		Source:               func(p cloud.Protocol) oauth2TokenSource { return sources(p) },
+		Source:               func(p cloud.Protocol) oauth2.TokenSource { return userSrcs[p] },
 		TLS:                  l.TLSConfig(),
 		HTTP:                 l.HTTPClient().Transport,
 		AutodiscoverDial:     l.DialContext,
@@ -153,14 +154,14 @@ func runLab(ctx context.Context, f *cli.Flags, goroutines int, stdout, stderr io
 		AllowedDomains:       []string{"127.0.0.1"},
 		Transcript:           transcript,
 	}
-	results := doctor.Run(ctx, delegated, labProtocols)
+	results := doctor.Run(ctx, delegated, doctor.AllProtocols)
 	shared := delegated
 	shared.Mailbox = lab.Shared
 	results = append(results, relabel(doctor.Run(ctx, shared, []string{doctor.IMAP}), "imap (shared mailbox "+lab.Shared+" with "+lab.User+"'s token)")...)
 	appOnly := delegated
 	appOnly.Mailbox = lab.Shared
 	appOnly.AppOnly = true
-	appOnly.Source = func(cloud.Protocol) oauth2TokenSource { return appSrc }
+	appOnly.Source = func(cloud.Protocol) oauth2.TokenSource { return appSrc }
 	results = append(results, relabel(doctor.Run(ctx, appOnly, []string{doctor.EWS}), "ews (app-only, impersonating "+lab.Shared+")")...)
 
 	ok := true

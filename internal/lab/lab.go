@@ -25,6 +25,7 @@ import (
 	"github.com/modernauth/mailauth/internal/fakeidp"
 	"github.com/modernauth/mailauth/internal/imaptest"
 	"github.com/modernauth/mailauth/internal/poptest"
+	"github.com/modernauth/mailauth/internal/smtptest"
 	"github.com/modernauth/mailauth/internal/testpki"
 )
 
@@ -58,6 +59,7 @@ type Lab struct {
 	IdP   *fakeidp.IdP
 	IMAP  *imaptest.Server
 	POP   *poptest.Server
+	SMTP  *smtptest.Server
 	EWS   *ewstest.Server
 	EAS   *eastest.Server
 	Autod *autodtest.Server
@@ -137,6 +139,14 @@ func Start(opts Options) (_ *Lab, err error) {
 		return nil, fmt.Errorf("lab: POP3 server: %w", err)
 	}
 	l.closers = append(l.closers, l.POP.Close)
+
+	if l.SMTP, err = smtptest.New(smtptest.Options{Verify: l.IdP.Verify, TLSConfig: l.CA.ServerConfig(), ErrorChallenge: true}); err != nil {
+		return nil, fmt.Errorf("lab: SMTP server: %w", err)
+	}
+	l.closers = append(l.closers, func() { l.SMTP.Close() })
+	l.SMTP.AddMailbox(User)
+	l.SMTP.AddMailbox(Other)
+	l.SMTP.AddMailbox(Shared, AppClientID)
 
 	if l.EWS, err = ewstest.New(ewstest.Options{Verify: l.IdP.Verify, TLS: l.CA.ServerConfig(), Mailboxes: []string{User, Other, Shared}, Items: 12}); err != nil {
 		return nil, fmt.Errorf("lab: EWS server: %w", err)
