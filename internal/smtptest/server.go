@@ -97,6 +97,10 @@ type Options struct {
 	Audience string
 	// Logger receives one line per authentication decision; nil is silent.
 	Logger *slog.Logger
+	// OnMessage, when set, is called with every accepted message after it is stored,
+	// outside any lock (e.g. to deliver it into an imaptest mailbox). It must be safe
+	// for concurrent use.
+	OnMessage func(Message)
 }
 
 // Message is one accepted message.
@@ -338,18 +342,30 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	s := ss.s
+	m, err := ss.s.accept(ss, data)
+	if err != nil {
+		return err
+	}
+	if ss.s.opts.OnMessage != nil {
+		ss.s.opts.OnMessage(m)
+	}
+	return nil
+}
+
+// accept applies the DATA knobs and the SendAs rule, then stores the message.
+func (s *Server) accept(ss *session, data []byte) (Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, fail := pop(&s.failData); fail {
-		return r.err()
+		return Message{}, r.err()
 	}
 	user := strings.ToLower(ss.authUser)
 	if !strings.EqualFold(ss.from, user) && !s.sendAs[user][strings.ToLower(ss.from)] {
-		return ReplySendAsDenied.err()
+		return Message{}, ReplySendAsDenied.err()
 	}
-	s.msgs = append(s.msgs, Message{AuthUser: ss.authUser, From: ss.from, To: append([]string(nil), ss.to...), Data: data})
-	return nil
+	m := Message{AuthUser: ss.authUser, From: ss.from, To: append([]string(nil), ss.to...), Data: data}
+	s.msgs = append(s.msgs, m)
+	return m, nil
 }
 
 func (ss *session) Reset()        { ss.from, ss.to = "", nil }
