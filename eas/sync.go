@@ -322,6 +322,9 @@ func (c *Client) SyncFolder(ctx context.Context, collectionID string, opts *Sync
 		if err != nil {
 			return nil, err
 		}
+		if r.SyncKey == "0" {
+			return nil, &ProtocolError{Command: "Sync", Reason: "the server returned no new sync key for key 0"}
+		}
 		c.setSyncKey(collectionID, r.SyncKey)
 		total.SyncKey = r.SyncKey
 		total.MoreAvailable = r.MoreAvailable
