@@ -179,3 +179,20 @@ func TestOutage(t *testing.T) {
 	assert.Positive(t, c.Stats().Failures)
 	assert.Less(t, idp.TotalRequests(), int64(served), "failed background refreshes back off")
 }
+
+// TestHerdDelegated: the same herd on an expired delegated key redeems the
+// refresh token once.
+func TestHerdDelegated(t *testing.T) {
+	idp, cl := newIdP(t, fakeidp.Options{TokenLifetime: 4 * time.Second, Latency: 50 * time.Millisecond})
+	c := newTestCache(idp, &Options{RefreshMargin: time.Second})
+	u := delegatedUser(t, c, cl)
+	require.NoError(t, u.ImportRefreshToken(t.Context(), idp.IssueRefreshToken(tTenant, tPublic, tUser, u.scopes)))
+	src := u.Source()
+	first, err := src.Token()
+	require.NoError(t, err)
+	time.Sleep(time.Until(first.Expiry.Add(-400 * time.Millisecond)))
+	idp.ResetCounters()
+	herd(t, src, herdSize)
+	assert.EqualValues(t, 1, idp.Requests(fakeidp.GrantRefreshToken), "one redemption for %d callers", herdSize)
+	assert.Equal(t, 1, idp.LiveRefreshTokens())
+}
