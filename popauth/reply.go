@@ -66,16 +66,16 @@ func splitCode(text string) (code, rest string) {
 		return "", text
 	}
 	c := text[1:end]
-	for _, level := range strings.Split(c, "/") {
-		if level == "" {
+	prev := byte('/') // an empty level ("[]", "[A/]", "[/A]", "[A//B]") is not a code
+	for i := 0; i < len(c); i++ {
+		ch := c[i]
+		if ch <= ' ' || ch >= 0x7f || ch == '[' || (ch == '/' && prev == '/') {
 			return "", text
 		}
-		for i := 0; i < len(level); i++ {
-			ch := level[i]
-			if ch <= ' ' || ch >= 0x7f || ch == '[' {
-				return "", text
-			}
-		}
+		prev = ch
+	}
+	if prev == '/' {
+		return "", text
 	}
 	return strings.ToUpper(c), strings.TrimPrefix(text[end+1:], " ")
 }

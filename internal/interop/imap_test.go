@@ -70,7 +70,7 @@ func TestIMAPBadTokensFailTyped(t *testing.T) {
 	l := newLab(t)
 	for _, tc := range []struct {
 		name, mech, status string
-		tok                func(*testing.T, string) string
+		tok                func(testing.TB, string) string
 	}{
 		{"expired/xoauth2", imapauth.XOAuth2, "401", l.expiredToken},
 		{"expired/oauthbearer", imapauth.OAuthBearer, "invalid_token", l.expiredToken},

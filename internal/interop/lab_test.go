@@ -44,16 +44,16 @@ var (
 )
 
 // sharedKey saves generating a 2048-bit key per test.
-func sharedKey(t *testing.T) *rsa.PrivateKey {
+func sharedKey(t testing.TB) *rsa.PrivateKey {
 	keyOnce.Do(func() { rsaKey, keyErr = rsa.GenerateKey(rand.Reader, 2048) })
 	require.NoError(t, keyErr)
 	return rsaKey
 }
 
-func newLab(t *testing.T) *lab { return newLabWith(t, fakeidp.Options{}, nil) }
+func newLab(t testing.TB) *lab { return newLabWith(t, fakeidp.Options{}, nil) }
 
 // newLabWith lets a test change the IdP's options and Dovecot's.
-func newLabWith(t *testing.T, io fakeidp.Options, mod func(*dovecot.Options)) *lab {
+func newLabWith(t testing.TB, io fakeidp.Options, mod func(*dovecot.Options)) *lab {
 	t.Helper()
 	if _, err := dovecot.Lookup(); err != nil {
 		dovecot.Skip(t, err.Error())
@@ -109,16 +109,16 @@ func (l *lab) claims(user string) fakeidp.Claims {
 	}
 }
 
-func (l *lab) mint(t *testing.T, c fakeidp.Claims) string {
+func (l *lab) mint(t testing.TB, c fakeidp.Claims) string {
 	t.Helper()
 	tok, err := l.idp.Mint(c)
 	require.NoError(t, err)
 	return tok
 }
 
-func (l *lab) token(t *testing.T, user string) string { return l.mint(t, l.claims(user)) }
+func (l *lab) token(t testing.TB, user string) string { return l.mint(t, l.claims(user)) }
 
-func (l *lab) expiredToken(t *testing.T, user string) string {
+func (l *lab) expiredToken(t testing.TB, user string) string {
 	c := l.claims(user)
 	c.IssuedAt = time.Now().Add(-2 * time.Hour)
 	c.NotBefore = c.IssuedAt
@@ -127,7 +127,7 @@ func (l *lab) expiredToken(t *testing.T, user string) string {
 }
 
 // forgedToken has the IdP's kid and valid claims but is signed by another key.
-func (l *lab) forgedToken(t *testing.T, user string) string {
+func (l *lab) forgedToken(t testing.TB, user string) string {
 	t.Helper()
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
@@ -145,7 +145,7 @@ func (l *lab) forgedToken(t *testing.T, user string) string {
 }
 
 // bigToken is a valid token of at least 2 KB (Entra tokens are 1.5-2.5 KB).
-func (l *lab) bigToken(t *testing.T, user string) string {
+func (l *lab) bigToken(t testing.TB, user string) string {
 	c := l.claims(user)
 	c.Extra = map[string]any{"xms_pad": strings.Repeat("p", 1600)}
 	tok := l.mint(t, c)

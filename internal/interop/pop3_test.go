@@ -74,7 +74,7 @@ func TestPOP3BadTokensFailTyped(t *testing.T) {
 	l := newLab(t)
 	for _, tc := range []struct {
 		name, mech, status, reason string
-		tok                        func(*testing.T, string) string
+		tok                        func(testing.TB, string) string
 	}{
 		{"expired/xoauth2", popauth.XOAuth2, "401", "Token has expired", l.expiredToken},
 		{"expired/oauthbearer", popauth.OAuthBearer, "invalid_token", "Token has expired", l.expiredToken},

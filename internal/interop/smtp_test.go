@@ -54,7 +54,7 @@ func TestSubmissionBadTokensFailTyped(t *testing.T) {
 	l := newLab(t)
 	for _, tc := range []struct {
 		name, mech, status string
-		tok                func(*testing.T, string) string
+		tok                func(testing.TB, string) string
 	}{
 		{"expired/xoauth2", smtpauth.XOAuth2, "401", l.expiredToken},
 		{"expired/oauthbearer", smtpauth.OAuthBearer, "invalid_token", l.expiredToken},
