@@ -1,6 +1,7 @@
 package autodiscover
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,5 +93,32 @@ func FuzzParseSOAP(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		a, err := parseSOAP(body)
 		checkAnswer(t, a, err)
+	})
+}
+
+// FuzzSplitEmail checks the address rules that keep requests on the
+// address's own domain: addresses come from callers and from redirectAddr
+// answers.
+func FuzzSplitEmail(f *testing.F) {
+	for _, s := range []string{"alice@contoso.com", "a@b", "a@b.c/d", "a@@b.c", " a@B.C ", "a@xn--bcher-kva.test", "a%40b@c.d", "a@b.c?x", "a@b.c#f", "a@[::1]", "a@b.c:80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		addr, domain, err := splitEmail(in)
+		if err != nil {
+			return
+		}
+		if !strings.Contains(domain, ".") || domain != strings.ToLower(domain) || !validHostname(domain) {
+			t.Fatalf("bad domain %q from %q", domain, in)
+		}
+		if !strings.HasSuffix(addr, "@"+domain) || strings.Count(addr, "@") != 1 {
+			t.Fatalf("bad address %q from %q", addr, in)
+		}
+		// The v2 URL built from the address stays on the v2 host and path.
+		u, err := url.Parse("https://outlook.office365.com/autodiscover/autodiscover.json/v1.0/" + url.PathEscape(addr) + "?Protocol=EWS")
+		if err != nil || u.Host != "outlook.office365.com" || u.Query().Get("Protocol") != "EWS" ||
+			!strings.HasPrefix(u.Path, "/autodiscover/autodiscover.json/v1.0/") || strings.Count(u.Path, "/") != 4 {
+			t.Fatalf("address %q escapes the v2 URL: %v %v", addr, u, err)
+		}
 	})
 }
