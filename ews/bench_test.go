@@ -67,11 +67,11 @@ func parseFindItemPage(doc []byte) ([]Item, error) {
 	var page []Item
 	_, err := parseResponse(bytes.NewReader(doc), "FindItem", func(d *xml.Decoder, se xml.StartElement) error {
 		if se.Name.Local != "RootFolder" {
-			return d.Skip()
+			return skip(d)
 		}
 		return eachChild(d, func(c xml.StartElement) error {
 			if c.Name.Local != "Items" {
-				return d.Skip()
+				return skip(d)
 			}
 			return decodeItems(d, false, func(it Item) { page = append(page, it) })
 		})

@@ -30,7 +30,7 @@ func (c *Client) GetFolder(ctx context.Context, refs ...FolderRef) ([]Folder, er
 	var out []Folder
 	payload := func(d *xml.Decoder, se xml.StartElement) error {
 		if se.Name.Local != "Folders" {
-			return d.Skip()
+			return skip(d)
 		}
 		return decodeFolders(d, func(f Folder) { out = append(out, f) })
 	}
@@ -56,11 +56,11 @@ func (c *Client) FindFolder(ctx context.Context, parent FolderRef, deep bool) ([
 	var out []Folder
 	payload := func(d *xml.Decoder, se xml.StartElement) error {
 		if se.Name.Local != "RootFolder" {
-			return d.Skip()
+			return skip(d)
 		}
 		return eachChild(d, func(c xml.StartElement) error {
 			if c.Name.Local != "Folders" {
-				return d.Skip()
+				return skip(d)
 			}
 			return decodeFolders(d, func(f Folder) { out = append(out, f) })
 		})
@@ -161,12 +161,12 @@ func (c *Client) findItemPage(ctx context.Context, folder FolderRef, offset, siz
 	)
 	payload := func(d *xml.Decoder, se xml.StartElement) error {
 		if se.Name.Local != "RootFolder" {
-			return d.Skip()
+			return skip(d)
 		}
 		root = readRootFolder(se)
 		return eachChild(d, func(c xml.StartElement) error {
 			if c.Name.Local != "Items" {
-				return d.Skip()
+				return skip(d)
 			}
 			return decodeItems(d, false, func(it Item) { page = append(page, it) })
 		})
@@ -221,7 +221,7 @@ func (c *Client) GetItems(ctx context.Context, ids []ItemID, opts *GetItemOption
 	var out []Item
 	payload := func(d *xml.Decoder, se xml.StartElement) error {
 		if se.Name.Local != "Items" {
-			return d.Skip()
+			return skip(d)
 		}
 		return decodeItems(d, o.MIME, func(it Item) { out = append(out, it) })
 	}
@@ -356,7 +356,7 @@ func (c *Client) SyncFolderItems(ctx context.Context, folder FolderRef, syncStat
 				return decodeChange(d, ch, &res)
 			})
 		}
-		return d.Skip()
+		return skip(d)
 	}
 	msgs, err := c.call(ctx, "SyncFolderItems", body, payload, func() { res = SyncResult{} })
 	if err != nil {
@@ -379,25 +379,25 @@ func decodeChange(d *xml.Decoder, ch xml.StartElement, res *SyncResult) error {
 			switch c.Name.Local {
 			case "ItemId":
 				chg.Item.ID = ItemID{ID: attr(c, "Id"), ChangeKey: attr(c, "ChangeKey")}
-				return d.Skip()
+				return skip(d)
 			case "IsRead":
 				s, err := readText(d)
 				chg.Item.IsRead = parseBool(s)
 				return err
 			}
-			return d.Skip()
+			return skip(d)
 		})
 		res.Changes = append(res.Changes, chg)
 		return err
 	}
-	return d.Skip()
+	return skip(d)
 }
 
 // collectIDs is a payload that collects the ItemId of each item in m:Items.
 func collectIDs(out *[]ItemID) payloadFunc {
 	return func(d *xml.Decoder, se xml.StartElement) error {
 		if se.Name.Local != "Items" {
-			return d.Skip()
+			return skip(d)
 		}
 		return decodeItems(d, false, func(it Item) { *out = append(*out, it.ID) })
 	}

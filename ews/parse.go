@@ -78,7 +78,7 @@ func parseResponse(r io.Reader, op string, payload payloadFunc) ([]respMsg, erro
 	var msgs []respMsg
 	inBody := false
 	for {
-		tok, err := d.Token()
+		tok, err := d.RawToken()
 		if err == io.EOF {
 			break
 		}
@@ -143,11 +143,41 @@ func parseMessage(d *xml.Decoder, se xml.StartElement, payload payloadFunc) (res
 			return err
 		}
 		if payload == nil {
-			return d.Skip()
+			return skip(d)
 		}
 		return payload(d, c)
 	})
 	return m, err
+}
+
+// The response is read with RawToken, not Token: elements are matched by
+// local name only, so the namespace bookkeeping and the re-boxing of every
+// element token that Token does (a quarter of the allocations of a FindItem
+// page) buy nothing here. RawToken does not check that end tags match
+// their start tags; the helpers below track depth themselves, so a
+// malformed document ends in an error or a partial result, never a panic.
+
+// skip consumes the element whose start was just read, through its end.
+func skip(d *xml.Decoder) error {
+	depth := 0
+	for {
+		tok, err := d.RawToken()
+		if err != nil {
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			if depth == 0 {
+				return nil
+			}
+			depth--
+		}
+	}
 }
 
 // eachChild calls fn for each child element of the element whose start
@@ -155,7 +185,7 @@ func parseMessage(d *xml.Decoder, se xml.StartElement, payload payloadFunc) (res
 // the parent's end element.
 func eachChild(d *xml.Decoder, fn func(xml.StartElement) error) error {
 	for {
-		tok, err := d.Token()
+		tok, err := d.RawToken()
 		if err != nil {
 			if err == io.EOF {
 				return io.ErrUnexpectedEOF
@@ -184,7 +214,7 @@ func readText(d *xml.Decoder) (string, error) {
 		depth int
 	)
 	for {
-		tok, err := d.Token()
+		tok, err := d.RawToken()
 		if err != nil {
 			if err == io.EOF {
 				return "", io.ErrUnexpectedEOF
@@ -225,7 +255,7 @@ func readValues(d *xml.Decoder) (map[string]string, error) {
 	v := map[string]string{}
 	err := eachChild(d, func(c xml.StartElement) error {
 		if c.Name.Local != "Value" {
-			return d.Skip()
+			return skip(d)
 		}
 		s, err := readText(d)
 		if n := attr(c, "Name"); n != "" {
@@ -236,53 +266,60 @@ func readValues(d *xml.Decoder) (map[string]string, error) {
 	return v, err
 }
 
-type xmlFault struct {
-	Code   string `xml:"faultcode"`
-	String string `xml:"faultstring"`
-	Detail struct {
-		ResponseCode string `xml:"ResponseCode"`
-		Message      string `xml:"Message"`
-		Values       []struct {
-			Name  string `xml:"Name,attr"`
-			Value string `xml:",chardata"`
-		} `xml:"MessageXml>Value"`
-	} `xml:"detail"`
-}
-
-func parseFault(d *xml.Decoder, se xml.StartElement, op string) (*Error, error) {
-	var f xmlFault
-	if err := d.DecodeElement(&f, &se); err != nil {
+func parseFault(d *xml.Decoder, _ xml.StartElement, op string) (*Error, error) {
+	var faultCode, faultString, detailCode, detailMsg string
+	var details map[string]string
+	err := eachChild(d, func(c xml.StartElement) error {
+		var err error
+		switch c.Name.Local {
+		case "faultcode":
+			faultCode, err = readText(d)
+		case "faultstring":
+			faultString, err = readText(d)
+		case "detail":
+			err = eachChild(d, func(c xml.StartElement) error {
+				var err error
+				switch c.Name.Local {
+				case "ResponseCode":
+					detailCode, err = readText(d)
+				case "Message":
+					detailMsg, err = readText(d)
+				case "MessageXml":
+					details, err = readValues(d)
+				default:
+					err = skip(d)
+				}
+				return err
+			})
+		default:
+			err = skip(d)
+		}
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	code := strings.TrimSpace(f.Detail.ResponseCode)
+	code := detailCode
 	if code == "" {
-		code = strings.TrimSpace(f.Code)
+		code = faultCode
 		if i := strings.LastIndexByte(code, ':'); i >= 0 {
 			code = code[i+1:]
 		}
 	}
-	msg := strings.TrimSpace(f.String)
+	msg := faultString
 	if msg == "" {
-		msg = strings.TrimSpace(f.Detail.Message)
+		msg = detailMsg
 	}
 	e := &Error{Op: op, Code: ResponseCode(code), Message: msg, Fault: true}
-	if len(f.Detail.Values) > 0 {
-		e.Details = make(map[string]string, len(f.Detail.Values))
-		for _, v := range f.Detail.Values {
-			e.Details[v.Name] = strings.TrimSpace(v.Value)
-		}
-		e.BackOff = backOff(e.Details)
+	if len(details) > 0 {
+		e.Details = details
+		e.BackOff = backOff(details)
 	}
 	return e, nil
 }
 
-// Decoding targets. Numbers and booleans are read as strings and converted
-// leniently, so that one odd value does not fail a whole page.
-
-type xmlID struct {
-	ID        string `xml:"Id,attr"`
-	ChangeKey string `xml:"ChangeKey,attr"`
-}
+// Numbers, booleans and times are converted leniently: one odd value
+// leaves that field zero rather than failing a whole page.
 
 func parseTime(s string) time.Time {
 	t, err := time.Parse(time.RFC3339, strings.TrimSpace(s))
@@ -328,10 +365,10 @@ func decodeItem(d *xml.Decoder, se xml.StartElement, wantMIME bool) (Item, error
 		switch c.Name.Local {
 		case "ItemId":
 			it.ID = ItemID{ID: attr(c, "Id"), ChangeKey: attr(c, "ChangeKey")}
-			return d.Skip()
+			return skip(d)
 		case "ParentFolderId":
 			it.ParentFolderID = FolderID{ID: attr(c, "Id"), ChangeKey: attr(c, "ChangeKey")}
-			return d.Skip()
+			return skip(d)
 		case "From":
 			return readMailboxes(d, func(m Mailbox) { it.From = m })
 		case "Sender":
@@ -350,7 +387,7 @@ func decodeItem(d *xml.Decoder, se xml.StartElement, wantMIME bool) (Item, error
 				return err
 			}
 		default:
-			return d.Skip()
+			return skip(d)
 		}
 		switch c.Name.Local {
 		case "MimeContent":
@@ -396,7 +433,7 @@ func decodeItem(d *xml.Decoder, se xml.StartElement, wantMIME bool) (Item, error
 func readMailboxes(d *xml.Decoder, fn func(Mailbox)) error {
 	return eachChild(d, func(c xml.StartElement) error {
 		if c.Name.Local != "Mailbox" {
-			return d.Skip()
+			return skip(d)
 		}
 		var m Mailbox
 		err := eachChild(d, func(f xml.StartElement) error {
@@ -409,7 +446,7 @@ func readMailboxes(d *xml.Decoder, fn func(Mailbox)) error {
 			case "RoutingType":
 				m.RoutingType, err = readText(d)
 			default:
-				err = d.Skip()
+				err = skip(d)
 			}
 			return err
 		})
@@ -418,33 +455,46 @@ func readMailboxes(d *xml.Decoder, fn func(Mailbox)) error {
 	})
 }
 
-type xmlFolder struct {
-	XMLName          xml.Name
-	FolderID         xmlID  `xml:"FolderId"`
-	ParentFolderID   xmlID  `xml:"ParentFolderId"`
-	FolderClass      string `xml:"FolderClass"`
-	DisplayName      string `xml:"DisplayName"`
-	TotalCount       string `xml:"TotalCount"`
-	ChildFolderCount string `xml:"ChildFolderCount"`
-	UnreadCount      string `xml:"UnreadCount"`
-}
-
 func decodeFolders(d *xml.Decoder, fn func(Folder)) error {
 	return eachChild(d, func(c xml.StartElement) error {
-		var x xmlFolder
-		if err := d.DecodeElement(&x, &c); err != nil {
+		f := Folder{Kind: c.Name.Local}
+		err := eachChild(d, func(p xml.StartElement) error {
+			var (
+				s   string
+				err error
+			)
+			switch p.Name.Local {
+			case "FolderId":
+				f.ID = FolderID{ID: attr(p, "Id"), ChangeKey: attr(p, "ChangeKey")}
+				return skip(d)
+			case "ParentFolderId":
+				f.ParentID = FolderID{ID: attr(p, "Id"), ChangeKey: attr(p, "ChangeKey")}
+				return skip(d)
+			case "FolderClass", "DisplayName", "TotalCount", "ChildFolderCount", "UnreadCount":
+				if s, err = readText(d); err != nil {
+					return err
+				}
+			default:
+				return skip(d)
+			}
+			switch p.Name.Local {
+			case "FolderClass":
+				f.FolderClass = s
+			case "DisplayName":
+				f.DisplayName = s
+			case "TotalCount":
+				f.TotalCount = int(parseInt(s))
+			case "ChildFolderCount":
+				f.ChildFolderCount = int(parseInt(s))
+			case "UnreadCount":
+				f.UnreadCount = int(parseInt(s))
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-		fn(Folder{
-			ID:               FolderID(x.FolderID),
-			ParentID:         FolderID(x.ParentFolderID),
-			Kind:             x.XMLName.Local,
-			FolderClass:      x.FolderClass,
-			DisplayName:      x.DisplayName,
-			TotalCount:       int(parseInt(x.TotalCount)),
-			ChildFolderCount: int(parseInt(x.ChildFolderCount)),
-			UnreadCount:      int(parseInt(x.UnreadCount)),
-		})
+		fn(f)
 		return nil
 	})
 }
