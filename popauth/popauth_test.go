@@ -3,7 +3,9 @@ package popauth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -394,3 +396,27 @@ func TestOAuthBearerLogin(t *testing.T) {
 	require.NoError(t, err)
 	c.Close()
 }
+
+func TestNoTokenInFormattedValues(t *testing.T) {
+	e := newEnv(t, nil)
+	o := e.opts(valueSource{tok: goodToken}) // fmt would print its field
+	require.Contains(t, fmt.Sprintf("%+v", struct{ S oauth2.TokenSource }{valueSource{tok: goodToken}}), goodToken, "the test's premise")
+	c, err := popauth.Dial(ctxT(t), e.srv.Addr(), o)
+	require.NoError(t, err)
+	defer c.Close()
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		assert.NotContains(t, fmt.Sprintf(f, o), goodToken, f)
+		assert.NotContains(t, fmt.Sprintf(f, *o), goodToken, f)
+		assert.NotContains(t, fmt.Sprintf(f, c), goodToken, f)
+	}
+	var buf strings.Builder
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "opts", *o, "client", c)
+	assert.NotContains(t, buf.String(), goodToken)
+	assert.Contains(t, fmt.Sprint(c), alice)
+}
+
+// valueSource holds its token in a value field, which fmt prints unless the
+// holder redacts it.
+type valueSource struct{ tok string }
+
+func (s valueSource) Token() (*oauth2.Token, error) { return &oauth2.Token{AccessToken: s.tok}, nil }

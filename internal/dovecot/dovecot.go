@@ -747,3 +747,15 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	}
 	return nil
 }
+
+// String describes the options without the TLS private key.
+func (o Options) String() string {
+	return fmt.Sprintf("dovecot.Options{KeyID:%q Alg:%q AZPs:%q Issuers:%q ClientID:%q Scope:%q Users:%q KeyPEM:redacted}",
+		o.KeyID, o.Alg, o.AZPs, o.Issuers, o.ClientID, o.Scope, o.Users)
+}
+
+// GoString is String.
+func (o Options) GoString() string { return o.String() }
+
+// Format makes every fmt verb print String.
+func (o Options) Format(f fmt.State, _ rune) { fmt.Fprint(f, o.String()) }
