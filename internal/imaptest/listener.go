@@ -22,10 +22,15 @@ type listener struct {
 	conns chan net.Conn
 	done  chan struct{}
 	once  sync.Once
+
+	// serving is closed on the first Accept call: imapserver.Serve is then past its
+	// WaitGroup.Add, so Close cannot race with it.
+	serving     chan struct{}
+	servingOnce sync.Once
 }
 
 func newListener(ln net.Listener, s *Server) *listener {
-	l := &listener{Listener: ln, s: s, conns: make(chan net.Conn), done: make(chan struct{})}
+	l := &listener{Listener: ln, s: s, conns: make(chan net.Conn), done: make(chan struct{}), serving: make(chan struct{})}
 	go l.loop()
 	return l
 }
@@ -54,6 +59,7 @@ func (l *listener) loop() {
 }
 
 func (l *listener) Accept() (net.Conn, error) {
+	l.servingOnce.Do(func() { close(l.serving) })
 	select {
 	case c := <-l.conns:
 		return c, nil

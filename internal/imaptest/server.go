@@ -145,7 +145,8 @@ func New(opts Options) (*Server, error) {
 		grants:    make(map[string]map[string]bool),
 		sessions:  make(map[*session]struct{}),
 	}
-	s.ln = newListener(ln, s)
+	l := newListener(ln, s)
+	s.ln = l
 	srvOpts := &imapserver.Options{
 		NewSession: s.newSession,
 		Caps:       imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapNamespace: {}, imap.CapUIDPlus: {}, imap.CapMove: {}},
@@ -156,6 +157,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.srv = imapserver.New(srvOpts)
 	go s.srv.Serve(s.ln)
+	<-l.serving
 	return s, nil
 }
 
