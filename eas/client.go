@@ -156,6 +156,23 @@ type Client struct {
 	state State
 }
 
+// String describes the options without the token source.
+func (o Options) String() string {
+	return fmt.Sprintf("eas.Options{URL:%q User:%q DeviceID:%q DeviceType:%q ProtocolVersion:%q Base64Query:%t Token:[redacted] AllowedHosts:%q}",
+		o.URL, o.User, o.DeviceID, o.DeviceType, o.ProtocolVersion, o.Base64Query, o.AllowedHosts)
+}
+
+// GoString is like String, so %#v redacts the token source too.
+func (o Options) GoString() string { return o.String() }
+
+// String names the mailbox, device and endpoint; it holds nothing secret.
+func (c *Client) String() string {
+	return fmt.Sprintf("eas.Client{User:%q DeviceID:%q URL:%q}", c.user, c.deviceID, c.URL())
+}
+
+// GoString is like String.
+func (c *Client) GoString() string { return c.String() }
+
 // New returns a Client configured by opts. It does no I/O.
 func New(opts Options) (*Client, error) {
 	if opts.Token == nil {

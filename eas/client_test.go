@@ -492,3 +492,18 @@ func TestContextCancel(t *testing.T) {
 	assert.True(t, errors.Is(err, context.DeadlineExceeded), "got %v", err)
 	assert.Less(t, time.Since(start), 5*time.Second)
 }
+
+// TestNoTokenInOutput formats every value that could hold the token.
+func TestNoTokenInOutput(t *testing.T) {
+	t.Parallel()
+	const secret = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2Vu.c2ln"
+	o := eas.Options{User: "u@contoso.test", DeviceID: "d1", Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: secret})}
+	c, err := eas.New(o)
+	require.NoError(t, err)
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		assert.NotContains(t, fmt.Sprintf(format, o), secret, format)
+		assert.NotContains(t, fmt.Sprintf(format, &o), secret, format)
+		assert.NotContains(t, fmt.Sprintf(format, c), secret, format)
+	}
+	assert.Contains(t, fmt.Sprint(o), "u@contoso.test")
+}

@@ -436,6 +436,11 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request, user string, req R
 			reply(2, wbxml.Elem("Ping", "Folders", changed...))
 			return
 		}
+		if s.closing {
+			s.mu.Unlock()
+			reply(1)
+			return
+		}
 		wake := s.changed
 		s.mu.Unlock()
 		select {

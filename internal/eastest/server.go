@@ -101,6 +101,7 @@ type Server struct {
 	last      Request
 	sent      [][]byte
 	changed   chan struct{} // closed and replaced when a mailbox changes
+	closing   bool          // set by Close: pending Pings return
 }
 
 type knobs struct {
@@ -180,7 +181,8 @@ func New(opts Options) (*Server, error) {
 // Close stops the server and waits for its handlers to return.
 func (s *Server) Close() {
 	s.mu.Lock()
-	close(s.changed) // wake every Ping
+	s.closing = true
+	close(s.changed) // wake every Ping; they answer at once while closing
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
 	s.srv.Close()
