@@ -143,7 +143,21 @@ func (s *Store) Load(ctx context.Context, partition string) (tokencache.Record, 
 		}
 		return tokencache.Record{}, &Error{"load", partition, err}
 	}
-	if len(vals) != 3 || (vals[0] == nil && vals[1] == nil && vals[2] == nil) {
+	rec, err := parseRecord(vals)
+	if err != nil {
+		return tokencache.Record{}, &Error{"load", partition, err}
+	}
+	return rec, nil
+}
+
+// parseRecord reads the HMGET g d e answer. All three absent is an absent
+// record; anything else that is not a full, well-formed record matches
+// tokencache.ErrCorrupt.
+func parseRecord(vals []any) (tokencache.Record, error) {
+	if len(vals) != 3 {
+		return tokencache.Record{}, fmt.Errorf("%w: unexpected answer length %d", tokencache.ErrCorrupt, len(vals))
+	}
+	if vals[0] == nil && vals[1] == nil && vals[2] == nil {
 		return tokencache.Record{}, nil
 	}
 	g, _ := vals[0].(string)
@@ -151,8 +165,8 @@ func (s *Store) Load(ctx context.Context, partition string) (tokencache.Record, 
 	e, _ := vals[2].(string)
 	gen, errG := strconv.ParseUint(g, 10, 64)
 	exp, errE := strconv.ParseInt(e, 10, 64)
-	if errG != nil || gen == 0 || !okD || errE != nil {
-		return tokencache.Record{}, &Error{"load", partition, fmt.Errorf("%w: the hash lacks a field or holds a malformed one", tokencache.ErrCorrupt)}
+	if errG != nil || gen == 0 || !okD || errE != nil || exp < 0 {
+		return tokencache.Record{}, fmt.Errorf("%w: the hash lacks a field or holds a malformed one", tokencache.ErrCorrupt)
 	}
 	rec := tokencache.Record{Generation: gen, Data: []byte(d)}
 	if exp > 0 {

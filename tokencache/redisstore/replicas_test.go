@@ -237,3 +237,116 @@ func TestReplicaChild(t *testing.T) {
 	}
 	fmt.Printf("STATS=%+v\n", c.Stats())
 }
+
+// TestRedisOutage stops redis-server (by the pid the test started) while
+// callers keep asking for tokens, then starts it again: callers keep
+// getting valid tokens, the cache counts the store errors, and once Redis
+// is back the partition is written to it again.
+func TestRedisOutage(t *testing.T) {
+	if os.Getenv("REDISSTORE_CHILD") != "" {
+		t.Skip("child")
+	}
+	srv := startRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	idp, cl := replicaIdP(t)
+	st := New(rdb, nil)
+	var logs lockedBuffer
+	c := tokencache.New(&tokencache.Options{Store: st, HTTPClient: idp.HTTPClient(), Logger: slogTo(&logs)})
+	app, err := c.AppOnly(tokencache.AppOnlyConfig{Cloud: cl, TenantID: rTenant, ClientID: rApp, Credential: tokencache.ClientSecret(rSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	partition := tokencache.PartitionName(cl.AuthorityHost, rTenant, rApp, "")
+	if _, err := app.Source(cl.AppOnlyScope()).TokenContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := st.Load(ctx, partition); err != nil || rec.Generation == 0 {
+		t.Fatalf("record after the first token: %v %v", rec, err)
+	}
+
+	// Callers on the cached token keep going throughout.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var served, failed int64
+	var mu sync.Mutex
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				tok, err := app.Source(cl.AppOnlyScope()).TokenContext(cctx)
+				cancel()
+				mu.Lock()
+				if err != nil || !tok.Valid() {
+					failed++
+				} else {
+					served++
+				}
+				mu.Unlock()
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+
+	srv.stop()
+	before := c.Stats().StoreErrors
+	// A token nobody has yet, while Redis is down: fetched anyway.
+	start := time.Now()
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	tok, err := app.Source("https://graph.microsoft.com/.default").TokenContext(tctx)
+	cancel()
+	if err != nil || !tok.Valid() {
+		t.Fatalf("token during the outage: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("a miss during the outage took %s", d)
+	}
+	if c.Stats().StoreErrors <= before {
+		t.Errorf("store errors not counted: %+v", c.Stats())
+	}
+
+	srv.restart() // empty: it keeps nothing on disk
+	tok, err = app.Source("https://outlook.office.com/.default").TokenContext(ctx)
+	if err != nil || !tok.Valid() {
+		t.Fatalf("token after the restart: %v", err)
+	}
+	close(stop)
+	wg.Wait()
+	rec, err := st.Load(ctx, partition)
+	if err != nil || rec.Generation == 0 || len(rec.Data) == 0 {
+		t.Errorf("after the restart the partition was not written again: %v %v", rec, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if failed != 0 || served == 0 {
+		t.Errorf("callers on the cached token: %d served, %d failed", served, failed)
+	}
+	if strings.Contains(logs.String(), rSecret) || strings.Contains(logs.String(), tok.AccessToken) {
+		t.Error("the log holds secret material")
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
