@@ -197,6 +197,7 @@ func (c *Client) call(ctx context.Context, op string, body []byte, payload paylo
 		if busy == nil {
 			return msgs, err
 		}
+		busy.Op = op
 		if attempt >= c.busyTries {
 			return msgs, busy
 		}
@@ -237,12 +238,20 @@ func busyError(msgs []respMsg, err error) *Error {
 	if len(msgs) == 0 {
 		return nil
 	}
+	var first *Error
 	for i := range msgs {
-		if msgs[i].code != CodeServerBusy {
+		if msgs[i].ok() {
 			return nil
 		}
+		e := msgs[i].err("", http.StatusOK)
+		if e.Code != CodeServerBusy {
+			return nil
+		}
+		if first == nil {
+			first = e
+		}
 	}
-	return msgs[0].err("", http.StatusOK)
+	return first
 }
 
 func (c *Client) post(ctx context.Context, op string, body []byte, payload payloadFunc) ([]respMsg, error) {

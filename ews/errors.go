@@ -43,7 +43,9 @@ const (
 
 // Error is an EWS error: a response message whose ResponseClass is not
 // Success, or a SOAP fault. Code is the ResponseCode and Message the
-// server's MessageText (or faultstring).
+// server's MessageText (or faultstring). When Exchange answers
+// ErrorInternalServerError with an InnerErrorResponseCode in MessageXml,
+// Code and Message are the inner error's; Details keeps the raw values.
 type Error struct {
 	Op         string            // the EWS operation, such as "FindItem"
 	Code       ResponseCode      // such as "ErrorServerBusy"

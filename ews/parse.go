@@ -29,8 +29,27 @@ func (m *respMsg) err(op string, status int) *Error {
 	if e.Code == "" {
 		e.Code = ResponseCode("Response" + m.class)
 	}
+	unwrapInner(e)
 	e.BackOff = backOff(m.details)
 	return e
+}
+
+// unwrapInner replaces ErrorInternalServerError by the specific error
+// Exchange puts in its MessageXml (InnerErrorResponseCode and
+// InnerErrorMessageText), as for throttling: "HTTP 200 with
+// ErrorInternalServerError and an inner ErrorServerBusy".
+func unwrapInner(e *Error) {
+	if e.Code != CodeInternalServerError {
+		return
+	}
+	inner := strings.TrimSpace(e.Details["InnerErrorResponseCode"])
+	if inner == "" {
+		return
+	}
+	e.Code = ResponseCode(inner)
+	if t := strings.TrimSpace(e.Details["InnerErrorMessageText"]); t != "" {
+		e.Message = t
+	}
 }
 
 // payloadFunc consumes one payload child (m:Folders, m:RootFolder, m:Items,
@@ -313,6 +332,7 @@ func parseFault(d *xml.Decoder, _ xml.StartElement, op string) (*Error, error) {
 	e := &Error{Op: op, Code: ResponseCode(code), Message: msg, Fault: true}
 	if len(details) > 0 {
 		e.Details = details
+		unwrapInner(e)
 		e.BackOff = backOff(details)
 	}
 	return e, nil

@@ -256,3 +256,28 @@ func FuzzParseResponse(f *testing.F) {
 		}
 	})
 }
+
+// Exchange wraps throttling in ErrorInternalServerError with the inner code
+// in MessageXml (shape from EWS responses quoted in public issue trackers).
+func TestParseInnerError(t *testing.T) {
+	t.Parallel()
+	doc := `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>
+<m:GetItemResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">
+<m:ResponseMessages><m:GetItemResponseMessage ResponseClass="Error">
+<m:MessageText>An internal server error occurred. The operation failed.</m:MessageText>
+<m:ResponseCode>ErrorInternalServerError</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>
+<m:MessageXml><t:Value Name="InnerErrorMessageText">The server cannot service this request right now. Try again later.</t:Value>
+<t:Value Name="InnerErrorResponseCode">ErrorServerBusy</t:Value><t:Value Name="InnerErrorDescriptiveLinkKey">0</t:Value>
+<t:Value Name="BackOffMilliseconds">1500</t:Value></m:MessageXml>
+<m:Items/></m:GetItemResponseMessage></m:ResponseMessages></m:GetItemResponse></s:Body></s:Envelope>`
+	msgs, err := parseResponse(strings.NewReader(doc), "GetItem", nil)
+	require.NoError(t, err)
+	err = firstError("GetItem", msgs)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, CodeServerBusy, e.Code)
+	assert.Equal(t, "The server cannot service this request right now. Try again later.", e.Message)
+	assert.Equal(t, 1500*time.Millisecond, e.BackOff)
+	assert.Equal(t, "ErrorServerBusy", e.Details["InnerErrorResponseCode"])
+	assert.NotNil(t, busyError(msgs, nil), "retried as busy")
+}
