@@ -109,8 +109,9 @@ type Options struct {
 	// get defaults.
 	Device DeviceInfo
 
-	// State resumes a previous run: the URL after a redirect, the policy
-	// key and the sync keys. Nil starts afresh. The Client copies it.
+	// State resumes a previous run: the URL after a redirect (used only if
+	// its host is allowed), the policy key and the sync keys. Nil starts
+	// afresh. The Client copies it.
 	State *State
 
 	// Logger receives debug records (command, HTTP status, redirects,
@@ -218,15 +219,6 @@ func New(opts Options) (*Client, error) {
 	if c.ver == "" {
 		c.ver = Version161
 	}
-	if opts.State != nil {
-		c.state = opts.State.clone()
-		if c.state.URL != "" {
-			c.url = c.state.URL
-		}
-		if c.pinned == "" && (c.state.ProtocolVersion == Version141 || c.state.ProtocolVersion == Version161) {
-			c.ver = c.state.ProtocolVersion
-		}
-	}
 	u, err := url.Parse(c.url)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("eas: URL %q is not an absolute URL", c.url)
@@ -235,7 +227,7 @@ func New(opts Options) (*Client, error) {
 	if len(hosts) == 0 {
 		hosts = []string{u.Hostname()}
 		for _, name := range []string{"global", "usgov", "usgovdod", "china"} {
-			if cl, err := cloud.ByName(name); err == nil && strings.EqualFold(cl.EASURL, strings.TrimRight(opts.URL, "/")) {
+			if cl, err := cloud.ByName(name); err == nil && strings.EqualFold(cl.EASURL, strings.TrimRight(c.url, "/")) {
 				hosts = append(hosts, cl.Hosts()...)
 			}
 		}
@@ -251,6 +243,19 @@ func New(opts Options) (*Client, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("eas: %w", err)
+	}
+	if opts.State != nil {
+		c.state = opts.State.clone()
+		// A URL from an earlier 451 is used only if its host may still
+		// receive the token; otherwise start again from Options.URL.
+		if su, err := url.Parse(c.state.URL); err == nil && su.Host != "" && (su.Scheme == "https" || c.insecure) && c.bt.Allowed(su.Host) {
+			c.url = c.state.URL
+		} else {
+			c.state.URL = ""
+		}
+		if c.pinned == "" && (c.state.ProtocolVersion == Version141 || c.state.ProtocolVersion == Version161) {
+			c.ver = c.state.ProtocolVersion
+		}
 	}
 	// ActiveSync answers with 451 and X-MS-Location, never with an HTTP
 	// redirect to follow with a POST body: do not follow any.

@@ -213,6 +213,14 @@ func TestRedirect451(t *testing.T) {
 	assert.Equal(t, e.srv.LocalhostURL(), c.State().URL, "the new URL is part of the state")
 	assert.Equal(t, 2, e.srv.Requests("FolderSync"))
 
+	// The next run resumes at the new URL, but only while its host is allowed.
+	st := c.State()
+	resumed := e.client(t, func(o *eas.Options) { o.AllowedHosts = []string{"127.0.0.1", "localhost"}; o.State = &st })
+	assert.Equal(t, e.srv.LocalhostURL(), resumed.URL())
+	st.URL = "https://mail.evil.example/Microsoft-Server-ActiveSync"
+	notResumed := e.client(t, func(o *eas.Options) { o.State = &st })
+	assert.Equal(t, e.srv.URL(), notResumed.URL(), "a stored URL on a host that is not allowed is ignored")
+
 	c2 := e.client(t, nil) // only 127.0.0.1 allowed
 	_, err = c2.Provision(ctx)
 	require.NoError(t, err)
