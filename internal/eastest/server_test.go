@@ -183,3 +183,19 @@ func TestProvisionAndFolderSyncRaw(t *testing.T) {
 	assert.Equal(t, "7", doc.Child("Changes").ChildText("Count"))
 	assert.Len(t, doc.Child("Changes").All("Add"), 7)
 }
+
+// FuzzParseQuery: the server's query parser never panics on any query.
+func FuzzParseQuery(f *testing.F) {
+	f.Add("jAAJBAp2MTQwRGV2aWNlAApTbWFydFBob25l")
+	f.Add("Cmd=Sync&User=a%40b.c&DeviceId=d&DeviceType=t")
+	f.Add("oQAJBA5NYWlsQXV0aFRlc3QwMQTmWNtpCE1haWxBdXRoCBJhbGljZUBjb250b3NvLnRlc3Q%3D")
+	f.Fuzz(func(t *testing.T, q string) {
+		r, err := http.NewRequest(http.MethodPost, "https://h/Microsoft-Server-ActiveSync", nil)
+		if err != nil {
+			t.Skip()
+		}
+		r.URL.RawQuery = q
+		var req Request
+		_ = parseQuery(r, &req)
+	})
+}
