@@ -131,15 +131,9 @@ func (c *Client) Authenticate(ctx context.Context, username string, src oauth2.T
 	if c.broken {
 		return ErrBroken
 	}
-	mech := c.opts.mechanism()
-	switch mech {
-	case XOAuth2:
-	case OAuthBearer:
-		if !c.SupportsMechanism(OAuthBearer) {
-			return fmt.Errorf("%w: OAUTHBEARER (the server offers %q)", ErrNoMechanism, strings.Join(c.caps["SASL"], " "))
-		}
-	default:
-		return fmt.Errorf("popauth: unknown mechanism %q (want XOAUTH2 or OAUTHBEARER)", c.opts.Mechanism)
+	mech, err := c.chooseMechanism()
+	if err != nil {
+		return err
 	}
 
 	tok, err := fetchToken(ctx, src)
@@ -173,10 +167,39 @@ func (c *Client) Authenticate(ctx context.Context, username string, src oauth2.T
 		return aerr
 	}
 	c.expiry = tok.Expiry
+	c.mech = mech
+	if c.opts.NoProbe {
+		return nil
+	}
 	if _, _, err := c.Stat(ctx); err != nil {
 		return &ProbeError{Username: username, Err: err}
 	}
 	return nil
+}
+
+// chooseMechanism picks OAUTHBEARER when it was asked for and is
+// advertised, else XOAUTH2. A server whose CAPA has no SASL line gets
+// XOAUTH2; one whose SASL line lists neither gets ErrNoMechanism.
+func (c *Client) chooseMechanism() (string, error) {
+	want := c.opts.mechanism()
+	if want != XOAuth2 && want != OAuthBearer {
+		return "", fmt.Errorf("popauth: unknown mechanism %q (want XOAUTH2 or OAUTHBEARER)", c.opts.Mechanism)
+	}
+	list, listed := c.caps["SASL"]
+	switch {
+	case !listed:
+		return XOAuth2, nil
+	case want == OAuthBearer && c.SupportsMechanism(OAuthBearer):
+		return OAuthBearer, nil
+	case c.SupportsMechanism(XOAuth2):
+		return XOAuth2, nil
+	case c.SupportsMechanism(OAuthBearer):
+		return OAuthBearer, nil
+	}
+	if len(list) == 0 {
+		return "", fmt.Errorf("%w: the server lists no SASL mechanism on this connection (some servers, such as Dovecot, list them only after TLS)", ErrNoMechanism)
+	}
+	return "", fmt.Errorf("%w: the server offers only %q", ErrNoMechanism, strings.Join(list, " "))
 }
 
 // retryable reports whether a failed login may succeed with a fresh token:

@@ -30,8 +30,15 @@ type Options struct {
 	TokenSource oauth2.TokenSource
 
 	// Mechanism is "XOAUTH2" (the default when empty) or "OAUTHBEARER".
-	// OAUTHBEARER requires the server to list it in CAPA's SASL line.
+	// OAUTHBEARER is used only when the server lists it in CAPA's SASL
+	// line; otherwise XOAUTH2 is used. A server that lists SASL mechanisms
+	// but neither of these gets [ErrNoMechanism].
 	Mechanism string
+
+	// NoProbe skips the STAT sent after a successful login. Then a token
+	// whose user may not open the mailbox surfaces on the first command
+	// instead of as a [*ProbeError].
+	NoProbe bool
 
 	// TLSConfig is used for implicit TLS and STLS. If nil, a default config
 	// is used. An empty ServerName is set to the host of the address dialled.
@@ -83,6 +90,7 @@ type Client struct {
 	broken bool
 	open   *bodyReader // the unread RETR/TOP body, if any
 	expiry time.Time
+	mech   string // the mechanism of the last successful login
 }
 
 // Dial connects to addr ("host:995") with implicit TLS, reads the greeting
@@ -377,6 +385,10 @@ func (c *Client) TLSConnectionState() (tls.ConnectionState, bool) {
 	}
 	return tc.ConnectionState(), true
 }
+
+// Mechanism returns the SASL mechanism of the last successful login, or ""
+// before one. It does no I/O.
+func (c *Client) Mechanism() string { return c.mech }
 
 // TokenExpiry returns the expiry of the token the session logged in with,
 // or the zero time before a login or when the token had none. Servers such

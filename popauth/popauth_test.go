@@ -380,12 +380,36 @@ func TestUsernameChecks(t *testing.T) {
 	assert.Equal(t, 0, src.Fetches())
 }
 
-func TestOAuthBearerNeedsAdvertising(t *testing.T) {
-	e := newEnv(t, nil) // OAuthBearer off
-	o := e.opts(&countingSource{tokens: []string{goodToken}})
-	o.Mechanism = popauth.OAuthBearer
-	_, err := popauth.Dial(ctxT(t), e.srv.Addr(), o)
-	require.ErrorIs(t, err, popauth.ErrNoMechanism)
+func TestMechanismChoice(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		sasl       []string
+		expect     string // "" means ErrNoMechanism
+	}{
+		{"xoauth2 by default", "", []string{"XOAUTH2", "OAUTHBEARER"}, popauth.XOAuth2},
+		{"oauthbearer when asked and offered", popauth.OAuthBearer, []string{"XOAUTH2", "OAUTHBEARER"}, popauth.OAuthBearer},
+		{"xoauth2 when oauthbearer is not offered", popauth.OAuthBearer, []string{"PLAIN", "XOAUTH2"}, popauth.XOAuth2},
+		{"oauthbearer when it is the only one", "", []string{"OAUTHBEARER"}, popauth.OAuthBearer},
+		{"xoauth2 without a SASL line", popauth.OAuthBearer, nil, popauth.XOAuth2},
+		{"neither offered", "", []string{"PLAIN"}, ""},
+		{"empty SASL line", "", []string{}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(o *poptest.Options) { o.OAuthBearer = true; o.SASL = tc.sasl; o.OmitSASL = tc.sasl == nil })
+			src := &countingSource{tokens: []string{goodToken}}
+			o := e.opts(src)
+			o.Mechanism = tc.want
+			c, err := popauth.Dial(ctxT(t), e.srv.Addr(), o)
+			if tc.expect == "" {
+				require.ErrorIs(t, err, popauth.ErrNoMechanism)
+				assert.Equal(t, 0, src.Fetches(), "no token fetched")
+				return
+			}
+			require.NoError(t, err)
+			defer c.Close()
+			assert.Equal(t, tc.expect, c.Mechanism())
+		})
+	}
 }
 
 func TestOAuthBearerLogin(t *testing.T) {

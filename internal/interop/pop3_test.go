@@ -48,6 +48,7 @@ func TestPOP3Login(t *testing.T) {
 			defer c.Quit(ctx)
 			assert.True(t, c.IsTLS())
 			assert.True(t, c.SupportsMechanism(tc.mech))
+			assert.Equal(t, tc.mech, c.Mechanism())
 			n, _, err := c.Stat(ctx)
 			require.NoError(t, err)
 			require.GreaterOrEqual(t, n, 1)

@@ -47,6 +47,13 @@ type Options struct {
 	// OAuthBearer advertises and accepts OAUTHBEARER besides XOAUTH2.
 	OAuthBearer bool
 
+	// SASL, when non-nil, replaces the mechanisms listed on CAPA's SASL
+	// line (what is accepted does not change).
+	SASL []string
+
+	// OmitSASL leaves the SASL line out of CAPA.
+	OmitSASL bool
+
 	// ErrorChallenge answers a rejected token the Dovecot (and Gmail) way:
 	// a "+ <base64 JSON>" error challenge, then "-ERR [AUTH] Authentication
 	// failed." after the client's answer. When false, the server answers
@@ -265,7 +272,10 @@ func (ss *session) capa() []string {
 	if ss.srv.opts.OAuthBearer {
 		mechs += " OAUTHBEARER"
 	}
-	if ss.secure || ss.srv.opts.AllowInsecureAuth {
+	if ss.srv.opts.SASL != nil {
+		mechs = strings.TrimSpace("SASL " + strings.Join(ss.srv.opts.SASL, " "))
+	}
+	if (ss.secure || ss.srv.opts.AllowInsecureAuth) && !ss.srv.opts.OmitSASL {
 		l = append(l, mechs)
 	}
 	return append(l, ".")
