@@ -34,9 +34,13 @@ const (
 	aesKey = "0123456789abcdef0123456789abcdef"
 )
 
-func replicaIdP(t *testing.T) (*fakeidp.IdP, cloud.Cloud) {
+func replicaIdP(t testing.TB, latency ...time.Duration) (*fakeidp.IdP, cloud.Cloud) {
 	t.Helper()
-	idp, err := fakeidp.New(fakeidp.Options{Latency: 50 * time.Millisecond})
+	lat := 50 * time.Millisecond
+	if len(latency) > 0 {
+		lat = latency[0]
+	}
+	idp, err := fakeidp.New(fakeidp.Options{Latency: lat})
 	if err != nil {
 		t.Fatal(err)
 	}
