@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -80,6 +81,27 @@ type Transport struct {
 	maxRetries int
 	maxBackoff time.Duration
 	log        *slog.Logger
+
+	// hdr caches the Authorization value of the last token seen, so that
+	// a cached token (1-2 KB for Entra) is not copied into a new string on
+	// every request. Atomic: RoundTrip runs concurrently.
+	hdr atomic.Pointer[authHeader]
+}
+
+type authHeader struct {
+	tok   *oauth2.Token
+	value string
+}
+
+// authValue returns "Bearer " + tok.AccessToken, reusing the last string
+// when tok is the same token as last time.
+func (t *Transport) authValue(tok *oauth2.Token) string {
+	if h := t.hdr.Load(); h != nil && h.tok == tok && tok.AccessToken == h.value[len("Bearer "):] {
+		return h.value
+	}
+	h := &authHeader{tok: tok, value: "Bearer " + tok.AccessToken}
+	t.hdr.Store(h)
+	return h.value
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -285,7 +307,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		if tok != nil {
-			r2.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			r2.Header.Set("Authorization", t.authValue(tok))
 		} else {
 			r2.Header.Del("Authorization")
 		}
