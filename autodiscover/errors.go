@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 )
 
@@ -141,6 +142,9 @@ func responseHint(code string) string {
 // Attempt is one step of a lookup: a request sent (or refused) and how it
 // ended.
 type Attempt struct {
+	// Method is MethodV2, MethodPOX or MethodSOAP for requests, or
+	// "http-redirect" (the plain-http probe), "srv" (the SRV lookup) or
+	// "redirect" (a refused redirect target).
 	Method Method
 	URL    string // the endpoint, or the refused redirect target
 	Email  string // the address asked for
@@ -161,19 +165,45 @@ type LookupError struct {
 func (e *LookupError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "autodiscover: no %s URL for %s: %s", e.Protocol, e.Email, strings.TrimPrefix(e.Err.Error(), "autodiscover: "))
-	n := 0
+	// The most telling causes first: what the caller can act on.
+	var failed []error
 	for _, a := range e.Attempts {
-		if a.Err == nil {
-			continue
+		if a.Err != nil {
+			failed = append(failed, a.Err)
 		}
-		if n == 3 {
-			fmt.Fprintf(&b, "; and more (see LookupError.Attempts)")
+	}
+	sort.SliceStable(failed, func(i, j int) bool { return errRank(failed[i]) < errRank(failed[j]) })
+	for i, err := range failed {
+		if i == 3 {
+			fmt.Fprintf(&b, "; and %d more (see LookupError.Attempts)", len(failed)-3)
 			break
 		}
-		fmt.Fprintf(&b, "; %s", strings.TrimPrefix(a.Err.Error(), "autodiscover: "))
-		n++
+		fmt.Fprintf(&b, "; %s", strings.TrimPrefix(err.Error(), "autodiscover: "))
 	}
 	return b.String()
+}
+
+// errRank orders attempt errors by how much they tell the caller.
+func errRank(err error) int {
+	var (
+		tn *TokenNotAllowedError
+		re *RedirectError
+		he *HTTPError
+		se *ResponseError
+	)
+	switch {
+	case errors.As(err, &tn):
+		return 0
+	case errors.As(err, &re):
+		return 1
+	case errors.As(err, &he) && (he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden):
+		return 2
+	case errors.As(err, &se) && se.Code != "ProtocolMismatch" && se.Code != "NoSetting":
+		return 3
+	case errors.As(err, &se):
+		return 5
+	}
+	return 4
 }
 
 // Unwrap returns Err followed by the errors of the attempts.
