@@ -12,8 +12,11 @@
 //
 // [Client.Authenticate] always sends AUTH XOAUTH2 in two steps: the command,
 // the server's "+" and then the payload. Exchange Online answers the one-line
-// form with "-ERR Protocol error". OAUTHBEARER is used only when the caller asks
-// for it with [Options.Mechanism] and the server advertises it in CAPA.
+// form with "-ERR Protocol error", and RFC 5034 forbids an initial response
+// that makes the line longer than 255 octets, which every real token does.
+// OAUTHBEARER (also in two steps) is used when the caller asks for it with
+// [Options.Mechanism] and the server advertises it in CAPA; otherwise
+// XOAUTH2 is used.
 //
 // When the server rejects the token with an error challenge (base64 JSON such
 // as {"status":"401","schemes":"bearer","scope":"mail"}), the client answers it
@@ -26,6 +29,9 @@
 // After the server accepts the token, Authenticate sends STAT before it
 // reports success: a login that the server accepts but whose mailbox cannot be
 // opened surfaces as a [*ProbeError] with the usual causes spelled out.
+//
+// A token source that has a method TokenContext(ctx) gets the context of
+// the call, so cancelling a Dial also cancels a token request in flight.
 //
 // # Security
 //
