@@ -98,7 +98,9 @@ type Server struct {
 	plainLn  net.Listener
 	wg       sync.WaitGroup
 	closed   atomic.Bool
-	mu       sync.Mutex // guards boxes and conns
+	done     chan struct{} // closed by Close; ends ReplyDelay waits
+	delay    atomic.Int64  // reply delay in nanoseconds
+	mu       sync.Mutex    // guards boxes and conns
 	boxes    map[string][]string
 	conns    map[net.Conn]struct{}
 	attempts atomic.Int64
@@ -112,7 +114,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Authorize == nil {
 		return nil, errors.New("poptest: Options.Authorize must be set")
 	}
-	s := &Server{opts: opts, boxes: map[string][]string{}, conns: map[net.Conn]struct{}{}}
+	s := &Server{opts: opts, boxes: map[string][]string{}, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
 	for k, v := range opts.Mailboxes {
 		msgs := make([]string, len(v))
 		for i, m := range v {
@@ -120,6 +122,7 @@ func New(opts Options) (*Server, error) {
 		}
 		s.boxes[strings.ToLower(k)] = msgs
 	}
+	s.delay.Store(int64(opts.ReplyDelay))
 	var err error
 	s.plainLn, err = net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -159,6 +162,9 @@ func (s *Server) Addr() string {
 // Options.TLSConfig is set.
 func (s *Server) PlainAddr() string { return s.plainLn.Addr().String() }
 
+// SetReplyDelay changes Options.ReplyDelay for the replies sent from now on.
+func (s *Server) SetReplyDelay(d time.Duration) { s.delay.Store(int64(d)) }
+
 // AuthAttempts counts AUTH commands received.
 func (s *Server) AuthAttempts() int64 { return s.attempts.Load() }
 
@@ -185,6 +191,7 @@ func (s *Server) Close() {
 	if s.closed.Swap(true) {
 		return
 	}
+	close(s.done)
 	s.plainLn.Close()
 	if s.tlsLn != nil {
 		s.tlsLn.Close()
@@ -240,8 +247,14 @@ type session struct {
 }
 
 func (ss *session) send(lines ...string) bool {
-	if d := ss.srv.opts.ReplyDelay; d > 0 {
-		time.Sleep(d)
+	if d := time.Duration(ss.srv.delay.Load()); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ss.srv.done:
+			t.Stop()
+			return false
+		}
 	}
 	var b strings.Builder
 	for _, l := range lines {
