@@ -1,6 +1,7 @@
 package wbxml
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"unicode/utf8"
@@ -348,14 +349,7 @@ func (d *Decoder) strI(off int64) (Token, error) {
 	}
 }
 
-func indexZero(b []byte) int {
-	for i, c := range b {
-		if c == 0 {
-			return i
-		}
-	}
-	return -1
-}
+func indexZero(b []byte) int { return bytes.IndexByte(b, 0) }
 
 func (d *Decoder) opaque(off int64) (Token, error) {
 	n, err := d.mbUint32("OPAQUE length")
