@@ -638,3 +638,28 @@ func TestConcurrentFindItems(t *testing.T) {
 
 var _ = errors.New
 var _ = strings.Contains
+
+// A delegated tokencache source: after a 401 the token is invalidated and
+// exactly one refresh-token redemption follows.
+func Test401DelegatedThroughTokencache(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, ewstest.Options{})
+	e.idp.AddApp(fakeidp.App{ClientID: "public-app"})
+	cache := tokencache.New(&tokencache.Options{HTTPClient: e.idp.HTTPClient()})
+	user, err := cache.Delegated(tokencache.DelegatedConfig{Cloud: e.cloud, TenantID: tenant, ClientID: "public-app", Account: alice,
+		Scopes: e.cloud.DelegatedScopes(cloud.EWS)})
+	require.NoError(t, err)
+	require.NoError(t, user.ImportRefreshToken(t.Context(), e.idp.IssueRefreshToken(tenant, "public-app", alice, e.cloud.DelegatedScopes(cloud.EWS))))
+	c := e.client(t, user.Source(e.cloud.DelegatedScope(cloud.EWS)), alice, false, nil)
+	_, err = c.GetFolder(t.Context(), ews.Inbox)
+	require.NoError(t, err)
+	before := e.idp.Requests(fakeidp.GrantRefreshToken)
+
+	e.srv.SetUnauthorized(1)
+	fs, err := c.GetFolder(t.Context(), ews.Inbox)
+	require.NoError(t, err)
+	assert.Equal(t, 25, fs[0].TotalCount)
+	assert.Equal(t, before+1, e.idp.Requests(fakeidp.GrantRefreshToken), "one redemption after the 401")
+	reqs := e.srv.Requests()
+	assert.Equal(t, []int{200, 401, 200}, []int{reqs[0].Status, reqs[1].Status, reqs[2].Status})
+}
