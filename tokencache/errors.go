@@ -45,6 +45,8 @@ type IdPError struct {
 	err error // sanitized cause
 }
 
+// Error describes the failure in one line: HTTP status, OAuth error code,
+// AADSTS code, the provider's description, the correlation id and a hint.
 func (e *IdPError) Error() string {
 	var b strings.Builder
 	if e.StatusCode == 0 && (e.Code == "client_error" || e.Code == "source_error") {
@@ -95,6 +97,7 @@ type InteractionRequiredError struct {
 	IdPError
 }
 
+// Error is like [IdPError.Error], prefixed to say a sign-in is required.
 func (e *InteractionRequiredError) Error() string {
 	return strings.Replace(e.IdPError.Error(), "tokencache: identity provider", "tokencache: sign-in required: identity provider", 1)
 }

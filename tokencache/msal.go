@@ -28,6 +28,7 @@ type msalHook struct {
 
 var emptyMSALCache = []byte("{}")
 
+// Replace implements cache.ExportReplace.
 func (h *msalHook) Replace(_ context.Context, u cache.Unmarshaler, _ cache.ReplaceHints) error {
 	if h.in == nil {
 		return u.Unmarshal(emptyMSALCache)
@@ -35,6 +36,7 @@ func (h *msalHook) Replace(_ context.Context, u cache.Unmarshaler, _ cache.Repla
 	return u.Unmarshal(h.in)
 }
 
+// Export implements cache.ExportReplace.
 func (h *msalHook) Export(_ context.Context, m cache.Marshaler, _ cache.ExportHints) error {
 	b, err := m.Marshal()
 	if err != nil {
