@@ -515,3 +515,20 @@ func TestNoTokenInOutput(t *testing.T) {
 	}
 	assert.Contains(t, fmt.Sprint(o), "u@contoso.test")
 }
+
+// TestRemoteWipeNotAcknowledged: status 140 leads to Provision, whose
+// RemoteWipe the client refuses to acknowledge.
+func TestRemoteWipeNotAcknowledged(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, eastest.Options{Messages: 1})
+	c := e.client(t, nil)
+	_, err := c.Folders(t.Context())
+	require.NoError(t, err)
+	e.srv.RequestRemoteWipe()
+	_, err = c.Folders(t.Context())
+	require.ErrorIs(t, err, eas.ErrRemoteWipe)
+	assert.Equal(t, 3, e.srv.Requests("Provision"), "one Provision request, no acknowledgement")
+	e.srv.ClearRemoteWipe()
+	_, err = c.Folders(t.Context())
+	require.NoError(t, err, "provisions normally once the wipe is cancelled")
+}

@@ -20,6 +20,13 @@ func (s *Server) provision(w http.ResponseWriter, user string, req Request, doc 
 	pol := doc.Child("Policies").Child("Policy")
 	s.mu.Lock()
 	dev := s.deviceLocked(user, req.DeviceID)
+	if s.knobs.wipe {
+		s.mu.Unlock()
+		writeWBXML(w, wbxml.Elem("Provision", "Provision",
+			wbxml.Text("Provision", "Status", "1"),
+			wbxml.Elem("Provision", "RemoteWipe")))
+		return
+	}
 	if pol == nil {
 		s.mu.Unlock()
 		writeWBXML(w, wbxml.Elem("Provision", "Provision", wbxml.Text("Provision", "Status", "2")))

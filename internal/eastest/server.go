@@ -113,6 +113,7 @@ type knobs struct {
 	throttleAfter   time.Duration
 	statusCmd       string
 	statusCode      int
+	wipe            bool
 }
 
 // Request describes the last request the server received, for tests.
@@ -222,6 +223,27 @@ func (s *Server) ForceReprovision(status int) {
 	for _, d := range s.devices {
 		d.policyKey = ""
 	}
+}
+
+// RequestRemoteWipe asks every device to wipe itself: commands are
+// answered with status 140 and Provision responses carry a RemoteWipe
+// element ([MS-ASPROV] 3.2.5.1.2), until ClearRemoteWipe.
+func (s *Server) RequestRemoteWipe() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.knobs.wipe = true
+	s.knobs.reprovision = true
+	s.knobs.reprovisionCode = 140
+	for _, d := range s.devices {
+		d.policyKey = ""
+	}
+}
+
+// ClearRemoteWipe cancels RequestRemoteWipe.
+func (s *Server) ClearRemoteWipe() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.knobs.wipe = false
 }
 
 // RedirectOnce answers the next request with HTTP 451 and X-MS-Location:
