@@ -532,3 +532,25 @@ func TestRemoteWipeNotAcknowledged(t *testing.T) {
 	_, err = c.Folders(t.Context())
 	require.NoError(t, err, "provisions normally once the wipe is cancelled")
 }
+
+// TestConcurrentReprovisionOnce: many commands refused at once with 449
+// lead to a single two-phase Provision.
+func TestConcurrentReprovisionOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, eastest.Options{Messages: 1})
+	c := e.client(t, nil)
+	_, err := c.Provision(t.Context())
+	require.NoError(t, err)
+	e.srv.ForceReprovision(0)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			_, err := c.FolderSync(t.Context(), "0")
+			errs <- err
+		}()
+	}
+	for range 8 {
+		assert.NoError(t, <-errs)
+	}
+	assert.Equal(t, 4, e.srv.Requests("Provision"), "the first Provision, then exactly one more")
+}
