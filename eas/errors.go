@@ -200,9 +200,13 @@ func (e *RedirectError) Error() string {
 // the command expects. Err is the decoding error (a *wbxml.Error for
 // malformed WBXML), when there is one.
 type ProtocolError struct {
+	// Command is the command whose response was malformed.
 	Command string
-	Reason  string
-	Err     error
+	// Reason says what was wrong, such as "no SyncKey in a successful
+	// Collection".
+	Reason string
+	// Err is the decoding error, or nil.
+	Err error
 }
 
 // Error implements error.
