@@ -101,7 +101,11 @@ func BenchmarkStoreOps(b *testing.B) {
 		}
 	})
 	b.Run("op=save-4KiB", func(b *testing.B) {
-		var gen uint64
+		rec, err := st.Load(ctx, "p") // b.Run calls this function more than once
+		if err != nil {
+			b.Fatal(err)
+		}
+		gen := rec.Generation
 		b.ReportAllocs()
 		for b.Loop() {
 			gen++
