@@ -56,6 +56,8 @@ type Error struct {
 	Details    map[string]string // the MessageXml Value elements, by Name
 }
 
+// Error returns "ews: Op: Code: Message", the back-off if any, and the
+// hint.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("ews: ")
@@ -137,8 +139,8 @@ type HTTPError struct {
 	StatusCode int
 	Location   string // the Location header of a redirect
 	CASError   string // the X-CasErrorCode header, if any
-	// WWWAuthenticate holds the error and error_description of the Bearer
-	// challenge, if any (never a token).
+	// AuthError and AuthErrorDescription are the error and
+	// error_description of the WWW-Authenticate Bearer challenge, if any.
 	AuthError, AuthErrorDescription string
 	// Claims is the claims challenge of a 401/403, if any: pass it to the
 	// token endpoint when acquiring the next token.
@@ -146,6 +148,8 @@ type HTTPError struct {
 	Body   string // the start of the response body, for diagnosis
 }
 
+// Error returns "ews: Op: HTTP status", the Bearer error or X-CasErrorCode
+// if any, and the hint. It never contains the token or the body.
 func (e *HTTPError) Error() string {
 	msg := fmt.Sprintf("ews: %s: HTTP %d %s", e.Op, e.StatusCode, http.StatusText(e.StatusCode))
 	if e.AuthError != "" {
@@ -206,6 +210,7 @@ type ParseError struct {
 	Err error
 }
 
+// Error returns "ews: Op: malformed response: " and the XML error.
 func (e *ParseError) Error() string { return "ews: " + e.Op + ": malformed response: " + e.Err.Error() }
 
 // Unwrap returns the underlying XML error.

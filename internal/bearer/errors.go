@@ -22,6 +22,7 @@ type HostNotAllowedError struct {
 	Host string // host[:port] of the refused request
 }
 
+// Error names the refused host and what to do.
 func (e *HostNotAllowedError) Error() string {
 	return fmt.Sprintf("bearer: host %q is not on the allow-list, so no request was sent; add it to AllowedHosts only if it is a server you trust with your token", e.Host)
 }
@@ -32,6 +33,7 @@ type TokenError struct {
 	Err error
 }
 
+// Error returns "bearer: getting a token: " and the source's error.
 func (e *TokenError) Error() string { return "bearer: getting a token: " + e.Err.Error() }
 
 // Unwrap returns the token source's error.
@@ -48,6 +50,8 @@ type ChallengeError struct {
 	Challenge  Challenge // the Bearer challenge that carried the claims
 }
 
+// Error says a claims challenge came back and what to do; it does not
+// include the claims.
 func (e *ChallengeError) Error() string {
 	msg := fmt.Sprintf("bearer: server answered %d %s with a claims challenge", e.StatusCode, http.StatusText(e.StatusCode))
 	if e.Challenge.Error != "" {

@@ -244,7 +244,8 @@ func (s *Server) AddMessage(addr, from, subject, body string, received time.Time
 		return "", fmt.Errorf("ewstest: no mailbox %q", addr)
 	}
 	it := s.newItem(mb, mb.distinguished["inbox"])
-	it.from, it.subject, it.body, it.received = from, subject, body, received
+	it.from, it.fromName, it.subject, it.body, it.received = from, from, subject, body, received
+	it.to = []string{mb.addr}
 	mb.insert(it)
 	return it.id, nil
 }
