@@ -3,8 +3,8 @@
 // certificate from internal/testpki), validates bearer tokens with a
 // caller-supplied function (normally (*fakeidp.IdP).Verify), and answers
 // GetFolder, FindFolder, FindItem, GetItem, CreateItem, SyncFolderItems,
-// MoveItem, DeleteItem and UpdateItem with the XML shapes of Microsoft's
-// EWS reference documentation (see /shared/research/ews/samples).
+// MoveItem, DeleteItem and UpdateItem with the XML shapes of the examples
+// in Microsoft's EWS reference documentation.
 //
 // It behaves like Exchange where clients get it wrong:
 //
