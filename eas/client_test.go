@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -553,4 +555,35 @@ func TestConcurrentReprovisionOnce(t *testing.T) {
 		assert.NoError(t, <-errs)
 	}
 	assert.Equal(t, 4, e.srv.Requests("Provision"), "the first Provision, then exactly one more")
+}
+
+// TestServerOptionsSpecSample parses the OPTIONS response of the
+// [MS-ASHTTP] example (an Exchange 2010 server: versions up to 14.0).
+func TestServerOptionsSpecSample(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodOptions || r.Header.Get("Authorization") != "Bearer tok" {
+			w.WriteHeader(400)
+			return
+		}
+		h := w.Header()
+		h.Set("Allow", "OPTIONS,POST")
+		h.Set("MS-Server-ActiveSync", "14.00.0536.000")
+		h.Set("MS-ASProtocolVersions", "2.0,2.1,2.5,12.0,12.1,14.0")
+		h.Set("MS-ASProtocolCommands", "Sync,SendMail,SmartForward,SmartReply,GetAttachment,GetHierarchy, CreateCollection,DeleteCollection,MoveCollection,FolderSync,FolderCreate, FolderDelete,FolderUpdate,MoveItems,GetItemEstimate,MeetingResponse,Search, Settings,Ping,ItemOperations,Provision,ResolveRecipients,ValidateCert")
+		h.Set("Public", "OPTIONS,POST")
+		h.Set("Content-Length", "0")
+	}))
+	t.Cleanup(srv.Close)
+	c, err := eas.New(eas.Options{URL: srv.URL + "/Microsoft-Server-ActiveSync", User: "u", DeviceID: "d1",
+		Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok"}), Base: srv.Client().Transport})
+	require.NoError(t, err)
+	info, err := c.ServerOptions(t.Context())
+	assert.ErrorContains(t, err, "none of which this client speaks")
+	require.NotNil(t, info)
+	assert.Equal(t, "14.00.0536.000", info.Server)
+	assert.Equal(t, []string{"2.0", "2.1", "2.5", "12.0", "12.1", "14.0"}, info.Versions)
+	assert.Len(t, info.Commands, 23)
+	assert.True(t, info.SupportsCommand("CreateCollection"), "spaces after commas are trimmed")
+	assert.False(t, info.Supports("14.1"))
 }
