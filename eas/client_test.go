@@ -292,6 +292,11 @@ func TestThrottle503(t *testing.T) {
 	require.NoError(t, err, "Folders after one 503")
 	assert.GreaterOrEqual(t, time.Since(start), time.Second, "waited Retry-After")
 
+	// The MS-ASHTTP 503 example has no Retry-After: back off and retry.
+	e.srv.ThrottleOnce(2, 0)
+	_, err = c.FolderSync(ctx, "0")
+	require.NoError(t, err, "FolderSync after two 503s without Retry-After")
+
 	c2 := e.client(t, func(o *eas.Options) { o.MaxRetries = -1; o.State = ptr(c.State()) })
 	e.srv.ThrottleOnce(1, 7*time.Second)
 	_, err = c2.FolderSync(ctx, "0")
