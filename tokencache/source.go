@@ -345,7 +345,9 @@ type stripedCounter struct {
 
 func (c *stripedCounter) inc() {
 	var x byte
-	i := (uintptr(unsafe.Pointer(&x)) >> 13) & 7
+	// Goroutine stacks start at 2 KiB; hash the stack's 2 KiB block number
+	// (Fibonacci hashing) so neighbouring stacks land on different stripes.
+	i := (uint64(uintptr(unsafe.Pointer(&x))>>11) * 0x9E3779B97F4A7C15) >> 61
 	c.stripes[i].n.Add(1)
 }
 
