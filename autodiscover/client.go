@@ -100,6 +100,14 @@ type Options struct {
 	// (possibly mistyped) domain.
 	AllowedDomains []string
 
+	// CheckRedirect, if set, is asked about every redirect target (HTTP
+	// 3xx, redirectUrl, the http probe's Location, an SRV host) that
+	// passed the built-in checks, before anything is sent there; an error
+	// refuses it (it is recorded inside a [*RedirectError]). Microsoft's
+	// guidance is to let the user approve such redirects. Nil accepts
+	// them.
+	CheckRedirect func(from, to string) error
+
 	// Methods lists the methods to use, in order. Nil means MethodV2,
 	// MethodPOX, MethodSOAP. MethodV2 is always tried first when listed;
 	// the order of POX and SOAP is the order per candidate host.
@@ -198,21 +206,22 @@ func otherCloud(host string) string {
 // Client finds EWS and ActiveSync URLs. It is safe for concurrent use; its
 // cache is shared by all calls. Create it with [New].
 type Client struct {
-	cloud     cloud.Cloud
-	token     oauth2.TokenSource
-	hosts     map[string]bool // cloud hosts, exact
-	domains   []string        // AllowedDomains, lower-case, no dots at the ends
-	methods   []Method
-	resolver  Resolver
-	base      http.RoundTripper
-	anon      *http.Client
-	maxHops   int
-	ttl       time.Duration
-	timeout   time.Duration
-	lookupTO  time.Duration
-	userAgent string
-	log       *slog.Logger
-	now       func() time.Time // time source for the cache (tests swap it)
+	cloud      cloud.Cloud
+	token      oauth2.TokenSource
+	checkRedir func(from, to string) error
+	hosts      map[string]bool // cloud hosts, exact
+	domains    []string        // AllowedDomains, lower-case, no dots at the ends
+	methods    []Method
+	resolver   Resolver
+	base       http.RoundTripper
+	anon       *http.Client
+	maxHops    int
+	ttl        time.Duration
+	timeout    time.Duration
+	lookupTO   time.Duration
+	userAgent  string
+	log        *slog.Logger
+	now        func() time.Time // time source for the cache (tests swap it)
 
 	mu       sync.Mutex // guards cache, inflight
 	cache    map[cacheKey]cacheEntry
@@ -237,20 +246,21 @@ func New(opts *Options) (*Client, error) {
 		o = *opts
 	}
 	c := &Client{
-		cloud:     o.Cloud,
-		token:     o.Token,
-		hosts:     map[string]bool{},
-		resolver:  o.Resolver,
-		base:      o.Transport,
-		maxHops:   o.MaxRedirects,
-		ttl:       o.CacheTTL,
-		timeout:   o.RequestTimeout,
-		lookupTO:  o.LookupTimeout,
-		userAgent: o.UserAgent,
-		log:       o.Logger,
-		now:       time.Now,
-		cache:     map[cacheKey]cacheEntry{},
-		inflight:  map[cacheKey]*flight{},
+		cloud:      o.Cloud,
+		token:      o.Token,
+		checkRedir: o.CheckRedirect,
+		hosts:      map[string]bool{},
+		resolver:   o.Resolver,
+		base:       o.Transport,
+		maxHops:    o.MaxRedirects,
+		ttl:        o.CacheTTL,
+		timeout:    o.RequestTimeout,
+		lookupTO:   o.LookupTimeout,
+		userAgent:  o.UserAgent,
+		log:        o.Logger,
+		now:        time.Now,
+		cache:      map[cacheKey]cacheEntry{},
+		inflight:   map[cacheKey]*flight{},
 	}
 	if c.cloud == (cloud.Cloud{}) {
 		c.cloud = cloud.Global

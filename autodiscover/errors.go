@@ -41,7 +41,7 @@ var (
 // RedirectError reports a redirect (HTTP 3xx, redirectUrl, redirectAddr)
 // or a URL in an answer that the client refused to follow. Err is one of
 // [ErrHostNotAllowed], [ErrInsecureRedirect], [ErrRedirectLoop] or
-// [ErrTooManyRedirects].
+// [ErrTooManyRedirects], or the error of Options.CheckRedirect.
 type RedirectError struct {
 	From string // the endpoint that answered with the redirect
 	To   string // the URL or e-mail address it pointed to

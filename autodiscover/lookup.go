@@ -202,7 +202,14 @@ func (l *lookup) srv(ctx context.Context, addr, domain string) outcome {
 			if err := ctx.Err(); err != nil {
 				return outcome{fatal: err}
 			}
-			if o := l.chain(ctx, addr, m, "https://"+hostport+m.path()); o.done() {
+			u := "https://" + hostport + m.path()
+			if cb := l.c.checkRedir; cb != nil {
+				if err := cb(name, u); err != nil {
+					l.record("srv", name, addr, &RedirectError{From: name, To: u, Err: err})
+					continue
+				}
+			}
+			if o := l.chain(ctx, addr, m, u); o.done() {
 				return o
 			}
 		}
@@ -245,6 +252,12 @@ func (l *lookup) follow(from string, tu *url.URL, addr string) (outcome, bool) {
 	if rerr := l.checkURL(tu, addr); rerr != nil {
 		l.record("redirect", target, addr, &RedirectError{From: from, To: target, Err: rerr})
 		return outcome{}, false
+	}
+	if cb := l.c.checkRedir; cb != nil {
+		if err := cb(from, target); err != nil {
+			l.record("redirect", target, addr, &RedirectError{From: from, To: target, Err: err})
+			return outcome{}, false
+		}
 	}
 	return outcome{}, true
 }

@@ -722,3 +722,35 @@ func TestWebsiteRedirectSkipped(t *testing.T) {
 	assert.NotErrorIs(t, err, autodiscover.ErrRedirectLoop, "the probe's target was simply tried already")
 	assert.ErrorIs(t, err, autodiscover.ErrNotFound)
 }
+
+// CheckRedirect sees each redirect and SRV target before anything is sent
+// there, and can refuse it.
+func TestCheckRedirect(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, autodtest.Options{
+		SRV: map[string][]*net.SRV{"_autodiscover._tcp.contoso.test": {{Target: "srv.contoso.test.", Port: 443}}},
+		Hosts: []autodtest.Host{
+			{Name: "contoso.test", POX: true, Mailboxes: map[string]autodtest.Mailbox{"*": {RedirectURL: "https://mail.contoso.test/autodiscover/autodiscover.xml"}}},
+			{Name: "mail.contoso.test", POX: true, Mailboxes: map[string]autodtest.Mailbox{"*": {EWSURL: onpremEWS}}},
+			{Name: "srv.contoso.test", POX: true, Mailboxes: map[string]autodtest.Mailbox{"*": {EWSURL: onpremEWS}}},
+		}})
+	var asked []string
+	refuse := errors.New("user said no")
+	c := newClient(t, srv, autodiscover.Options{Methods: []autodiscover.Method{autodiscover.MethodPOX},
+		CheckRedirect: func(from, to string) error {
+			asked = append(asked, from+" -> "+to)
+			return refuse
+		}})
+	_, err := c.Lookup(ctx(t), "quinn@contoso.test", autodiscover.EWS)
+	require.ErrorIs(t, err, refuse)
+	var re *autodiscover.RedirectError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, []string{
+		"https://contoso.test/autodiscover/autodiscover.xml -> https://mail.contoso.test/autodiscover/autodiscover.xml",
+		"_autodiscover._tcp.contoso.test -> https://srv.contoso.test/autodiscover/autodiscover.xml",
+	}, asked)
+	for _, r := range srv.Requests() {
+		assert.NotEqual(t, "mail.contoso.test", r.Host)
+		assert.NotEqual(t, "srv.contoso.test", r.Host)
+	}
+}
