@@ -10,6 +10,27 @@
 // "name:443" to the TLS listener and "name:80" to the http listener and
 // records every dial, also of names the server does not serve (those
 // fail). [Server.LookupSRV] answers SRV queries from [Options.SRV].
+//
+// Playing Exchange Online for a client of package autodiscover:
+//
+//	srv, _ := autodtest.New(autodtest.Options{
+//		Verify: func(tok string) error { _, err := idp.Verify(tok); return err }, // a *fakeidp.IdP
+//		Hosts: []autodtest.Host{{Name: "outlook.office365.com", V2: true, POX: true, RequireBearer: true,
+//			Mailboxes: map[string]autodtest.Mailbox{"*": {EWSURL: ewsURL, EASURL: easURL}}}},
+//	})
+//	c, _ := autodiscover.New(&autodiscover.Options{DialContext: srv.DialContext,
+//		TLSConfig: srv.ClientTLSConfig(), Resolver: srv})
+//
+// A program that cannot take a dialer (examples/autodiscover) is pointed
+// at it with -connect-to outlook.office365.com:443:<TLSAddr> and -ca-file
+// holding CA().CertPEM().
+//
+// The answers follow the samples in Microsoft's documentation ([MS-OXDSCLI],
+// [MS-ASCMD] 4.2.4, the POX and SOAP reference pages) and the Exchange Online
+// v2 capture in the research notes: an address Exchange Online does not host
+// gets a 302 to the query-string form and then {"Protocol":"Autodiscoverv1",...};
+// an unknown address gets POX error 500 or SOAP InvalidUser; a malformed POX
+// request gets error 600, a wrong AcceptableResponseSchema 601.
 package autodtest
 
 import (
