@@ -36,8 +36,9 @@
 //     domain has a single label. (Clients that fell back to
 //     autodiscover.{tld} leaked credentials to whoever registered it.)
 //   - Every request goes to a host on the allow-list: the cloud's hosts
-//     ([cloud.Cloud.Hosts]), the domain of the address asked for, and
-//     [Options.AllowedDomains]. A redirect, redirectUrl, SRV target or
+//     ([cloud.Cloud.Hosts], plus the cloud's legacy autodiscover host such
+//     as autodiscover-s.outlook.com), the domain of the address asked for,
+//     and [Options.AllowedDomains]. A redirect, redirectUrl, SRV target or
 //     returned URL pointing elsewhere is refused with a [*RedirectError]
 //     wrapping [ErrHostNotAllowed], and nothing is sent there.
 //   - Everything is https except the one anonymous GET of step 3. A
@@ -57,8 +58,8 @@
 // # Errors
 //
 // A failed lookup returns a [*LookupError] listing every attempt. Use
-// errors.As for [*RedirectError], [*HTTPError] and [*ResponseError], and
-// errors.Is for the sentinel errors. No error text contains a token.
+// errors.As for [*RedirectError], [*TokenNotAllowedError], [*HTTPError] and
+// [*ResponseError], and errors.Is for the sentinel errors. No error text contains a token.
 //
 // # Cache
 //
