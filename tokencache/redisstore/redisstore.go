@@ -12,12 +12,24 @@
 // lock (SET NX PX with a random value), renews it while it is held and
 // releases it with a compare-and-delete script, so N replicas that miss the
 // same key at once make one request to the identity provider. Waiters poll
-// with capped back-off until the lock is free or their context ends. A lock
-// whose holder crashed expires after [Options.LockTTL].
+// with jittered back-off (2 ms doubling to [Options.MaxLockWait]) until the
+// lock is free or their context ends; inside one process the cache already
+// lets only one flight per partition wait. A lock whose holder crashed
+// expires after [Options.LockTTL].
 //
-// The caller supplies the go-redis client, so Sentinel, Cluster, TLS and ACLs
-// work as configured there. Wrap the store with [tokencache.NewEncryptedStore]
-// to keep nothing readable at rest in Redis.
+// # Running several replicas
+//
+// Give every replica the same store: the same Redis (any go-redis client:
+// Sentinel, Cluster, TLS and ACLs work as configured there), the same
+// [Options.Prefix] and, through [tokencache.NewEncryptedStore], the same
+// 32-byte key, so nothing is readable at rest in Redis. A delegated account
+// needs one sign-in (or [tokencache.User.ImportRefreshToken]) on any replica;
+// the others find its refresh token in Redis and share each rotation.
+//
+// When Redis is down or slow, Load, Save, Delete and Lock fail within their
+// context with an [*Error]; the cache then keeps serving tokens from memory,
+// fetches without the cross-process lock, counts the store errors in its
+// Stats, and writes through again once Redis answers.
 package redisstore
 
 import (
@@ -38,10 +50,10 @@ import (
 
 // Defaults used when the matching [Options] field is zero.
 const (
-	DefaultPrefix     = "mailauth:tokencache:"
-	DefaultTTL        = 90 * 24 * time.Hour
-	DefaultLockTTL    = 15 * time.Second
-	DefaultMaxLockTry = 100 * time.Millisecond
+	DefaultPrefix      = "mailauth:tokencache:"
+	DefaultTTL         = 90 * 24 * time.Hour
+	DefaultLockTTL     = 15 * time.Second
+	DefaultMaxLockWait = 50 * time.Millisecond
 )
 
 // Options tune a [Store]. The zero value is ready to use.
@@ -60,7 +72,7 @@ type Options struct {
 	LockTTL time.Duration
 
 	// MaxLockWait caps the pause between two attempts to take a busy lock;
-	// pauses start at 2 ms and double. Zero means DefaultMaxLockTry.
+	// pauses start at 2 ms and double. Zero means DefaultMaxLockWait.
 	MaxLockWait time.Duration
 
 	// Logger, when set, receives a warning when a held lock cannot be
@@ -102,7 +114,7 @@ func New(rdb redis.UniversalClient, opts *Options) *Store {
 		s.lockTTL = DefaultLockTTL
 	}
 	if s.maxWait <= 0 {
-		s.maxWait = DefaultMaxLockTry
+		s.maxWait = DefaultMaxLockWait
 	}
 	return s
 }
