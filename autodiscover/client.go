@@ -357,8 +357,8 @@ func (c *Client) uses(m Method) bool {
 // [Options.CacheTTL]).
 //
 // On failure the error is a [*LookupError]; the causes of the single
-// attempts are reachable with errors.As ([*RedirectError], [*HTTPError],
-// [*ResponseError]).
+// attempts are reachable with errors.As ([*RedirectError],
+// [*TokenNotAllowedError], [*HTTPError], [*ResponseError]).
 func (c *Client) Lookup(ctx context.Context, email string, p Protocol) (*Result, error) {
 	if !p.valid() {
 		return nil, fmt.Errorf("autodiscover: unknown protocol %q (want EWS or ActiveSync)", p)
