@@ -185,8 +185,12 @@ func New(opts Options) (*Server, error) {
 // Addr returns "127.0.0.1:PORT".
 func (s *Server) Addr() string { return s.addr }
 
-// Close stops the server.
-func (s *Server) Close() error { return s.srv.Close() }
+// Close stops the server and closes every connection.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	s.ln.Close() // in case Serve had not registered it yet
+	return err
+}
 
 // AddMailbox registers a mailbox. A delegated token may authenticate only as its own
 // UPN; an app-only token may authenticate as address when its app ID or object ID is
