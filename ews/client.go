@@ -183,6 +183,9 @@ func (c *Client) String() string {
 	return fmt.Sprintf("ews.Client{URL:%q Mailbox:%q AppOnly:%t}", c.url, c.mailbox, c.appOnly)
 }
 
+// GoString is like String.
+func (c *Client) GoString() string { return c.String() }
+
 // call sends one request and parses the response as a stream. reset (may
 // be nil) clears what payload collected, before each retry. It retries on
 // ErrorServerBusy (fault, or every response message busy).
@@ -306,8 +309,44 @@ func (c *Client) post(ctx context.Context, op string, body []byte, payload paylo
 		he.AuthError, he.AuthErrorDescription, he.Claims = ch[0].Error, ch[0].Description, ch[0].Claims
 	}
 	snippet, _ := io.ReadAll(io.LimitReader(body2, 512))
-	he.Body = strings.ToValidUTF8(string(snippet), "?")
+	he.Body = redact(strings.ToValidUTF8(string(snippet), "?"))
 	return nil, he
+}
+
+// redact masks what looks like a bearer token or a JWT in text copied from
+// a response (an error page that echoes request headers), so that it cannot
+// reach logs through an error.
+func redact(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		rest := s[i:]
+		switch {
+		case len(rest) > 7 && strings.EqualFold(rest[:7], "bearer "):
+			b.WriteString(rest[:7] + "[redacted]")
+			i += 7 + tokenLen(rest[7:])
+		case strings.HasPrefix(rest, "eyJ"):
+			b.WriteString("[redacted]")
+			i += tokenLen(rest)
+		default:
+			b.WriteByte(s[i])
+			i++
+		}
+	}
+	return b.String()
+}
+
+// tokenLen is the length of the token68/JWT run at the start of s.
+func tokenLen(s string) int {
+	n := 0
+	for n < len(s) {
+		c := s[n]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~+/=", c) >= 0 {
+			n++
+			continue
+		}
+		break
+	}
+	return n
 }
 
 // firstError returns nil when every message succeeded, else the errors of

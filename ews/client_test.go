@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -662,4 +663,30 @@ func Test401DelegatedThroughTokencache(t *testing.T) {
 	assert.Equal(t, before+1, e.idp.Requests(fakeidp.GrantRefreshToken), "one redemption after the 401")
 	reqs := e.srv.Requests()
 	assert.Equal(t, []int{200, 401, 200}, []int{reqs[0].Status, reqs[1].Status, reqs[2].Status})
+}
+
+// An error page that echoes the request's Authorization header must not put
+// the token into the error, and the debug log never holds it.
+func TestNoTokenInErrorsOrLogs(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, "<html>Bad Request. Headers: Authorization: %s</html>", r.Header.Get("Authorization"))
+	}))
+	defer srv.Close()
+	const token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL291dGxvb2sifQ.c2lnbmF0dXJl"
+	var logs strings.Builder
+	c, err := ews.New(ews.Options{URL: srv.URL + "/EWS/Exchange.asmx", Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}),
+		Mailbox: alice, Base: srv.Client().Transport, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	require.NoError(t, err)
+	_, err = c.GetFolder(t.Context(), ews.Inbox)
+	var he *ews.HTTPError
+	require.ErrorAs(t, err, &he)
+	assert.Equal(t, http.StatusBadRequest, he.StatusCode)
+	assert.Contains(t, he.Body, "Bearer [redacted]")
+	for _, s := range []string{fmt.Sprintf("%v %+v %#v", err, he, he), he.Body, logs.String(), fmt.Sprintf("%v %#v", c, c)} {
+		assert.NotContains(t, s, "eyJ0eXAi")
+	}
+	assert.Contains(t, logs.String(), "status=400")
 }

@@ -281,3 +281,11 @@ func TestParseInnerError(t *testing.T) {
 	assert.Equal(t, "ErrorServerBusy", e.Details["InnerErrorResponseCode"])
 	assert.NotNil(t, busyError(msgs, nil), "retried as busy")
 }
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	in := "Authorization: Bearer eyJ0eXAi.eyJhdWQi.sig-_= and token eyJabc.def.ghi, end"
+	out := redact(in)
+	assert.Equal(t, "Authorization: Bearer [redacted] and token [redacted], end", out)
+	assert.Equal(t, "plain text", redact("plain text"))
+}
