@@ -421,3 +421,55 @@ func TestNilChildrenAreSkipped(t *testing.T) {
 		t.Errorf("Marshal with a nil child: %v", err)
 	}
 }
+
+func TestStreamingDecodeElement(t *testing.T) {
+	doc, _ := bigSync(30)
+	d := NewDecoder(iotest.HalfReader(bytes.NewReader(doc)))
+	var ids []string
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case tok.Kind == StartToken && tok.Tag == AirSyncAdd:
+			add, err := d.DecodeElement(tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, add.ChildText("ServerId"))
+			if len(add.Child("ApplicationData").Child("Body").Child("Data").Opaque) < 1000 {
+				t.Fatal("body missing")
+			}
+		case tok.Kind == StartToken && tok.Tag == AirSyncSyncKey:
+			if err := d.Skip(); err != nil {
+				t.Fatal(err)
+			}
+		case tok.Kind == TextToken && string(tok.Data) == "1234567890":
+			t.Fatal("Skip did not skip the SyncKey text")
+		}
+	}
+	if len(ids) != 30 || ids[0] != "5:1" || ids[29] != "5:30" {
+		t.Fatalf("ids %v", ids)
+	}
+
+	// DecodeElement only right after the StartToken.
+	d = NewBytesDecoder(doc)
+	tok, _ := d.Token()
+	d.Token()
+	if _, err := d.DecodeElement(tok); !IsKind(err, KindUnbalanced) {
+		t.Errorf("late DecodeElement: %v", err)
+	}
+	// Skip of the root reads to the end.
+	d = NewBytesDecoder(doc)
+	d.Token()
+	if err := d.Skip(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		t.Errorf("after skipping the root: %v", err)
+	}
+}

@@ -57,7 +57,9 @@ type Decoder struct {
 	state int
 	stack []Tag
 	empty bool // a StartToken without content was returned; EndToken is due
-	err   error
+	// justStarted: the last token returned was a StartToken.
+	justStarted bool
+	err         error
 }
 
 // NewDecoder returns a Decoder reading from r. It buffers r itself.
@@ -87,6 +89,7 @@ func (d *Decoder) Token() (Token, error) {
 	if err != nil {
 		d.err = err
 	}
+	d.justStarted = t.Kind == StartToken
 	return t, err
 }
 

@@ -149,3 +149,38 @@ func ExampleMarshalStruct() {
 	// </SendMail>
 	// "Subject: hi\r\n\r\nhello\r\n"
 }
+
+// Stream a large Sync response: walk the tokens and decode each Add as a
+// small tree.
+func ExampleDecoder_DecodeElement() {
+	resp, _ := wbxml.Marshal(wbxml.Elem("AirSync", "Sync", wbxml.Elem("AirSync", "Collections",
+		wbxml.Elem("AirSync", "Collection",
+			wbxml.Text("AirSync", "SyncKey", "2"),
+			wbxml.Elem("AirSync", "Commands",
+				wbxml.Elem("AirSync", "Add", wbxml.Text("AirSync", "ServerId", "5:1"),
+					wbxml.Elem("AirSync", "ApplicationData", wbxml.Text("Email", "Subject", "hello"))),
+				wbxml.Elem("AirSync", "Add", wbxml.Text("AirSync", "ServerId", "5:2"),
+					wbxml.Elem("AirSync", "ApplicationData", wbxml.Text("Email", "Subject", "again"))))))))
+	d := wbxml.NewDecoder(bytes.NewReader(resp))
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		if tok.Kind == wbxml.StartToken && tok.Tag == wbxml.AirSyncAdd {
+			add, err := d.DecodeElement(tok)
+			if err != nil {
+				fmt.Println(err)
+				return
+			}
+			fmt.Println(add.ChildText("ServerId"), add.Child("ApplicationData").ChildText("email:Subject"))
+		}
+	}
+	// Output:
+	// 5:1 hello
+	// 5:2 again
+}

@@ -233,57 +233,90 @@ func (d *Decoder) Decode() (*Node, error) {
 	if len(d.stack) > 0 || d.state == stDone || d.empty {
 		return nil, d.stick(&Error{Offset: d.InputOffset(), Kind: KindUnbalanced, Detail: "Decode called after Token had read part of the document"})
 	}
-	var root *Node
-	var stack []*Node
+	t, err := d.Token()
+	if err != nil {
+		return nil, err // the decoder never returns io.EOF before the root
+	}
+	root := &Node{Page: t.Tag.Page(), Name: t.Tag.Name()}
+	if err := d.build(root); err != nil {
+		return nil, err
+	}
+	switch _, err := d.Token(); {
+	case err == io.EOF:
+		return root, nil
+	case err != nil:
+		return nil, err // trailing data
+	}
+	return nil, d.stick(&Error{Offset: d.InputOffset(), Kind: KindTrailingData, Detail: "token after the root element"})
+}
+
+// DecodeElement reads the element whose StartToken Token has just returned
+// (start) into a tree, up to and including its EndToken. With it a large
+// response can be streamed: read tokens down to the repeated element (a
+// Sync Add, say), then decode each one as a small tree.
+func (d *Decoder) DecodeElement(start Token) (*Node, error) {
+	if d.err != nil {
+		return nil, d.err
+	}
+	if start.Kind != StartToken || !d.justStarted || len(d.stack) == 0 || d.stack[len(d.stack)-1] != start.Tag {
+		return nil, &Error{Offset: d.InputOffset(), Kind: KindUnbalanced, Detail: "DecodeElement needs the StartToken Token has just returned"}
+	}
+	n := &Node{Page: start.Tag.Page(), Name: start.Tag.Name()}
+	if err := d.build(n); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Skip reads and discards the rest of the innermost open element, up to and
+// including its EndToken. It does nothing when no element is open.
+func (d *Decoder) Skip() error {
+	depth := len(d.stack)
+	for depth > 0 && len(d.stack) >= depth {
+		if _, err := d.Token(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// build reads the content of root, whose start tag was just read, up to and
+// including its end tag.
+func (d *Decoder) build(root *Node) error {
+	stack := []*Node{root}
 	var slab []Node // nodes are allocated in blocks
-	for {
+	for len(stack) > 0 {
 		off := d.InputOffset()
 		t, err := d.Token()
-		if err == io.EOF {
-			return root, nil
-		}
 		if err != nil {
-			return nil, err
+			return err // the decoder never returns io.EOF with elements open
 		}
-		var top *Node
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
+		top := stack[len(stack)-1]
 		switch t.Kind {
 		case StartToken:
+			if top.Text != "" || top.Opaque != nil {
+				return d.stick(&Error{Offset: off, Kind: KindMixedContent, Detail: t.Tag.String() + " follows text in " + top.Name})
+			}
 			if len(slab) == cap(slab) {
 				slab = make([]Node, 0, min(64, 2*cap(slab)+4))
 			}
 			slab = append(slab, Node{Page: t.Tag.Page(), Name: t.Tag.Name()})
 			n := &slab[len(slab)-1]
-			if top == nil {
-				if root != nil {
-					return nil, d.stick(&Error{Offset: off, Kind: KindUnbalanced, Detail: "second root element"})
-				}
-				root = n
-			} else {
-				if top.Text != "" || top.Opaque != nil {
-					return nil, d.stick(&Error{Offset: off, Kind: KindMixedContent, Detail: t.Tag.String() + " follows text in " + top.Name})
-				}
-				top.Children = append(top.Children, n)
-			}
+			top.Children = append(top.Children, n)
 			stack = append(stack, n)
 		case EndToken:
-			if len(stack) == 0 {
-				return nil, d.stick(&Error{Offset: off, Kind: KindUnbalanced, Detail: "END with no open element"})
-			}
 			stack = stack[:len(stack)-1]
 		case TextToken:
 			if len(t.Data) == 0 {
 				continue // an empty inline string adds nothing
 			}
 			if len(top.Children) > 0 || top.Opaque != nil {
-				return nil, d.stick(&Error{Offset: off, Kind: KindMixedContent, Detail: "inline string next to other content in " + top.Name})
+				return d.stick(&Error{Offset: off, Kind: KindMixedContent, Detail: "inline string next to other content in " + top.Name})
 			}
 			top.Text += string(t.Data)
 		case OpaqueToken:
 			if len(top.Children) > 0 || top.Text != "" {
-				return nil, d.stick(&Error{Offset: off, Kind: KindMixedContent, Detail: "OPAQUE next to other content in " + top.Name})
+				return d.stick(&Error{Offset: off, Kind: KindMixedContent, Detail: "OPAQUE next to other content in " + top.Name})
 			}
 			if top.Opaque == nil {
 				top.Opaque = make([]byte, 0, len(t.Data))
@@ -291,6 +324,7 @@ func (d *Decoder) Decode() (*Node, error) {
 			top.Opaque = append(top.Opaque, t.Data...)
 		}
 	}
+	return nil
 }
 
 func (d *Decoder) stick(err error) error {
