@@ -63,7 +63,7 @@ func (s *countingSource) failNext(errs ...error) {
 
 func TestHitMissAndEarlyRefresh(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		up := &countingSource{life: time.Hour}
+		up := &countingSource{life: time.Hour, delay: time.Second}
 		c := New(nil)
 		src := c.Wrap("k", up)
 		tok, err := src.Token()
@@ -82,8 +82,9 @@ func TestHitMissAndEarlyRefresh(t *testing.T) {
 		for range 100 {
 			tok2, err := src.Token()
 			require.NoError(t, err)
-			assert.Equal(t, "tok-1", tok2.AccessToken)
+			assert.Equal(t, "tok-1", tok2.AccessToken, "served while the refresh runs")
 		}
+		time.Sleep(2 * time.Second) // the refresh takes 1 s
 		synctest.Wait()
 		assert.EqualValues(t, 2, up.calls.Load(), "exactly one background refresh")
 		tok3, err := src.Token()
