@@ -68,6 +68,7 @@ func FuzzDecode(f *testing.F) {
 				}
 				continue
 			}
+			checkStreaming(t, b, legacy, tree)
 			enc, err := Marshal(tree)
 			if err != nil {
 				t.Fatalf("Marshal of a decoded tree: %v", err)
@@ -109,6 +110,44 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkStreaming decodes the root's children one by one with
+// DecodeElement and compares them with the tree.
+func checkStreaming(t *testing.T, b []byte, legacy bool, tree *Node) {
+	d := NewBytesDecoder(b)
+	d.AllowLegacy = legacy
+	d.MaxDepth = 64
+	if _, err := d.Token(); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			t.Fatalf("streaming: %v", err)
+		}
+		if tok.Kind == EndToken && d.Depth() == 0 {
+			break
+		}
+		if tok.Kind != StartToken {
+			continue
+		}
+		n, err := d.DecodeElement(tok)
+		if err != nil {
+			t.Fatalf("DecodeElement: %v", err)
+		}
+		if i >= len(tree.Children) || !equalTree(n, tree.Children[i]) {
+			t.Fatalf("DecodeElement child %d differs", i)
+		}
+		i++
+	}
+	if i != len(tree.Children) {
+		t.Fatalf("streamed %d children, tree has %d", i, len(tree.Children))
+	}
+	if _, err := d.Token(); err != io.EOF {
+		t.Fatalf("after the root: %v", err)
+	}
 }
 
 // FuzzFromXML: FromXML never panics, and what it produces decodes.
