@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -578,4 +579,40 @@ func validHostname(h string) bool {
 		}
 	}
 	return true
+}
+
+// String describes o without the token source, which may hold a token.
+func (o Options) String() string {
+	return fmt.Sprintf("autodiscover.Options{Cloud:%q Token:%s AllowedDomains:%q Methods:%q}",
+		o.Cloud.Name, tokenState(o.Token != nil), o.AllowedDomains, o.Methods)
+}
+
+// GoString is String, so %#v redacts too.
+func (o Options) GoString() string { return o.String() }
+
+// Format prints String for every verb.
+func (o Options) Format(f fmt.State, _ rune) { io.WriteString(f, o.String()) }
+
+// LogValue logs String.
+func (o Options) LogValue() slog.Value { return slog.StringValue(o.String()) }
+
+// String describes c without its token source.
+func (c *Client) String() string {
+	return fmt.Sprintf("autodiscover.Client{Cloud:%q Token:%s AllowedDomains:%q}", c.cloud.Name, tokenState(c.token != nil), c.domains)
+}
+
+// GoString is String, so %#v redacts too.
+func (c *Client) GoString() string { return c.String() }
+
+// Format prints String for every verb.
+func (c *Client) Format(f fmt.State, _ rune) { io.WriteString(f, c.String()) }
+
+// LogValue logs String.
+func (c *Client) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+func tokenState(set bool) string {
+	if set {
+		return "set(redacted)"
+	}
+	return "none"
 }

@@ -3,6 +3,8 @@ package autodiscover_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -752,5 +754,22 @@ func TestCheckRedirect(t *testing.T) {
 	for _, r := range srv.Requests() {
 		assert.NotEqual(t, "mail.contoso.test", r.Host)
 		assert.NotEqual(t, "srv.contoso.test", r.Host)
+	}
+}
+
+type valueSource struct{ tok string }
+
+func (v valueSource) Token() (*oauth2.Token, error) { return &oauth2.Token{AccessToken: v.tok}, nil }
+
+func TestNoTokenInFormatting(t *testing.T) {
+	t.Parallel()
+	opts := autodiscover.Options{Cloud: testCloud, Token: valueSource{tok: "SECRET-TOKEN-VALUE"}, AllowedDomains: []string{"contoso.test"}}
+	c, err := autodiscover.New(&opts)
+	require.NoError(t, err)
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("x", "opts", opts, "client", c)
+	for _, s := range []string{fmt.Sprintf("%v %+v %#v %s", opts, opts, opts, opts), fmt.Sprintf("%v %+v %#v %s", c, c, c, c), logged.String()} {
+		assert.NotContains(t, s, "SECRET-TOKEN-VALUE")
+		assert.Contains(t, s, "redacted")
 	}
 }
