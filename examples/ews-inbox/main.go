@@ -52,6 +52,29 @@ func main() {
 		tenant    = flag.String("tenant", "", "Entra ID tenant id or domain")
 		clientID  = flag.String("client-id", "", "application (client) id")
 	)
+	flag.Usage = func() {
+		fmt.Fprint(flag.CommandLine.Output(), `Usage: ews-inbox -mailbox ADDRESS [flags]
+
+Lists the newest messages of a mailbox's inbox over Exchange Web Services
+with an OAuth token (Exchange Online, or Exchange Server with OAuth).
+
+Token, in order of preference:
+  -access-token-file FILE   a ready access token ("-": standard input)
+  -app-only                 client credentials for -tenant/-client-id, secret in
+                            $MAILAUTH_CLIENT_SECRET; the app needs full_access_as_app
+                            and the mailbox is impersonated
+  (default)                 device-code sign-in for -tenant/-client-id as -mailbox
+                            (delegated permission EWS.AccessAsUser.All)
+
+Examples:
+  ews-inbox -mailbox alice@contoso.com -tenant contoso.onmicrosoft.com -client-id ID
+  MAILAUTH_CLIENT_SECRET=... ews-inbox -app-only -mailbox shared@contoso.com -tenant T -client-id ID -json
+  ews-inbox -ews-url https://mail.contoso.com/EWS/Exchange.asmx -mailbox alice@contoso.com -access-token-file tok.txt
+
+Flags:
+`)
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
