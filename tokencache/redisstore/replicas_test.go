@@ -83,12 +83,14 @@ func TestReplicas(t *testing.T) {
 	run := func(mode string) []string {
 		t.Helper()
 		startAt := time.Now().Add(2 * time.Second)
+		secondAt := startAt.Add(3 * time.Second)
 		outs := make([]bytes.Buffer, 4)
 		cmds := make([]*exec.Cmd, 4)
 		for i := range cmds {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestReplicaChild$", "-test.v")
 			cmd.Env = append(os.Environ(), "REDISSTORE_CHILD="+mode, "REDISSTORE_ADDR="+srv.Addr(), "REDISSTORE_IDP="+idp.URL(),
-				"REDISSTORE_CA="+certFile, "REDISSTORE_START="+strconv.FormatInt(startAt.UnixNano(), 10))
+				"REDISSTORE_CA="+certFile, "REDISSTORE_START="+strconv.FormatInt(startAt.UnixNano(), 10),
+				"REDISSTORE_START2="+strconv.FormatInt(secondAt.UnixNano(), 10))
 			cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -133,8 +135,10 @@ func TestReplicas(t *testing.T) {
 	}
 	idp.ResetCounters()
 	toks = run("user")
-	if got := idp.Requests(fakeidp.GrantRefreshToken); got != 1 {
-		t.Errorf("delegated: %d refresh-token redemptions from 4 processes, want 1", got)
+	// Two rounds in every child: IMAP, then (3 s later, on whatever refresh
+	// token each process holds by then) POP. One redemption per round.
+	if got := idp.Requests(fakeidp.GrantRefreshToken); got != 2 {
+		t.Errorf("delegated: %d refresh-token redemptions from 4 processes in two rounds, want 2", got)
 	}
 	if c, err := idp.Verify(toks[0]); err != nil || c.UPN != rUser {
 		t.Errorf("delegated token: %v %+v", err, c)
@@ -148,11 +152,11 @@ func TestReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := u2.Source(cl.DelegatedScopes(cloud.POP)...).TokenContext(ctx); err != nil {
+	if _, err := u2.Source(cl.DelegatedScopes(cloud.EWS)...).TokenContext(ctx); err != nil {
 		t.Fatalf("a new replica cannot use the stored refresh token: %v", err)
 	}
-	if got := idp.Requests(fakeidp.GrantRefreshToken); got != 2 {
-		t.Errorf("refresh redemptions = %d, want 2", got)
+	if got := idp.Requests(fakeidp.GrantRefreshToken); got != 3 {
+		t.Errorf("refresh redemptions = %d, want 3", got)
 	}
 
 	// Nothing readable at rest.
@@ -189,7 +193,7 @@ func TestReplicaChild(t *testing.T) {
 	c := tokencache.New(&tokencache.Options{Store: replicaStore(t, rdb), HTTPClient: hc})
 	cl := cloud.Global
 	cl.AuthorityHost = os.Getenv("REDISSTORE_IDP")
-	var src *tokencache.Source
+	var src, second *tokencache.Source
 	switch mode {
 	case "app":
 		app, err := c.AppOnly(tokencache.AppOnlyConfig{Cloud: cl, TenantID: rTenant, ClientID: rApp, Credential: tokencache.ClientSecret(rSecret)})
@@ -203,6 +207,7 @@ func TestReplicaChild(t *testing.T) {
 			t.Fatal(err)
 		}
 		src = u.Source(cl.DelegatedScopes(cloud.IMAP)...)
+		second = u.Source(cl.DelegatedScopes(cloud.POP)...)
 	}
 	ns, _ := strconv.ParseInt(os.Getenv("REDISSTORE_START"), 10, 64)
 	start := make(chan struct{})
@@ -238,6 +243,28 @@ func TestReplicaChild(t *testing.T) {
 	}
 	for tok := range seen {
 		fmt.Printf("TOKEN=%s\n", tok)
+	}
+	if second != nil {
+		ns2, _ := strconv.ParseInt(os.Getenv("REDISSTORE_START2"), 10, 64)
+		time.Sleep(time.Until(time.Unix(0, ns2)))
+		var wg2 sync.WaitGroup
+		errs := make(chan error, 100)
+		for range 100 {
+			wg2.Add(1)
+			go func() {
+				defer wg2.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				if _, err := second.TokenContext(ctx); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg2.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("second round: %v", err)
+		}
 	}
 	fmt.Printf("STATS=%+v\n", c.Stats())
 }
