@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log"
 
+	"golang.org/x/oauth2"
+
 	"github.com/modernauth/mailauth/autodiscover"
 	"github.com/modernauth/mailauth/internal/autodtest"
 )
@@ -66,4 +68,37 @@ func ExampleRedirectError() {
 	}
 	// Output:
 	// refused: https://autodiscover.attacker.example/autodiscover/autodiscover.xml
+}
+
+// On-premises Exchange with OAuth: the domain's POX endpoint asks for a
+// bearer token, which is sent only because the caller named the domain.
+func ExampleClient_Lookup_onPremises() {
+	srv, err := autodtest.New(autodtest.Options{Hosts: []autodtest.Host{
+		{Name: "autodiscover.contoso.com", POX: true, RequireBearer: true, Mailboxes: map[string]autodtest.Mailbox{
+			"carol@contoso.com": {EASURL: "https://mail.contoso.com/Microsoft-Server-ActiveSync"}}},
+	}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
+	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "token-for-mail.contoso.com"})
+	c, err := autodiscover.New(&autodiscover.Options{
+		Token:          src,
+		AllowedDomains: []string{"contoso.com"},
+		Methods:        []autodiscover.Method{autodiscover.MethodPOX}, // on-premises only: skip v2
+		DialContext:    srv.DialContext, TLSConfig: srv.ClientTLSConfig(), Resolver: srv,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := c.Lookup(context.Background(), "carol@contoso.com", autodiscover.ActiveSync)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.URL)
+	fmt.Println("from", res.Endpoint)
+	// Output:
+	// https://mail.contoso.com/Microsoft-Server-ActiveSync
+	// from https://autodiscover.contoso.com/autodiscover/autodiscover.xml
 }
