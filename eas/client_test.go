@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/eas"
 	"github.com/modernauth/mailauth/internal/bearer"
 	"github.com/modernauth/mailauth/internal/eastest"
@@ -591,4 +593,65 @@ func TestServerOptionsSpecSample(t *testing.T) {
 	assert.Len(t, info.Commands, 23)
 	assert.True(t, info.SupportsCommand("CreateCollection"), "spaces after commas are trimmed")
 	assert.False(t, info.Supports("14.1"))
+}
+
+// rtSource is a minimal delegated source over x/oauth2 with nothing
+// cached at start: it redeems its refresh token on first use, and
+// implements Invalidate (compare-and-drop).
+type rtSource struct {
+	cfg *oauth2.Config
+	hc  *http.Client
+
+	mu  sync.Mutex // guards cur
+	cur *oauth2.Token
+}
+
+func (s *rtSource) Token() (*oauth2.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur.Valid() {
+		return s.cur, nil
+	}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, s.hc)
+	tok, err := s.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: s.cur.RefreshToken}).Token()
+	if err != nil {
+		return nil, err
+	}
+	s.cur = tok
+	return tok, nil
+}
+
+func (s *rtSource) Invalidate(tok *oauth2.Token) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tok != nil && s.cur.AccessToken == tok.AccessToken {
+		s.cur = &oauth2.Token{RefreshToken: s.cur.RefreshToken}
+	}
+}
+
+// Test401ThenSuccessColdSource: with a source that holds no access token,
+// a command answered 401 once costs exactly 2 token requests: the first
+// token and the fresh one after the 401.
+func Test401ThenSuccessColdSource(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, eastest.Options{Messages: 1})
+	c := cloud.Global
+	c.AuthorityHost = e.idp.URL()
+	scopes := c.DelegatedScopes(cloud.EAS)
+	src := &rtSource{
+		cfg: &oauth2.Config{ClientID: testClient, Scopes: scopes,
+			Endpoint: oauth2.Endpoint{TokenURL: e.idp.TokenURL(testTenant), AuthStyle: oauth2.AuthStyleInParams}},
+		hc:  e.idp.HTTPClient(),
+		cur: &oauth2.Token{RefreshToken: e.idp.IssueRefreshToken(testTenant, testClient, testUser, scopes)},
+	}
+	cl := e.client(t, func(o *eas.Options) { o.Token = src })
+	e.idp.ResetCounters()
+	e.srv.Reject401Once(1)
+	_, err := cl.ServerOptions(t.Context())
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, e.idp.TotalRequests(), "exactly two token requests")
+	assert.Equal(t, 2, e.srv.Requests("OPTIONS"))
+	_, err = cl.Folders(t.Context())
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, e.idp.TotalRequests(), "no more afterwards")
 }
