@@ -116,7 +116,13 @@ func authOnce(ctx context.Context, o *Options, c *imapclient.Client, bw *byeWatc
 	}
 	sc := sasl.NewClient(sasl.ClientOptions{Mechanism: mech, Username: o.Mailbox, Host: o.host, Port: o.port, Token: tok})
 	o.log("imapauth: authenticating", "mechanism", mech, "mailbox", o.Mailbox, "sasl_ir", caps.Has(imap.CapSASLIR), "retry", retried)
+	if bw != nil {
+		bw.inSASL.Store(true)
+	}
 	err = run(ctx, c, func() error { return c.Authenticate(sc) })
+	if bw != nil {
+		bw.inSASL.Store(false)
+	}
 	conn := &Conn{Client: c, mech: mech, identity: sc.Identity(), expiry: sc.Expiry(), tok: tok, bye: bw}
 	if err != nil {
 		if ctx.Err() != nil {

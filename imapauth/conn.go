@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -77,6 +78,24 @@ type byeWatcher struct {
 	line     []byte
 	byeText  string
 	prefixed io.Reader // synthetic greeting after STARTTLS, read first
+
+	// inSASL is set while imapauth runs AUTHENTICATE on this connection; see Write.
+	inSASL atomic.Bool
+}
+
+// Write passes p on, except that during AUTHENTICATE a lone "=\r\n" becomes "\r\n".
+// go-imap encodes an empty SASL response as "=", the RFC 4959 spelling for an empty
+// *initial* response; a continuation answer is plain base64, where empty is the empty
+// line (RFC 9051 §6.2.2). imapclient flushes each SASL response on its own, so the
+// response is exactly one Write; no IMAP command is a bare "=".
+func (w *byeWatcher) Write(p []byte) (int, error) {
+	if w.inSASL.Load() && string(p) == "=\r\n" {
+		if _, err := w.Conn.Write(p[1:]); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return w.Conn.Write(p)
 }
 
 func newByeWatcher(c net.Conn) *byeWatcher { return &byeWatcher{Conn: c, atStart: true} }
