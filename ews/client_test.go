@@ -690,3 +690,25 @@ func TestNoTokenInErrorsOrLogs(t *testing.T) {
 	}
 	assert.Contains(t, logs.String(), "status=400")
 }
+
+func TestHTTPThrottlingHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, ewstest.Options{})
+	c := e.userClient(t, alice, nil)
+	e.srv.SetThrottle(2, http.StatusServiceUnavailable, 0)
+	_, err := c.GetFolder(t.Context(), ews.Inbox)
+	require.NoError(t, err)
+	reqs := e.srv.Requests()
+	require.Len(t, reqs, 3)
+	assert.Equal(t, []int{503, 503, 200}, []int{reqs[0].Status, reqs[1].Status, reqs[2].Status})
+
+	// A Retry-After longer than MaxBackoff comes back as a typed error.
+	c = e.userClient(t, alice, func(o *ews.Options) { o.MaxBackoff = time.Second })
+	e.srv.SetThrottle(1, http.StatusTooManyRequests, time.Minute)
+	_, err = c.GetFolder(t.Context(), ews.Inbox)
+	var he *ews.HTTPError
+	require.ErrorAs(t, err, &he)
+	assert.Equal(t, http.StatusTooManyRequests, he.StatusCode)
+	assert.True(t, he.Temporary())
+	assert.Contains(t, he.Hint(), "throttling")
+}

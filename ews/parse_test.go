@@ -289,3 +289,13 @@ func TestRedact(t *testing.T) {
 	assert.Equal(t, "Authorization: Bearer [redacted] and token [redacted], end", out)
 	assert.Equal(t, "plain text", redact("plain text"))
 }
+
+func FuzzRedact(f *testing.F) {
+	f.Add("Authorization: Bearer eyJ0eXAi.eyJhdWQi.sig")
+	f.Add("BEARER abc eyJ")
+	f.Fuzz(func(t *testing.T, s string) {
+		if out := redact(s); strings.Contains(out, "eyJ") {
+			t.Fatalf("redact(%q) = %q", s, out)
+		}
+	})
+}

@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -109,6 +110,9 @@ type Server struct {
 	busyBackOff  time.Duration // guarded by mu
 	unauthorized int           // guarded by mu: next requests answered 401
 	denyImp      bool          // guarded by mu
+	throttle     int           // guarded by mu: next requests answered throttleCode
+	throttleCode int           // guarded by mu: 429 or 503
+	retryAfter   time.Duration // guarded by mu: Retry-After of throttled answers
 	nextID       int           // guarded by mu
 }
 
@@ -191,6 +195,15 @@ func (s *Server) SetUnauthorized(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.unauthorized = n
+}
+
+// SetThrottle makes the next n requests fail at the HTTP level with status
+// (429 or 503, as IIS and Exchange Online's front ends do), with a
+// Retry-After of retryAfter in whole seconds (omitted when negative).
+func (s *Server) SetThrottle(n, status int, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.throttle, s.throttleCode, s.retryAfter = n, status, retryAfter
 }
 
 // SetDenyImpersonation makes impersonation fail with the
@@ -281,6 +294,19 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, rec *Request) in
 		w.Header().Set("Allow", "POST")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return http.StatusMethodNotAllowed
+	}
+	s.mu.Lock()
+	throttled, code, ra := s.throttle > 0, s.throttleCode, s.retryAfter
+	if throttled {
+		s.throttle--
+	}
+	s.mu.Unlock()
+	if throttled {
+		if ra >= 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(ra/time.Second)))
+		}
+		http.Error(w, http.StatusText(code), code)
+		return code
 	}
 	s.mu.Lock()
 	forced401 := s.unauthorized > 0
