@@ -58,4 +58,3 @@ func TestErrorChallengeTranscript(t *testing.T) {
 		})
 	}
 }
-
