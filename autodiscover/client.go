@@ -469,6 +469,10 @@ func (c *Client) lookup(ctx context.Context, addr, domain string, p Protocol, ke
 	}
 }
 
+// CloseIdleConnections closes the idle keep-alive connections of the
+// client's transport. It does not interrupt lookups in progress.
+func (c *Client) CloseIdleConnections() { c.anon.CloseIdleConnections() }
+
 // Forget drops the cached result for (email, p), for example after the
 // URL stopped working. It does no I/O.
 func (c *Client) Forget(email string, p Protocol) {

@@ -74,6 +74,7 @@ func newClient(t *testing.T, srv *autodtest.Server, opts autodiscover.Options) *
 	opts.RequestTimeout = 5 * time.Second
 	c, err := autodiscover.New(&opts)
 	require.NoError(t, err, "autodiscover.New")
+	t.Cleanup(c.CloseIdleConnections)
 	return c
 }
 
