@@ -122,7 +122,9 @@ func TestSaveRace(t *testing.T) {
 func TestLock(t *testing.T) {
 	srv := startRedis(t)
 	rdb := srv.client(t)
-	st := New(rdb, &Options{LockTTL: 300 * time.Millisecond, MaxLockWait: 20 * time.Millisecond})
+	// The TTL is short so that renewal must happen, but generous enough for
+	// a loaded test machine to renew in time.
+	st := New(rdb, &Options{LockTTL: 1500 * time.Millisecond, MaxLockWait: 20 * time.Millisecond})
 	ctx := ctxT(t)
 
 	unlock, err := st.Lock(ctx, "p")
@@ -130,7 +132,7 @@ func TestLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Held past its TTL thanks to renewal: another locker times out.
-	short, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
+	short, cancel := context.WithTimeout(ctx, 3500*time.Millisecond)
 	_, err = st.Lock(short, "p")
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
