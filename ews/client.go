@@ -58,10 +58,6 @@ type Options struct {
 	// that keep notification subscriptions on one backend server.
 	PreferServerAffinity bool
 
-	// AllowedHosts lists more hosts that may receive the token; the host of
-	// URL is always allowed.
-	AllowedHosts []string
-
 	// Base sends the HTTP requests. Nil means http.DefaultTransport.
 	Base http.RoundTripper
 
@@ -131,7 +127,7 @@ func New(opts Options) (*Client, error) {
 	}
 	tr, err := bearer.New(bearer.Options{
 		Token:             opts.Token,
-		AllowedHosts:      append([]string{u.Host}, opts.AllowedHosts...),
+		AllowedHosts:      []string{u.Host},
 		Base:              opts.Base,
 		InsecureAllowHTTP: opts.InsecureAllowHTTP,
 		MaxRetries:        opts.MaxRetries,

@@ -31,11 +31,11 @@
 //
 // # Security
 //
-// The token is sent only to the host of [Options.URL] (and to
-// [Options.AllowedHosts]), only over https unless
-// [Options.InsecureAllowHTTP] is set, and redirects are never followed: a
-// 3xx answer is returned as an [*HTTPError]. Tokens never appear in errors
-// or logs.
+// The token is sent only to the host (and port) of [Options.URL], only
+// over https unless [Options.InsecureAllowHTTP] is set, and redirects are
+// never followed: a 3xx answer is returned as an [*HTTPError] with its
+// Location. Tokens never appear in errors or logs; text copied from an
+// error page has anything that looks like a bearer token or JWT masked.
 //
 // # Errors and throttling
 //
