@@ -21,7 +21,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"time"
@@ -32,11 +31,6 @@ import (
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/tokencache"
 )
-
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
 	var connectTo, allow listFlag
@@ -96,33 +90,6 @@ func main() {
 	report(res, err, *asJSON)
 	if err != nil {
 		os.Exit(1)
-	}
-}
-
-// dialer implements -connect-to: the TLS name stays the URL's host, only
-// the TCP destination changes.
-func dialer(rules []string) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, port, _ := net.SplitHostPort(addr)
-		for _, r := range rules {
-			f := strings.Split(r, ":")
-			if len(f) != 4 {
-				return nil, fmt.Errorf("-connect-to %q: want HOST1:PORT1:HOST2:PORT2", r)
-			}
-			if (f[0] == "" || strings.EqualFold(f[0], host)) && (f[1] == "" || f[1] == port) {
-				h2, p2 := f[2], f[3]
-				if h2 == "" {
-					h2 = host
-				}
-				if p2 == "" {
-					p2 = port
-				}
-				addr = net.JoinHostPort(h2, p2)
-				break
-			}
-		}
-		return d.DialContext(ctx, network, addr)
 	}
 }
 
