@@ -191,9 +191,11 @@ type GetItemOptions struct {
 
 // GetItems returns the items with the given ids, with the Default shape
 // (subject, body, recipients, dates, flags) plus received time, class,
-// sender, importance, Internet message id and parent folder. When some
-// items fail, it returns the others and the errors joined. It does one
-// request.
+// sender, importance, Internet message id and parent folder. It is meant
+// for mail items (messages, meeting requests): Exchange may refuse those
+// message properties for other item types with ErrorInvalidPropertyRequest.
+// When some items fail, it returns the others and the errors joined. It
+// does one request.
 func (c *Client) GetItems(ctx context.Context, ids []ItemID, opts *GetItemOptions) ([]Item, error) {
 	if len(ids) == 0 {
 		return nil, errors.New("ews: GetItem: no item id given")
