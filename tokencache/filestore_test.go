@@ -248,3 +248,29 @@ func TestEncryptedStore(t *testing.T) {
 	_, isLocker := any(em).(Locker)
 	assert.True(t, isLocker)
 }
+
+// hungStore never answers: every call waits for its context.
+type hungStore struct{}
+
+func (hungStore) Load(ctx context.Context, _ string) (Record, error) { <-ctx.Done(); return Record{}, ctx.Err() }
+func (hungStore) Save(ctx context.Context, _ string, _ Record) error { <-ctx.Done(); return ctx.Err() }
+func (hungStore) Delete(ctx context.Context, _ string) error        { <-ctx.Done(); return ctx.Err() }
+func (hungStore) Lock(ctx context.Context, _ string) (func(), error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestStoreDown: a shared store that hangs (Redis down) costs bounded time;
+// tokens keep coming from the IdP and the errors are counted.
+func TestStoreDown(t *testing.T) {
+	idp, cl := newIdP(t, fakeidp.Options{})
+	c := newTestCache(idp, &Options{Store: hungStore{}, FetchTimeout: 20 * time.Second})
+	app, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: tApp, Credential: ClientSecret(tSecret)})
+	require.NoError(t, err)
+	t0 := time.Now()
+	tok, err := app.Source(cl.AppOnlyScope()).TokenContext(t.Context())
+	require.NoError(t, err)
+	assert.NotEmpty(t, tok.AccessToken)
+	assert.Less(t, time.Since(t0), 12*time.Second, "5 s lock wait (half the 10 s attempt) + 2 s load + 2 s save at most")
+	assert.GreaterOrEqual(t, c.Stats().StoreErrors, uint64(3), "lock, load and save failures are counted")
+}

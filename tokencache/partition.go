@@ -45,6 +45,10 @@ type storedToken struct {
 	RefreshOn   time.Time `json:"refresh_on,omitzero"`
 }
 
+// storeTimeout bounds one store load or save: a hung shared store must not
+// hold up token acquisition.
+const storeTimeout = 2 * time.Second
+
 // refreshTokenLife is how long a stored delegated record is kept without
 // use: Entra refresh tokens live 90 days (sliding).
 const refreshTokenLife = 90 * 24 * time.Hour
@@ -97,7 +101,15 @@ func (p *partition) lockStore(ctx context.Context) (unlock func(), err error) {
 	if p.c.locker == nil {
 		return func() {}, nil
 	}
-	u, err := p.c.locker.Lock(ctx, p.name)
+	// Wait for a peer's flight at most half of what is left, so a hung
+	// shared store still leaves time to fetch without it.
+	wait := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl)/2)
+	}
+	lctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	u, err := p.c.locker.Lock(lctx, p.name)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err
@@ -112,7 +124,9 @@ func (p *partition) lockStore(ctx context.Context) (unlock func(), err error) {
 // an empty partition (corrupt ones are reported); an unreachable store
 // leaves the last known data.
 func (p *partition) load(ctx context.Context) {
-	rec, err := p.c.store.Load(ctx, p.name)
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	rec, err := p.c.store.Load(sctx, p.name)
 	if err != nil {
 		p.c.storeError(ctx, "load", p.name, err)
 		if errors.Is(err, ErrCorrupt) {
@@ -151,7 +165,9 @@ func (p *partition) save(ctx context.Context, merge func(d *partitionData)) {
 			return
 		}
 		rec := Record{Generation: p.gen + 1, Data: b, Expires: p.data.expires(now)}
-		err = p.c.store.Save(ctx, p.name, rec)
+		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		err = p.c.store.Save(sctx, p.name, rec)
+		cancel()
 		if err == nil {
 			p.gen++
 			return
