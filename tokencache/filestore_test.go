@@ -252,9 +252,12 @@ func TestEncryptedStore(t *testing.T) {
 // hungStore never answers: every call waits for its context.
 type hungStore struct{}
 
-func (hungStore) Load(ctx context.Context, _ string) (Record, error) { <-ctx.Done(); return Record{}, ctx.Err() }
+func (hungStore) Load(ctx context.Context, _ string) (Record, error) {
+	<-ctx.Done()
+	return Record{}, ctx.Err()
+}
 func (hungStore) Save(ctx context.Context, _ string, _ Record) error { <-ctx.Done(); return ctx.Err() }
-func (hungStore) Delete(ctx context.Context, _ string) error        { <-ctx.Done(); return ctx.Err() }
+func (hungStore) Delete(ctx context.Context, _ string) error         { <-ctx.Done(); return ctx.Err() }
 func (hungStore) Lock(ctx context.Context, _ string) (func(), error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
