@@ -179,6 +179,10 @@ func TestDialSTLS(t *testing.T) {
 	assert.True(t, c.IsTLS())
 	assert.True(t, c.SupportsMechanism("XOAUTH2"), "SASL is listed after STLS")
 	assert.False(t, c.HasCapability("STLS"))
+	assert.Contains(t, c.Capabilities(), "UIDL")
+	st, ok := c.TLSConnectionState()
+	assert.True(t, ok)
+	assert.True(t, st.HandshakeComplete)
 }
 
 func TestSTLSUnavailable(t *testing.T) {
@@ -315,6 +319,9 @@ func TestProbeFailure(t *testing.T) {
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, "STAT", pe.Command)
 	assert.Contains(t, pe.Text, "authenticated but not connected")
+	assert.Contains(t, err.Error(), "but the mailbox cannot be opened")
+	assert.Contains(t, err.Error(), "FullAccess")
+	assert.Equal(t, "", pe.Hint(), "no code, nothing to add")
 }
 
 func TestCloseAfterAuthIsAnErrorNotAHang(t *testing.T) {

@@ -146,3 +146,21 @@ func TestTranscriptAbortOnThirdChallenge(t *testing.T) {
 	assert.False(t, strings.Contains(err.Error(), "tok\x01"))
 	require.NoError(t, c.Noop(ctx), "the session survives the abort")
 }
+
+// TestSTLSRefusesDataBeforeHandshake: bytes that arrive after STLS's +OK but
+// before the TLS handshake could have been injected by a man in the middle
+// (the STARTTLS command-injection class of bugs); the client must not act
+// on them.
+func TestSTLSRefusesDataBeforeHandshake(t *testing.T) {
+	addr := scripted(t, func(int) []step {
+		return []step{
+			{"", []string{"+OK ready"}},
+			{"CAPA", []string{"+OK", "STLS", "."}},
+			{"STLS", []string{"+OK Begin TLS\r\n+OK injected"}},
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := popauth.DialSTLS(ctx, addr, &popauth.Options{Username: "a@b.test", TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok"})})
+	require.ErrorIs(t, err, popauth.ErrMalformedReply)
+}
