@@ -198,8 +198,7 @@ func TestMutualExclusion(t *testing.T) {
 						return
 					}
 					n := inside.Add(1)
-					if n > maxInside.Load() {
-						maxInside.Store(n)
+					for m := maxInside.Load(); n > m && !maxInside.CompareAndSwap(m, n); m = maxInside.Load() {
 					}
 					time.Sleep(time.Millisecond)
 					inside.Add(-1)
