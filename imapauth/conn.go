@@ -198,3 +198,12 @@ func isBase64(b []byte) bool {
 	}
 	return true
 }
+
+// String describes the connection without its token, e.g.
+// "imapauth.Conn(XOAUTH2 upn=alice@contoso.com ... exp=...)".
+func (c *Conn) String() string {
+	return "imapauth.Conn(" + c.mech + " " + c.identity.String() + ")"
+}
+
+// GoString is like String, so %#v never shows the token either.
+func (c *Conn) GoString() string { return c.String() }

@@ -374,3 +374,11 @@ func ctxErr(ctx context.Context, err error) error {
 	}
 	return err
 }
+
+// String describes the client without its token.
+func (c *Client) String() string {
+	return "smtpauth.Client(" + c.mech + " " + c.identity.String() + ")"
+}
+
+// GoString is like String, so %#v never shows the token either.
+func (c *Client) GoString() string { return c.String() }
