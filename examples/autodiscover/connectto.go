@@ -20,12 +20,12 @@ func dialer(rules []string) func(ctx context.Context, network, addr string) (net
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, port, _ := net.SplitHostPort(addr)
 		for _, r := range rules {
-			f := strings.Split(r, ":")
+			f := splitConnectTo(r)
 			if len(f) != 4 {
 				return nil, fmt.Errorf("-connect-to %q: want HOST1:PORT1:HOST2:PORT2", r)
 			}
-			if (f[0] == "" || strings.EqualFold(f[0], host)) && (f[1] == "" || f[1] == port) {
-				h2, p2 := f[2], f[3]
+			if (f[0] == "" || strings.EqualFold(strings.Trim(f[0], "[]"), host)) && (f[1] == "" || f[1] == port) {
+				h2, p2 := strings.Trim(f[2], "[]"), f[3]
 				if h2 == "" {
 					h2 = host
 				}
@@ -38,4 +38,25 @@ func dialer(rules []string) func(ctx context.Context, network, addr string) (net
 		}
 		return d.DialContext(ctx, network, addr)
 	}
+}
+
+// splitConnectTo splits on colons outside brackets, so IPv6 hosts are
+// written as in curl: [::1].
+func splitConnectTo(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i, r := range s {
+		switch r {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case ':':
+			if depth == 0 {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:])
 }

@@ -64,6 +64,8 @@ func TestProgram(t *testing.T) {
 
 func TestConnectTo(t *testing.T) {
 	t.Parallel()
+	assert.Equal(t, []string{"a.test", "443", "[::1]", "8443"}, splitConnectTo("a.test:443:[::1]:8443"))
+	assert.Equal(t, []string{"", "", "127.0.0.1", "1"}, splitConnectTo("::127.0.0.1:1"))
 	d := dialer([]string{"bad"})
 	_, err := d(t.Context(), "tcp", "a.test:443")
 	assert.ErrorContains(t, err, "HOST1:PORT1:HOST2:PORT2")
