@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -276,4 +278,60 @@ func TestStoreDown(t *testing.T) {
 	assert.NotEmpty(t, tok.AccessToken)
 	assert.Less(t, time.Since(t0), 14*time.Second, "5 s lock wait (half the 10 s attempt) + 2 s load + 2 s save, plus slack")
 	assert.GreaterOrEqual(t, c.Stats().StoreErrors, uint64(3), "lock, load and save failures are counted")
+}
+
+// flakyStore wraps a store and fails every call while down is set.
+type flakyStore struct {
+	Store
+	down atomic.Bool
+}
+
+var errDown = errors.New("store unreachable")
+
+func (f *flakyStore) Load(ctx context.Context, p string) (Record, error) {
+	if f.down.Load() {
+		return Record{}, errDown
+	}
+	return f.Store.Load(ctx, p)
+}
+
+func (f *flakyStore) Save(ctx context.Context, p string, r Record) error {
+	if f.down.Load() {
+		return errDown
+	}
+	return f.Store.Save(ctx, p, r)
+}
+
+// TestStoreOutageKeepsRotatedToken: refresh tokens rotated while the store
+// is down are kept in memory and written through when it returns.
+func TestStoreOutageKeepsRotatedToken(t *testing.T) {
+	idp, cl := newIdP(t, fakeidp.Options{})
+	fs := &flakyStore{Store: NewMemoryStore()}
+	c := newTestCache(idp, &Options{Store: fs})
+	u := delegatedUser(t, c, cl)
+	require.NoError(t, u.ImportRefreshToken(t.Context(), idp.IssueRefreshToken(tTenant, tPublic, tUser, u.scopes)))
+	before, err := fs.Store.Load(t.Context(), u.p.name)
+	require.NoError(t, err)
+
+	fs.down.Store(true)
+	src := u.Source(cl.DelegatedScopes(cloud.IMAP)...)
+	for range 3 { // three redemptions, three rotations, none stored
+		tok, err := src.TokenContext(t.Context())
+		require.NoError(t, err)
+		src.Invalidate(tok)
+	}
+	assert.GreaterOrEqual(t, c.Stats().StoreErrors, uint64(6))
+	fs.down.Store(false)
+
+	_, err = u.Source(cl.DelegatedScopes(cloud.SMTP)...).TokenContext(t.Context())
+	require.NoError(t, err, "the newest refresh token survived the outage")
+	after, err := fs.Store.Load(t.Context(), u.p.name)
+	require.NoError(t, err)
+	assert.Equal(t, before.Generation+1, after.Generation, "written through after the outage")
+	assert.Equal(t, 1, idp.LiveRefreshTokens())
+
+	// a fresh process on the store redeems the stored (newest) refresh token
+	c2 := newTestCache(idp, &Options{Store: fs.Store})
+	_, err = delegatedUser(t, c2, cl).Source(cl.DelegatedScopes(cloud.POP)...).TokenContext(t.Context())
+	require.NoError(t, err)
 }

@@ -64,6 +64,10 @@ type partition struct {
 
 	gen  uint64
 	data partitionData
+	// dirty: data holds changes (a rotated refresh token) that the store
+	// has not accepted yet, because it failed. gen is then the generation
+	// those changes were based on.
+	dirty bool
 }
 
 func newPartition(c *Cache, name string) *partition {
@@ -134,6 +138,12 @@ func (p *partition) load(ctx context.Context) {
 		}
 		return
 	}
+	if p.dirty && rec.Generation == p.gen {
+		// The store is back but still holds what our unsaved changes
+		// were based on: keep ours, the next save writes them through.
+		return
+	}
+	p.dirty = false
 	if rec.Generation == 0 {
 		p.gen, p.data = 0, partitionData{}
 		return
@@ -170,10 +180,12 @@ func (p *partition) save(ctx context.Context, merge func(d *partitionData)) {
 		cancel()
 		if err == nil {
 			p.gen++
+			p.dirty = false
 			return
 		}
 		if !errors.Is(err, ErrConflict) {
 			p.c.storeError(ctx, "save", p.name, err)
+			p.dirty = true
 			return
 		}
 		p.load(ctx)
