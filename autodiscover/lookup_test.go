@@ -774,3 +774,26 @@ func TestNoTokenInFormatting(t *testing.T) {
 		assert.Contains(t, s, "redacted")
 	}
 }
+
+// Hybrid: the on-premises service sends a migrated mailbox to its cloud
+// routing address; v2 on the cloud host knows it. The routing domain
+// itself is never asked, since nobody named it.
+func TestHybridRedirectAddrToCloud(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, autodtest.Options{Hosts: []autodtest.Host{
+		{Name: "outlook.cloud.test", V2: true, Mailboxes: map[string]autodtest.Mailbox{
+			"rita@contoso.mail.onmicrosoft.test": {EWSURL: cloudEWS}}},
+		{Name: "autodiscover.contoso.test", POX: true, SOAP: true, Mailboxes: map[string]autodtest.Mailbox{
+			"rita@contoso.test": {RedirectAddr: "rita@contoso.mail.onmicrosoft.test"}}},
+		{Name: "contoso.mail.onmicrosoft.test", POX: true, Mailboxes: map[string]autodtest.Mailbox{"*": {EWSURL: "https://contoso.mail.onmicrosoft.test/EWS/Exchange.asmx"}}},
+	}})
+	c := newClient(t, srv, autodiscover.Options{})
+	res, err := c.Lookup(ctx(t), "rita@contoso.test", autodiscover.EWS)
+	require.NoError(t, err)
+	assert.Equal(t, cloudEWS, res.URL)
+	assert.Equal(t, "rita@contoso.mail.onmicrosoft.test", res.Email)
+	assert.Equal(t, autodiscover.MethodV2, res.Method)
+	for _, r := range srv.Requests() {
+		assert.NotEqual(t, "contoso.mail.onmicrosoft.test", r.Host)
+	}
+}
