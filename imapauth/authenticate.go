@@ -39,7 +39,9 @@ func NewOAuthBearerClient(mailbox, host string, port int, src oauth2.TokenSource
 // refused token it retries once on the same connection with a fresh token, when the
 // source can invalidate and the connection is still open. ctx bounds the whole exchange;
 // if ctx ends first, c is closed. "* BYE" detection ([Conn.TokenExpired]) is available
-// only on connections dialled by [Dial] or [DialStartTLS].
+// only on connections dialled by [Dial] or [DialStartTLS], and so is one wire fix: on a
+// client it did not dial, the empty answer to an XOAUTH2 error challenge goes out as
+// go-imap writes it, "=" instead of an empty line (Dovecot accepts either).
 func Authenticate(ctx context.Context, c *imapclient.Client, opts *Options) (*Conn, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err

@@ -59,3 +59,24 @@ func ExampleDial() {
 	// XOAUTH2 as alice@contoso.test - INBOX has 1 message(s)
 	// other mailbox refused: true
 }
+
+// Keep an IDLE session open for a day: Session re-dials with a fresh token from the
+// source before each token expires, and after "* BYE ... AccessTokenExpired".
+func ExampleSession() {
+	var src oauth2.TokenSource // e.g. a tokencache source for the IMAP scope
+	s := &imapauth.Session{
+		Addr:    "outlook.office365.com:993",
+		Options: &imapauth.Options{Token: src, Mailbox: "shared@contoso.com"},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 24*time.Hour)
+	defer cancel()
+	err := s.Run(ctx, func(ctx context.Context, c *imapauth.Conn) error {
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			return c.Err(err)
+		}
+		return imapauth.Idle(ctx, c) // returns when ctx ends: Run then reconnects
+	})
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Fatal(err)
+	}
+}
