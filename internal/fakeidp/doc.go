@@ -16,6 +16,7 @@
 //	POST /{tenant}/oauth2/v2.0/devicecode
 //	POST /{tenant}/oauth2/v2.0/token              (client_credentials, refresh_token,
 //	                                               authorization_code, device_code)
+//	GET  /devicelogin?user_code=..&login_hint=..  (approves a device code)
 //
 // Access tokens are RS256 JWTs signed by the IdP's own key with the claims
 // Exchange Online puts in its tokens (aud, iss, tid, oid, upn,

@@ -182,6 +182,28 @@ func (p *IdP) DenyDevice(userCode string) error {
 	return nil
 }
 
+// serveDeviceLogin is the verification page: GET or POST with user_code and
+// login_hint (a UPN) approves the device code, as [IdP.ApproveDevice] does;
+// without them it shows what to send.
+func (p *IdP) serveDeviceLogin(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "malformed form", http.StatusBadRequest)
+		return
+	}
+	code, upn := r.Form.Get("user_code"), r.Form.Get("login_hint")
+	if code == "" || upn == "" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "fakeidp device login: send user_code=<code>&login_hint=<upn> to this page to sign in.\n")
+		return
+	}
+	if err := p.ApproveDevice(code, upn); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, "Signed in. You can return to the application.\n")
+}
+
 func (p *IdP) deviceCodeGrant(w http.ResponseWriter, r *http.Request, tenant string) {
 	app, ok := p.lookupApp(w, r, tenant, false)
 	if !ok {

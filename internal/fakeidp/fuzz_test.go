@@ -84,9 +84,11 @@ func FuzzTokenEndpoint(f *testing.F) {
 				t.Fatal("the answer echoes the client secret")
 			}
 		}
-		req := httptest.NewRequest(http.MethodGet, "/"+tenant+"/oauth2/v2.0/authorize", nil)
-		req.URL.RawQuery = body
-		idp.serveHTTP(httptest.NewRecorder(), req)
+		for _, path := range []string{"/" + tenant + "/oauth2/v2.0/authorize", "/devicelogin"} {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.URL.RawQuery = body
+			idp.serveHTTP(httptest.NewRecorder(), req)
+		}
 	})
 }
 

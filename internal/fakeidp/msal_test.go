@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"math/big"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -252,6 +253,43 @@ func TestMSALDeviceCodeAutoApprove(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkDelegated(t, idp, res)
+}
+
+// TestMSALDeviceCodeLoginPage approves through the verification_uri page,
+// as a person with a browser would.
+func TestMSALDeviceCodeLoginPage(t *testing.T) {
+	idp := newTestIdP(t, Options{})
+	addAlice(idp)
+	pc := newPublic(t, idp, testTenant)
+	ctx := testCtx(t)
+	dc, err := pc.AcquireTokenByDeviceCode(ctx, []string{imapScope})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dc.Result.VerificationURL != idp.URL()+"/devicelogin" {
+		t.Fatalf("verification_uri = %q", dc.Result.VerificationURL)
+	}
+	resp, err := idp.HTTPClient().PostForm(dc.Result.VerificationURL, url.Values{"user_code": {dc.Result.UserCode}, "login_hint": {alice}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("device login page: %d", resp.StatusCode)
+	}
+	res, err := dc.AuthenticationResult(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDelegated(t, idp, res)
+	resp, err = idp.HTTPClient().PostForm(dc.Result.VerificationURL, url.Values{"user_code": {"NOPE"}, "login_hint": {alice}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("unknown user code: %d", resp.StatusCode)
+	}
 }
 
 func TestMSALDeviceCodeDenied(t *testing.T) {

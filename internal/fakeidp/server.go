@@ -52,8 +52,16 @@ func (p *IdP) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	w = rec
 	path := r.URL.Path
-	if path == "/discovery/v2.0/keys" || path == "/common/discovery/keys" {
+	if id := r.Header.Get("client-request-id"); id != "" && len(id) <= 64 {
+		w.Header().Set("client-request-id", id) // Entra echoes the caller's correlation id
+	}
+	w.Header().Set("x-ms-request-id", newID())
+	switch path {
+	case "/discovery/v2.0/keys", "/common/discovery/keys":
 		p.serveJWKS(w)
+		return
+	case "/devicelogin":
+		p.serveDeviceLogin(w, r)
 		return
 	}
 	tenant, rest, ok := strings.Cut(strings.TrimPrefix(path, "/"), "/")
