@@ -170,9 +170,27 @@ func Skip(t testing.TB, reason string) {
 // Dovecot does not come up.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
+	if _, err := Lookup(); err != nil {
+		Skip(t, err.Error())
+		return nil
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatalf("%v", err)
+		return nil
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// New starts an instance that outlives any one test, for a TestMain that
+// shares it; the caller must call [Server.Stop]. It returns the error of
+// [Lookup] when Dovecot is missing (callers decide whether to skip). A port
+// taken between choosing and binding it is retried with new ports.
+func New(opts Options) (*Server, error) {
 	bin, err := Lookup()
 	if err != nil {
-		Skip(t, err.Error())
+		return nil, err
 	}
 	var s *Server
 	for attempt := 0; ; attempt++ {
@@ -182,10 +200,9 @@ func Start(t testing.TB, opts Options) *Server {
 		}
 	}
 	if err != nil {
-		t.Fatalf("dovecot: %v", err)
+		return nil, fmt.Errorf("dovecot: %w", err)
 	}
-	t.Cleanup(s.Stop)
-	return s
+	return s, nil
 }
 
 var errPortBusy = errors.New("port already in use")

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,29 +44,76 @@ var (
 	keyErr  error
 )
 
-// sharedKey saves generating a 2048-bit key per test.
-func sharedKey(t testing.TB) *rsa.PrivateKey {
+// sharedKey saves generating a 2048-bit key per lab.
+func sharedKey() (*rsa.PrivateKey, error) {
 	keyOnce.Do(func() { rsaKey, keyErr = rsa.GenerateKey(rand.Reader, 2048) })
-	require.NoError(t, keyErr)
-	return rsaKey
+	return rsaKey, keyErr
 }
 
-func newLab(t testing.TB) *lab { return newLabWith(t, fakeidp.Options{}, nil) }
+// shared is the default lab, started on first use and stopped by TestMain:
+// one Dovecot for every test that needs no special configuration.
+var shared struct {
+	once sync.Once
+	l    *lab
+	err  error
+}
 
-// newLabWith lets a test change the IdP's options and Dovecot's.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.l != nil {
+		shared.l.close()
+	}
+	os.Exit(code)
+}
+
+// newLab returns the shared lab. Tests must not depend on what other tests
+// did to it: they read only the messages they put there, and look at the
+// part of Dovecot's log written since they started.
+func newLab(t testing.TB) *lab {
+	t.Helper()
+	if _, err := dovecot.Lookup(); err != nil {
+		dovecot.Skip(t, err.Error())
+		return nil
+	}
+	shared.once.Do(func() { shared.l, shared.err = buildLab(fakeidp.Options{}, nil) })
+	require.NoError(t, shared.err, "starting the shared Dovecot lab")
+	return shared.l
+}
+
+// newLabWith starts a lab of the test's own, with changed IdP and Dovecot
+// options; it is stopped when the test ends.
 func newLabWith(t testing.TB, io fakeidp.Options, mod func(*dovecot.Options)) *lab {
 	t.Helper()
 	if _, err := dovecot.Lookup(); err != nil {
 		dovecot.Skip(t, err.Error())
+		return nil
 	}
-	io.SigningKey, io.DovecotClaims = sharedKey(t), true
+	l, err := buildLab(io, mod)
+	require.NoError(t, err, "starting a Dovecot lab")
+	t.Cleanup(l.close)
+	return l
+}
+
+func buildLab(io fakeidp.Options, mod func(*dovecot.Options)) (*lab, error) {
+	key, err := sharedKey()
+	if err != nil {
+		return nil, err
+	}
+	io.SigningKey, io.DovecotClaims = key, true
 	idp, err := fakeidp.New(io)
-	require.NoError(t, err)
-	t.Cleanup(idp.Close)
+	if err != nil {
+		return nil, err
+	}
 	ca, err := testpki.New()
-	require.NoError(t, err)
+	if err != nil {
+		idp.Close()
+		return nil, err
+	}
 	certPEM, keyPEM, err := ca.Issue("localhost", "127.0.0.1")
-	require.NoError(t, err)
+	if err != nil {
+		idp.Close()
+		return nil, err
+	}
 	l := &lab{idp: idp, ca: ca, issuer: idp.URL() + "/" + tenant + "/v2.0"}
 	do := dovecot.Options{
 		PublicKeyPEM: idp.PublicKeyPEM(),
@@ -83,10 +131,31 @@ func newLabWith(t testing.TB, io fakeidp.Options, mod func(*dovecot.Options)) *l
 	if mod != nil {
 		mod(&do)
 	}
-	l.dc = dovecot.Start(t, do)
+	l.dc, err = dovecot.New(do)
+	if err != nil {
+		idp.Close()
+		return nil, err
+	}
 	l.tls = ca.ClientConfig()
 	l.tls.ServerName = "localhost"
-	return l
+	return l, nil
+}
+
+func (l *lab) close() {
+	l.dc.Stop()
+	l.idp.Close()
+}
+
+// logMark returns the current length of Dovecot's log, for logSince.
+func (l *lab) logMark() int { return len(l.dc.Log()) }
+
+// logSince returns what Dovecot logged after mark.
+func (l *lab) logSince(mark int) string {
+	s := l.dc.Log()
+	if mark > len(s) {
+		return s
+	}
+	return s[mark:]
 }
 
 // claims are the claims Dovecot's oauth2 passdb wants, shaped like an Entra
@@ -129,7 +198,7 @@ func (l *lab) expiredToken(t testing.TB, user string) string {
 // forgedToken has the IdP's kid and valid claims but is signed by another key.
 func (l *lab) forgedToken(t testing.TB, user string) string {
 	t.Helper()
-	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	other, err := rsa.GenerateKey(rand.Reader, 2048) // not the IdP's key
 	require.NoError(t, err)
 	c := l.claims(user)
 	m := jwt.MapClaims{
