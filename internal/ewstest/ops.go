@@ -200,29 +200,88 @@ func (s *Server) dispatch(op *node, target string, delegated bool) []byte {
 	return []byte(b.String())
 }
 
-func writeFolder(b *xb, mb *mailbox, f *folder) {
-	b.raw(`            <t:Folder>
-              <t:FolderId Id="` + f.id + `" ChangeKey="` + f.changeKey + `" />
+// shape is the set of element names to return, from a FolderShape or
+// ItemShape: the BaseShape's properties plus the AdditionalProperties.
+type shape struct {
+	props    map[string]bool
+	withMIME bool
+}
+
+func (sh shape) has(name string) bool { return sh.props[name] }
+
+// fieldElements maps the FieldURIs this server knows to element names.
+func fieldElement(uri string) string {
+	if _, name, ok := strings.Cut(uri, ":"); ok {
+		return name
+	}
+	return uri
+}
+
+// parseShape reads a FolderShape or ItemShape. base gives the properties
+// of each BaseShape for the kind of object.
+func parseShape(n *node, base map[string][]string) shape {
+	sh := shape{props: map[string]bool{}}
+	bs := n.child("BaseShape").text()
+	if bs == "" {
+		bs = "Default"
+	}
+	for _, p := range base[bs] {
+		sh.props[p] = true
+	}
+	for _, f := range n.child("AdditionalProperties").elems() {
+		if f.name() == "FieldURI" {
+			sh.props[fieldElement(f.attr("FieldURI"))] = true
+		}
+	}
+	sh.withMIME = strings.EqualFold(n.child("IncludeMimeContent").text(), "true")
+	return sh
+}
+
+// Properties of each BaseShape, as the EWS reference lists them for folders
+// and messages (AllProperties: every property this server keeps).
+func folderBase() map[string][]string {
+	all := []string{"FolderId", "ParentFolderId", "FolderClass", "DisplayName", "TotalCount", "ChildFolderCount", "UnreadCount"}
+	return map[string][]string{
+		"IdOnly":        {"FolderId"},
+		"Default":       {"FolderId", "DisplayName", "TotalCount", "ChildFolderCount", "UnreadCount"},
+		"AllProperties": all,
+	}
+}
+
+func itemBase() map[string][]string {
+	def := []string{"ItemId", "Subject", "Body", "Size", "DateTimeSent", "HasAttachments", "ToRecipients", "From", "IsRead"}
+	all := append(def, "ParentFolderId", "ItemClass", "DateTimeReceived", "Importance", "InternetMessageId")
+	return map[string][]string{"IdOnly": {"ItemId"}, "Default": def, "AllProperties": all}
+}
+
+func writeFolder(b *xb, mb *mailbox, f *folder, sh shape) {
+	b.raw("            <t:Folder>\n")
+	if sh.has("FolderId") {
+		b.raw(`              <t:FolderId Id="` + f.id + `" ChangeKey="` + f.changeKey + `" />
 `)
-	if f.parent != "" {
+	}
+	if sh.has("ParentFolderId") && f.parent != "" {
 		p := mb.folders[f.parent]
 		b.raw(`              <t:ParentFolderId Id="` + p.id + `" ChangeKey="` + p.changeKey + `" />
 `)
 	}
-	b.raw("              ")
-	b.elem("t:FolderClass", f.class)
-	b.raw("\n              ")
-	b.elem("t:DisplayName", f.name)
-	b.raw("\n              ")
-	b.elem("t:TotalCount", strconv.Itoa(len(f.items)))
-	b.raw("\n              ")
-	b.elem("t:ChildFolderCount", strconv.Itoa(len(mb.children(f.id))))
-	b.raw("\n              ")
-	b.elem("t:UnreadCount", strconv.Itoa(f.unread()))
-	b.raw("\n            </t:Folder>\n")
+	field := func(name, v string) {
+		if sh.has(name) {
+			b.raw("              ")
+			b.elem("t:"+name, v)
+			b.raw("\n")
+		}
+	}
+	field("FolderClass", f.class)
+	field("DisplayName", f.name)
+	field("TotalCount", strconv.Itoa(len(f.items)))
+	field("ChildFolderCount", strconv.Itoa(len(mb.children(f.id))))
+	field("UnreadCount", strconv.Itoa(f.unread()))
+	b.raw("            </t:Folder>\n")
 }
 
 func (s *Server) getFolder(b *xb, op *node, target string, delegated bool) {
+	sh := parseShape(op.child("FolderShape"), folderBase())
 	for _, ref := range op.child("FolderIds").elems() {
 		mb, f, e := s.resolveFolder(ref, target, delegated)
 		if e != nil {
@@ -231,7 +290,7 @@ func (s *Server) getFolder(b *xb, op *node, target string, delegated bool) {
 		}
 		b.success("GetFolder")
 		b.raw("          <m:Folders>\n")
-		writeFolder(b, mb, f)
+		writeFolder(b, mb, f, sh)
 		b.raw("          </m:Folders>\n")
 		b.endMsg("GetFolder")
 	}
@@ -239,6 +298,7 @@ func (s *Server) getFolder(b *xb, op *node, target string, delegated bool) {
 
 func (s *Server) findFolder(b *xb, op *node, target string, delegated bool) {
 	deep := op.attr("Traversal") == "Deep"
+	sh := parseShape(op.child("FolderShape"), folderBase())
 	for _, ref := range op.child("ParentFolderIds").elems() {
 		mb, f, e := s.resolveFolder(ref, target, delegated)
 		if e != nil {
@@ -261,60 +321,68 @@ func (s *Server) findFolder(b *xb, op *node, target string, delegated bool) {
             <t:Folders>
 `)
 		for _, c := range found {
-			writeFolder(b, mb, c)
+			writeFolder(b, mb, c, sh)
 		}
 		b.raw("            </t:Folders>\n          </m:RootFolder>\n")
 		b.endMsg("FindFolder")
 	}
 }
 
-// writeItem writes a t:Message in schema order; full adds the body and
-// recipients (GetItem), withMIME the MimeContent.
-func writeItem(b *xb, mb *mailbox, it *item, full, withMIME bool) {
+// writeItem writes a t:Message with the properties of sh, in schema order.
+func writeItem(b *xb, mb *mailbox, it *item, sh shape) {
 	b.raw("            <t:Message>\n")
-	if withMIME {
+	if sh.withMIME {
 		b.raw(`              <t:MimeContent CharacterSet="UTF-8">` + base64.StdEncoding.EncodeToString(it.mimeContent()) + "</t:MimeContent>\n")
 	}
-	b.raw(`              <t:ItemId Id="` + it.id + `" ChangeKey="` + it.changeKey + `" />
+	if sh.has("ItemId") {
+		b.raw(`              <t:ItemId Id="` + it.id + `" ChangeKey="` + it.changeKey + `" />
 `)
-	if f := mb.folders[it.folder]; f != nil {
+	}
+	if f := mb.folders[it.folder]; f != nil && sh.has("ParentFolderId") {
 		b.raw(`              <t:ParentFolderId Id="` + f.id + `" ChangeKey="` + f.changeKey + `" />
 `)
 	}
-	b.raw("              <t:ItemClass>IPM.Note</t:ItemClass>\n              ")
-	b.elem("t:Subject", it.subject)
-	b.raw("\n")
-	if full {
+	field := func(name, v string) {
+		if sh.has(name) {
+			b.raw("              ")
+			b.elem("t:"+name, v)
+			b.raw("\n")
+		}
+	}
+	mailbox := func(name, addr string) {
+		b.raw("                <t:Mailbox>\n                  ")
+		b.elem("t:Name", name)
+		b.raw("\n                  ")
+		b.elem("t:EmailAddress", addr)
+		b.raw("\n                  <t:RoutingType>SMTP</t:RoutingType>\n                </t:Mailbox>\n")
+	}
+	ts := it.received.UTC().Format(time.RFC3339)
+	field("ItemClass", "IPM.Note")
+	field("Subject", it.subject)
+	if sh.has("Body") {
 		b.raw(`              <t:Body BodyType="Text">`)
 		b.esc(it.body)
 		b.raw("</t:Body>\n")
 	}
-	ts := it.received.UTC().Format(time.RFC3339)
-	b.raw("              <t:DateTimeReceived>" + ts + "</t:DateTimeReceived>\n")
-	b.raw("              <t:Size>" + strconv.Itoa(it.size()) + "</t:Size>\n")
-	b.raw("              <t:Importance>Normal</t:Importance>\n")
-	b.raw("              <t:DateTimeSent>" + ts + "</t:DateTimeSent>\n")
-	b.raw("              <t:HasAttachments>false</t:HasAttachments>\n")
-	if full && len(it.to) > 0 {
+	field("DateTimeReceived", ts)
+	field("Size", strconv.Itoa(it.size()))
+	field("Importance", "Normal")
+	field("DateTimeSent", ts)
+	field("HasAttachments", "false")
+	if sh.has("ToRecipients") && len(it.to) > 0 {
 		b.raw("              <t:ToRecipients>\n")
 		for _, a := range it.to {
-			b.raw("                <t:Mailbox>\n                  ")
-			b.elem("t:Name", a)
-			b.raw("\n                  ")
-			b.elem("t:EmailAddress", a)
-			b.raw("\n                  <t:RoutingType>SMTP</t:RoutingType>\n                </t:Mailbox>\n")
+			mailbox(a, a)
 		}
 		b.raw("              </t:ToRecipients>\n")
 	}
-	if it.from != "" {
-		b.raw("              <t:From>\n                <t:Mailbox>\n                  ")
-		b.elem("t:Name", it.fromName)
-		b.raw("\n                  ")
-		b.elem("t:EmailAddress", it.from)
-		b.raw("\n                  <t:RoutingType>SMTP</t:RoutingType>\n                </t:Mailbox>\n              </t:From>\n")
+	if sh.has("From") && it.from != "" {
+		b.raw("              <t:From>\n")
+		mailbox(it.fromName, it.from)
+		b.raw("              </t:From>\n")
 	}
-	b.raw("              <t:InternetMessageId>&lt;" + strings.TrimRight(it.id, "=") + "@ewstest.invalid&gt;</t:InternetMessageId>\n")
-	b.raw("              <t:IsRead>" + strconv.FormatBool(it.isRead) + "</t:IsRead>\n")
+	field("InternetMessageId", "<"+strings.TrimRight(it.id, "=")+"@ewstest.invalid>")
+	field("IsRead", strconv.FormatBool(it.isRead))
 	b.raw("            </t:Message>\n")
 }
 
@@ -329,6 +397,8 @@ func (s *Server) findItem(b *xb, op *node, target string, delegated bool) {
 		offset, _ = strconv.Atoi(view.attr("Offset"))
 		offset = max(offset, 0)
 	}
+	sh := parseShape(op.child("ItemShape"), itemBase())
+	sh.withMIME = false
 	fromEnd := view.attr("BasePoint") == "End"
 	ascending := op.path("SortOrder", "FieldOrder").attr("Order") == "Ascending"
 	for _, ref := range op.child("ParentFolderIds").elems() {
@@ -359,12 +429,15 @@ func (s *Server) findItem(b *xb, op *node, target string, delegated bool) {
 			last = lo == 0
 		}
 		b.success("FindItem")
-		b.raw(`          <m:RootFolder IndexedPagingOffset="` + strconv.Itoa(offset+len(page)) + `" TotalItemsInView="` + strconv.Itoa(total) +
-			`" IncludesLastItemInRange="` + strconv.FormatBool(last) + `">
+		b.raw("          <m:RootFolder ")
+		if view != nil {
+			b.raw(`IndexedPagingOffset="` + strconv.Itoa(offset+len(page)) + `" `)
+		}
+		b.raw(`TotalItemsInView="` + strconv.Itoa(total) + `" IncludesLastItemInRange="` + strconv.FormatBool(last) + `">
             <t:Items>
 `)
 		for _, it := range page {
-			writeItem(b, mb, it, false, false)
+			writeItem(b, mb, it, sh)
 		}
 		b.raw("            </t:Items>\n          </m:RootFolder>\n")
 		b.endMsg("FindItem")
@@ -372,7 +445,7 @@ func (s *Server) findItem(b *xb, op *node, target string, delegated bool) {
 }
 
 func (s *Server) getItem(b *xb, op *node, target string) {
-	withMIME := strings.EqualFold(op.path("ItemShape", "IncludeMimeContent").text(), "true")
+	sh := parseShape(op.child("ItemShape"), itemBase())
 	mb, e := s.mailboxFor(target)
 	for _, ref := range op.child("ItemIds").elems() {
 		if e != nil {
@@ -386,7 +459,7 @@ func (s *Server) getItem(b *xb, op *node, target string) {
 		}
 		b.success("GetItem")
 		b.raw("          <m:Items>\n")
-		writeItem(b, mb, it, true, withMIME)
+		writeItem(b, mb, it, sh)
 		b.raw("          </m:Items>\n")
 		b.endMsg("GetItem")
 	}
@@ -505,6 +578,8 @@ func (s *Server) syncFolderItems(b *xb, op *node, target string, delegated bool)
 		b.failure("SyncFolderItems", "ErrorInvalidRequest", "The request is invalid.", "")
 		return
 	}
+	sh := parseShape(op.child("ItemShape"), itemBase())
+	sh.withMIME = false
 	to := min(from+maxN, len(f.log))
 	b.success("SyncFolderItems")
 	b.raw("          <m:SyncState>" + syncState(f, to) + "</m:SyncState>\n")
@@ -515,7 +590,7 @@ func (s *Server) syncFolderItems(b *xb, op *node, target string, delegated bool)
 		case "Create":
 			b.raw("            <t:Create>\n")
 			it := ev.item
-			writeItem(b, mb, &it, false, false)
+			writeItem(b, mb, &it, sh)
 			b.raw("            </t:Create>\n")
 		case "Delete":
 			b.raw("            <t:Delete>\n              <t:ItemId Id=\"" + ev.id + "\" ChangeKey=\"" + ev.ck + "\" />\n            </t:Delete>\n")
