@@ -11,10 +11,6 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// timeNow is the clock; it is a variable of the package only to keep tests honest about
-// expiry and is never changed outside tests of this package.
-var timeNow = time.Now
-
 // ContextTokenSource is implemented by token sources that accept a context for the fetch
 // (tokencache's sources do).
 type ContextTokenSource interface {

@@ -2,6 +2,7 @@ package sasl
 
 import (
 	"strings"
+	"time"
 )
 
 // AuthError reports an OAuth SASL authentication the server refused. imapauth, popauth
@@ -101,7 +102,7 @@ func DefaultHint(id Identity, mailbox string) string {
 		return h
 	}
 	var b strings.Builder
-	if !id.ExpiresAt.IsZero() && !id.ExpiresAt.After(timeNow()) {
+	if !id.ExpiresAt.IsZero() && !id.ExpiresAt.After(time.Now()) {
 		b.WriteString("the token had expired; ")
 	}
 	if id.AppOnly() {
