@@ -337,7 +337,7 @@ func refreshInExtra(tok *oauth2.Token) time.Duration {
 // from the address of the caller's stack, which differs between goroutines
 // and costs no call.
 type stripedCounter struct {
-	stripes [8]struct {
+	stripes [32]struct {
 		n atomic.Uint64
 		_ [56]byte
 	}
@@ -347,7 +347,7 @@ func (c *stripedCounter) inc() {
 	var x byte
 	// Goroutine stacks start at 2 KiB; hash the stack's 2 KiB block number
 	// (Fibonacci hashing) so neighbouring stacks land on different stripes.
-	i := (uint64(uintptr(unsafe.Pointer(&x))>>11) * 0x9E3779B97F4A7C15) >> 61
+	i := (uint64(uintptr(unsafe.Pointer(&x))>>11) * 0x9E3779B97F4A7C15) >> 59
 	c.stripes[i].n.Add(1)
 }
 
