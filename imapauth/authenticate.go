@@ -38,8 +38,8 @@ func NewOAuthBearerClient(mailbox, host string, port int, src oauth2.TokenSource
 // refuses unless opts.Conn is a *tls.Conn or opts.InsecureAllowPlaintext is set. After a
 // refused token it retries once on the same connection with a fresh token, when the
 // source can invalidate and the connection is still open. ctx bounds the whole exchange.
-// When Authenticate fails (or ctx ends first) it closes c: a half-authenticated IMAP
-// connection is of no further use. "* BYE" detection ([Conn.TokenExpired]) is available
+// When the exchange fails (or ctx ends first) c is closed; refusals before anything is
+// sent (ErrInsecureConnection, invalid Options) leave c open. "* BYE" detection ([Conn.TokenExpired]) is available
 // only on connections dialled by [Dial] or [DialStartTLS], and so is one wire fix: on a
 // client it did not dial, the empty answer to an XOAUTH2 error challenge goes out as
 // go-imap writes it, "=" instead of an empty line (Dovecot accepts either).
