@@ -1,19 +1,6 @@
 // Command ews-inbox lists the newest messages of a mailbox's inbox over
-// Exchange Web Services with an OAuth token.
-//
-// Token, in order of preference:
-//   - -access-token-file FILE: a ready access token (for example from the
-//     "token" example); "-" reads standard input;
-//   - -app-only: client credentials for -tenant/-client-id with the secret
-//     in $MAILAUTH_CLIENT_SECRET (the app needs full_access_as_app); the
-//     mailbox is impersonated;
-//   - otherwise a device-code sign-in for -tenant/-client-id as -mailbox.
-//
-// Examples:
-//
-//	ews-inbox -mailbox alice@contoso.com -tenant contoso.onmicrosoft.com -client-id ID
-//	MAILAUTH_CLIENT_SECRET=... ews-inbox -app-only -mailbox shared@contoso.com -tenant T -client-id ID -json
-//	ews-inbox -ews-url https://mail.contoso.com/EWS/Exchange.asmx -mailbox alice@contoso.com -access-token-file tok.txt
+// Exchange Web Services with an OAuth token; run it with -h for the token
+// choices and examples.
 package main
 
 import (
