@@ -306,14 +306,14 @@ func TestServerExpiresSessionAtTokenExpiry(t *testing.T) {
 }
 
 func TestSessionKeepsIdleAliveAcrossExpiry(t *testing.T) {
-	e := newEnv(t, fakeidp.Options{TokenLifetime: 2 * time.Second})
+	e := newEnv(t, fakeidp.Options{TokenLifetime: 3 * time.Second})
 	srv := e.server(imaptest.Options{ExpireSessions: true})
 	s := &imapauth.Session{
 		Addr:        srv.Addr(),
-		Options:     &imapauth.Options{Token: e.appSource(1500 * time.Millisecond), Mailbox: shared, TLSConfig: e.tlsConfig()},
-		RenewBefore: 700 * time.Millisecond,
+		Options:     &imapauth.Options{Token: e.appSource(2100 * time.Millisecond), Mailbox: shared, TLSConfig: e.tlsConfig()},
+		RenewBefore: time.Second,
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var mu sync.Mutex
 	var expiries []time.Time
