@@ -131,6 +131,9 @@ func (c *Client) Authenticate(ctx context.Context, username string, src oauth2.T
 	if c.broken {
 		return ErrBroken
 	}
+	if c.mech != "" {
+		return errors.New("popauth: Authenticate: the session is already logged in")
+	}
 	mech, err := c.chooseMechanism()
 	if err != nil {
 		return err

@@ -253,7 +253,13 @@ func TestErrorChallenge(t *testing.T) {
 			assert.Equal(t, 1, src.Fetches())
 
 			// The session is still usable: a good token logs in.
-			require.NoError(t, c.Authenticate(ctx, alice, &countingSource{tokens: []string{goodToken}}))
+			good := &countingSource{tokens: []string{goodToken}}
+			require.NoError(t, c.Authenticate(ctx, alice, good))
+			// A second login on the same session is refused before any
+			// token is fetched or dropped.
+			require.Error(t, c.Authenticate(ctx, alice, good))
+			assert.Equal(t, 1, good.Fetches())
+			assert.Empty(t, good.invalidated)
 		})
 	}
 }
