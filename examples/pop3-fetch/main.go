@@ -66,7 +66,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	insecure := fs.Bool("insecure-plaintext", false, "allow sending the token without TLS (test servers on loopback only)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "overall time limit")
 	verbose := fs.Bool("v", false, "log commands (verbs only, never tokens) to stderr")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, `usage: pop3-fetch -mailbox ADDRESS [token flags] [-addr host:port] [-stls] [-retr N]
+
+Logs in to a POP3 mailbox with an OAuth 2.0 token (SASL XOAUTH2 or OAUTHBEARER)
+and lists its messages, or prints message N. Token from -access-token-file, or
+-tenant/-client-id with MAILAUTH_CLIENT_SECRET (app-only), or -tenant/-client-id
+with -user and -device-code (delegated, kept in -cache-dir).
+
+flags:`)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	fail := func(err error) int {
