@@ -261,7 +261,8 @@ func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
 // the last response. It blocks while waiting between retries, at most until
 // req's context is done.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	bodyOwned := req.Body != nil && req.Body != http.NoBody
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	bodyOwned := hasBody // until the base transport takes it
 	defer func() {
 		if bodyOwned {
 			req.Body.Close()
@@ -283,7 +284,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 
-	replayable := !bodyOwned || req.GetBody != nil
+	replayable := !hasBody || req.GetBody != nil
 	retried401 := false
 	retries := 0
 	backoff := firstBackoff
@@ -297,14 +298,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		r2 := req.Clone(ctx)
-		if !first {
-			if bodyOwned {
-				body, err := req.GetBody()
-				if err != nil {
-					return nil, fmt.Errorf("bearer: replaying the request body: %w", err)
-				}
-				r2.Body = body
+		if !first && hasBody {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, fmt.Errorf("bearer: replaying the request body: %w", err)
 			}
+			r2.Body = body
 		}
 		if tok != nil {
 			r2.Header.Set("Authorization", t.authValue(tok))

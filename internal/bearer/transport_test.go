@@ -499,3 +499,52 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 var _ = errors.New
+
+// onceBody fails a second read, so a retry that does not call GetBody
+// cannot go unnoticed.
+type onceBody struct {
+	r   *strings.Reader
+	eof bool
+}
+
+func (b *onceBody) Read(p []byte) (int, error) {
+	if b.eof {
+		return 0, errors.New("body read after EOF")
+	}
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+func (b *onceBody) Close() error { return nil }
+
+func TestRetryReplaysBodyThroughGetBody(t *testing.T) {
+	t.Parallel()
+	srv, s := newServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		switch n {
+		case 1:
+			w.WriteHeader(401)
+		case 2:
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(503)
+		}
+	})
+	tr := newTransport(t, srv, &countingSource{}, nil)
+	const payload = "<soap:Envelope/>"
+	req, _ := http.NewRequest("POST", srv.URL, &onceBody{r: strings.NewReader(payload)})
+	req.ContentLength = int64(len(payload))
+	var getBodies atomic.Int64
+	req.GetBody = func() (io.ReadCloser, error) {
+		getBodies.Add(1)
+		return &onceBody{r: strings.NewReader(payload)}, nil
+	}
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	_, bodies := s.get()
+	assert.Equal(t, []string{payload, payload, payload}, bodies)
+	assert.EqualValues(t, 2, getBodies.Load(), "one GetBody per retry")
+}
