@@ -12,9 +12,10 @@
 // lock (SET NX PX with a random value), renews it while it is held and
 // releases it with a compare-and-delete script, so N replicas that miss the
 // same key at once make one request to the identity provider. Waiters poll
-// with jittered back-off (2 ms doubling to [Options.MaxLockWait]) until the
-// lock is free or their context ends; inside one process the cache already
-// lets only one flight per partition wait. A lock whose holder crashed
+// for the holder's release message (Redis pub/sub) and retry on a jittered
+// back-off timer (2 ms doubling to [Options.MaxLockWait]) until the lock is
+// theirs or their context ends; inside one process the cache already lets
+// only one flight per partition wait. A lock whose holder crashed
 // expires after [Options.LockTTL].
 //
 // # Running several replicas
@@ -59,7 +60,8 @@ const (
 // Options tune a [Store]. The zero value is ready to use.
 type Options struct {
 	// Prefix starts every key the store writes: records are Prefix+"r:"+partition
-	// and locks Prefix+"l:"+partition. Empty means DefaultPrefix.
+	// and locks Prefix+"l:"+partition; releases are published on
+	// Prefix+"u:"+partition. Empty means DefaultPrefix.
 	Prefix string
 
 	// TTL is the time-to-live of a record whose Expires is zero. Zero means
@@ -242,10 +244,13 @@ func (s *Store) Delete(ctx context.Context, partition string) error {
 	return nil
 }
 
-// unlockScript deletes the lock only if it still holds our value.
+// unlockScript deletes the lock only if it still holds our value, and then
+// tells waiters on ARGV[2] that it is free.
 var unlockScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], '1')
+  return 1
 end
 return 0
 `)
@@ -262,28 +267,23 @@ return 0
 // is taken or ctx ends, then renews it every LockTTL/3 until unlock is
 // called. unlock releases the lock only if it is still ours and returns
 // within a second even when Redis is unreachable.
+//
+// A waiter subscribes to the partition's release channel, so it retries as
+// soon as the holder unlocks; it also retries on a timer (2 ms doubling to
+// MaxLockWait), which covers a holder that crashed and a lost message.
 func (s *Store) Lock(ctx context.Context, partition string) (unlock func(), err error) {
 	key := s.lockKey(partition)
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	val := hex.EncodeToString(b[:])
-	wait := 2 * time.Millisecond
-	for {
-		ok, err := s.rdb.SetNX(ctx, key, val, s.lockTTL).Result()
-		if err != nil {
-			return nil, &Error{"lock", partition, err}
+	ok, err := s.rdb.SetNX(ctx, key, val, s.lockTTL).Result()
+	if err != nil {
+		return nil, &Error{"lock", partition, err}
+	}
+	if !ok {
+		if err := s.waitLock(ctx, partition, key, val); err != nil {
+			return nil, err
 		}
-		if ok {
-			break
-		}
-		t := time.NewTimer(jitter(wait))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, &Error{"lock", partition, ctx.Err()}
-		case <-t.C:
-		}
-		wait = min(wait*2, s.maxWait)
 	}
 
 	stop := make(chan struct{})
@@ -296,11 +296,46 @@ func (s *Store) Lock(ctx context.Context, partition string) (unlock func(), err 
 			<-done
 			uctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
-			if err := unlockScript.Run(uctx, s.rdb, []string{key}, val).Err(); err != nil && s.log != nil {
+			if err := unlockScript.Run(uctx, s.rdb, []string{key}, val, s.releaseChannel(partition)).Err(); err != nil && s.log != nil {
 				s.log.Warn("redisstore: releasing a lock failed; it expires on its own", "partition", partition, "err", err)
 			}
 		})
 	}, nil
+}
+
+func (s *Store) releaseChannel(partition string) string { return s.prefix + "u:" + partition }
+
+// waitLock retries SET NX until it succeeds or ctx ends, woken by release
+// messages and by a back-off timer.
+func (s *Store) waitLock(ctx context.Context, partition, key, val string) error {
+	var wake <-chan *redis.Message
+	ps := s.rdb.Subscribe(ctx, s.releaseChannel(partition))
+	defer ps.Close()
+	// Only a confirmed subscription can be relied on; without one, poll.
+	if _, err := ps.Receive(ctx); err == nil {
+		wake = ps.Channel()
+	}
+	wait := 2 * time.Millisecond
+	for {
+		// Retry after subscribing, so a release in between is not missed.
+		ok, err := s.rdb.SetNX(ctx, key, val, s.lockTTL).Result()
+		if err != nil {
+			return &Error{"lock", partition, err}
+		}
+		if ok {
+			return nil
+		}
+		t := time.NewTimer(jitter(wait))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return &Error{"lock", partition, ctx.Err()}
+		case <-wake:
+		case <-t.C:
+		}
+		t.Stop()
+		wait = min(wait*2, s.maxWait)
+	}
 }
 
 func (s *Store) renew(key, val, partition string, stop <-chan struct{}, done chan<- struct{}) {

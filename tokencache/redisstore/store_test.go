@@ -255,3 +255,35 @@ func TestRedaction(t *testing.T) {
 		}
 	}
 }
+
+// TestLockWakeup shows that a waiter retries when the holder releases, not
+// only on its back-off timer: with a 5 s back-off cap, a waiter that has
+// waited 3 s would otherwise sleep for seconds more.
+func TestLockWakeup(t *testing.T) {
+	srv := startRedis(t)
+	ctx := ctxT(t)
+	holder := New(srv.client(t), nil)
+	waiter := New(srv.client(t), &Options{MaxLockWait: 5 * time.Second})
+	unlock, err := holder.Lock(ctx, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan time.Time, 1)
+	go func() {
+		u, err := waiter.Lock(ctx, "p")
+		if err != nil {
+			t.Error(err)
+			got <- time.Time{}
+			return
+		}
+		got <- time.Now()
+		u()
+	}()
+	time.Sleep(3 * time.Second)
+	released := time.Now()
+	unlock()
+	at := <-got
+	if d := at.Sub(released); d < 0 || d > 500*time.Millisecond {
+		t.Errorf("waiter took the lock %s after the release, want it within 500ms", d)
+	}
+}
