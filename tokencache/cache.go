@@ -143,7 +143,13 @@ func New(opts *Options) *Cache {
 
 // Stats counts what a [Cache] did since it was created.
 type Stats struct {
-	Hits                uint64 // tokens served from memory (including inside the refresh window)
+	// Hits counts tokens served from memory. Inside the refresh window
+	// each hit is counted; on the lock-free path about one hit in 16 is
+	// counted, as 16, so that counting costs no atomic operation per hit.
+	// The estimate's relative error is about 4/sqrt(Hits): 4 % at 10,000
+	// hits, 0.4 % at a million.
+	Hits uint64
+
 	Misses              uint64 // callers that found no usable token and waited for a flight
 	Flights             uint64 // flights started (each one fetches once, with retries)
 	BackgroundRefreshes uint64 // flights started early, while a valid token was served

@@ -61,10 +61,10 @@ func ExampleCache_Wrap() {
 		}
 	}
 	st := cache.Stats()
-	fmt.Println("hits:", st.Hits, "misses:", st.Misses)
+	fmt.Println("misses:", st.Misses, "flights:", st.Flights)
 	fmt.Println(src)
 	// Output:
-	// hits: 2 misses: 1
+	// misses: 1 flights: 1
 	// tokencache.Source{wrap|gmail:bob@example.com}
 }
 
