@@ -241,6 +241,6 @@ func TestHitCountEstimate(t *testing.T) {
 	}
 	wg.Wait()
 	got := float64(c.Stats().Hits)
-	assert.InEpsilon(t, float64(workers*each), got, 0.1, "estimated hits %v", got)
+	assert.InEpsilon(t, float64(workers*each), got, 0.05, "estimated hits %v", got)
 	t.Logf("true hits %d, estimated %v", workers*each, got)
 }

@@ -346,10 +346,16 @@ func refreshInExtra(tok *oauth2.Token) time.Duration {
 const hitSample = 16
 
 // sampled picks about one clock reading in hitSample. The reading is
-// hashed first (Fibonacci hashing), so clocks with a coarse resolution,
-// whose low bits do not vary, are sampled evenly too.
+// hashed first, so clocks with a coarse resolution, whose low bits do not
+// vary, are sampled evenly too.
 func sampled(now int64) bool {
-	return (uint64(now)*0x9E3779B97F4A7C15)>>60 == 0
+	// The finalizer of splitmix64: consecutive clock readings, which
+	// differ by an almost constant step in a busy loop, map to unrelated
+	// values, so the sample behaves like a fair 1-in-16 draw.
+	z := uint64(now)
+	z = (z ^ z>>30) * 0xBF58476D1CE4E5B9
+	z = (z ^ z>>27) * 0x94D049BB133111EB
+	return (z^z>>31)>>60 == 0
 }
 
 // stripedCounter is a counter split over cache lines, so goroutines on
