@@ -48,6 +48,9 @@ type Flags struct {
 	// RefreshMargin is not a flag: a program sets it before Setup to choose how long a
 	// token must still be valid to be used (zero: the cache's default of 10 minutes).
 	RefreshMargin time.Duration
+	// TokenOptional is not a flag: a program that works anonymously (autodiscover) sets it,
+	// and Setup then succeeds without any token flags; Env.Source returns nil.
+	TokenOptional bool
 }
 
 // Register adds the common flags to fs and returns where their values land.

@@ -57,11 +57,14 @@ const (
 	ModeStatic    Mode = "access-token-file"
 	ModeAppOnly   Mode = "app-only"
 	ModeDelegated Mode = "delegated"
+	ModeAnonymous Mode = "anonymous"
 )
 
 // Mode reports how tokens are obtained.
 func (e *Env) Mode() Mode {
 	switch {
+	case e.static == nil && e.App == nil && e.User == nil:
+		return ModeAnonymous
 	case e.static != nil:
 		return ModeStatic
 	case e.App != nil:
@@ -125,6 +128,9 @@ func Setup(f *Flags, stderr io.Writer) (*Env, error) {
 		}
 		e.Redactor.Add(s.tok.AccessToken)
 		e.static = s
+		return e, nil
+	}
+	if f.Tenant == "" && f.ClientID == "" && f.TokenOptional {
 		return e, nil
 	}
 	if f.Tenant == "" || f.ClientID == "" {
@@ -223,6 +229,8 @@ func (e *Env) Scopes(p cloud.Protocol) []string {
 // with the Redactor, so a transcript never shows it.
 func (e *Env) Source(p cloud.Protocol) oauth2.TokenSource {
 	switch {
+	case e.static == nil && e.App == nil && e.User == nil:
+		return nil // TokenOptional and no token flags: anonymous
 	case e.static != nil:
 		return e.static
 	case e.App != nil:
