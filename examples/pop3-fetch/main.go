@@ -5,16 +5,13 @@
 //	MAILAUTH_CLIENT_SECRET=... pop3-fetch -mailbox shared@contoso.com -tenant T -client-id ID
 //	pop3-fetch -mailbox alice@example.com -access-token-file tok.txt -addr 127.0.0.1:995 -ca-file ca.pem -retr 1
 //
-// Tokens come from one of:
-//   - -access-token-file F: a token obtained elsewhere (for example with
-//     Get-IMAPAccessToken.ps1); it is used as is.
-//   - -tenant and -client-id with the secret in MAILAUTH_CLIENT_SECRET: an
-//     app-only token (client credentials, scope {resource}/.default). The
-//     app needs the POP.AccessAsApp role and its service principal
-//     FullAccess on the mailbox.
-//   - -tenant, -client-id and -user without a secret: a delegated token for
-//     -user (POP.AccessAsUser.All), kept in -cache-dir; -device-code signs in
-//     the first time.
+// Tokens come from the common flags (see -h): -access-token-file F for a token
+// obtained elsewhere (for example with Get-IMAPAccessToken.ps1); -tenant and
+// -client-id with -client-secret-env or -cert for an app-only token (the app
+// needs POP.AccessAsApp and its service principal FullAccess on the mailbox);
+// or -tenant, -client-id and -user for a delegated token (POP.AccessAsUser.All)
+// kept in the -cache file store, signing in with -device-code or -browser the
+// first time.
 //
 // By default it connects to the cloud's POP host on port 995 with implicit
 // TLS; -stls uses STLS on a plaintext port instead. Without -retr it lists
@@ -25,23 +22,17 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/textproto"
 	"os"
-	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
-
 	"github.com/modernauth/mailauth/cloud"
+	"github.com/modernauth/mailauth/internal/cli"
 	"github.com/modernauth/mailauth/popauth"
-	"github.com/modernauth/mailauth/tokencache"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -49,42 +40,30 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("pop3-fetch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	mailbox := fs.String("mailbox", os.Getenv("MAILAUTH_MAILBOX"), "mailbox to open: your own, a shared mailbox, or the target of an app-only token (env MAILAUTH_MAILBOX)")
-	addr := fs.String("addr", "", "server host:port (default: the cloud's POP host, port 995, or 110 with -stls)")
+	f := cli.Register(fs)
+	mailbox := &f.Mailbox
+	addr := fs.String("addr", "", "server `HOST:PORT` (default: the cloud's POP host, port 995, or 110 with -stls)")
 	stls := fs.Bool("stls", false, "connect in plaintext and upgrade with STLS instead of implicit TLS")
 	mech := fs.String("mechanism", "XOAUTH2", "XOAUTH2 or OAUTHBEARER (only where the server advertises it)")
-	cloudName := fs.String("cloud", "global", "global, usgov, usgovdod or china")
-	caFile := fs.String("ca-file", "", "PEM file of extra CA certificates to trust (test servers)")
-	tokenFile := fs.String("access-token-file", "", "file holding an access token to use as is")
-	tenant := fs.String("tenant", os.Getenv("MAILAUTH_TENANT"), "tenant id or domain (env MAILAUTH_TENANT)")
-	clientID := fs.String("client-id", os.Getenv("MAILAUTH_CLIENT_ID"), "application (client) id (env MAILAUTH_CLIENT_ID); app-only when MAILAUTH_CLIENT_SECRET is set")
-	user := fs.String("user", "", "account for a delegated token (default: -mailbox)")
-	cacheDir := fs.String("cache-dir", "", "directory that keeps the delegated sign-in between runs (default: memory only)")
-	deviceCode := fs.Bool("device-code", false, "sign in with the device-code flow if the account has no stored sign-in")
-	retr := fs.Int("retr", 0, "print message N (RFC 5322, CRLF) instead of the list")
-	save := fs.String("save", "", "with -retr: write the message to this file instead of stdout")
+	retr := fs.Int("retr", 0, "print message `N` (RFC 5322, CRLF) instead of the list")
+	save := fs.String("save", "", "with -retr: write the message to this `FILE` instead of stdout")
 	insecure := fs.Bool("insecure-plaintext", false, "allow sending the token without TLS (test servers on loopback only)")
-	timeout := fs.Duration("timeout", 2*time.Minute, "overall time limit")
-	verbose := fs.Bool("v", false, "log commands (verbs only, never tokens) to stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: pop3-fetch -mailbox ADDRESS [token flags] [-addr host:port] [-stls] [-retr N]
-
-Logs in to a POP3 mailbox with an OAuth 2.0 token (SASL XOAUTH2 or OAUTHBEARER)
-and lists its messages, or prints message N. Token from -access-token-file, or
--tenant/-client-id with MAILAUTH_CLIENT_SECRET (app-only), or -tenant/-client-id
-with -user and -device-code (delegated, kept in -cache-dir).
-
-flags:`)
-		fs.PrintDefaults()
+		cli.Usage(fs, stderr, "pop3-fetch -mailbox ADDRESS [token flags] [-addr host:port] [-stls] [-retr N]: list or fetch POP3 mail with an OAuth token.")
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
+	var env *cli.Env
 	fail := func(err error) int {
-		fmt.Fprintln(stderr, "FAIL:", err)
+		msg := err.Error()
+		if env != nil {
+			msg = env.Redactor.RedactString(msg)
+		}
+		fmt.Fprintln(stderr, "FAIL:", msg)
 		var ae *popauth.AuthError
 		var pr *popauth.ProbeError
 		switch {
@@ -101,35 +80,22 @@ flags:`)
 		fmt.Fprintln(stderr, "usage: pop3-fetch -mailbox ADDRESS [token flags] [-addr host:port] [-retr N]; see -h")
 		return 2
 	}
-	cl, err := cloud.ByName(*cloudName)
+	timeout, err := time.ParseDuration(f.Timeout)
+	if err != nil {
+		return fail(fmt.Errorf("-timeout: %w", err))
+	}
+	env, err = cli.Setup(f, stderr)
 	if err != nil {
 		return fail(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-
-	src, err := tokenSource(ctx, stderr, cl, *tokenFile, *tenant, *clientID, *user, *mailbox, *cacheDir, *deviceCode)
-	if err != nil {
+	if err := env.EnsureSignedIn(ctx); err != nil {
 		return fail(err)
 	}
-	o := &popauth.Options{Username: *mailbox, TokenSource: src, Mechanism: *mech, InsecureAllowPlaintext: *insecure}
-	if *caFile != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		pem, err := os.ReadFile(*caFile)
-		if err != nil {
-			return fail(err)
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return fail(fmt.Errorf("no certificate found in %s", *caFile))
-		}
-		o.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	}
-	if *verbose {
-		o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	cl := env.Cloud
+	o := &popauth.Options{Username: *mailbox, TokenSource: env.Source(cloud.POP), Mechanism: *mech,
+		InsecureAllowPlaintext: *insecure, TLSConfig: env.TLS, Logger: env.Logger}
 	if *addr == "" {
 		*addr = cl.POPAddr()
 		if *stls {
@@ -192,55 +158,4 @@ flags:`)
 		fmt.Fprintf(stdout, "%4d %8d %-20s %s\n", m.Number, m.Size, uids[m.Number], subject)
 	}
 	return 0
-}
-
-func tokenSource(ctx context.Context, stderr io.Writer, cl cloud.Cloud, tokenFile, tenant, clientID, user, mailbox, cacheDir string, deviceCode bool) (oauth2.TokenSource, error) {
-	if tokenFile != "" {
-		b, err := os.ReadFile(tokenFile)
-		if err != nil {
-			return nil, err
-		}
-		tok := strings.TrimSpace(string(b))
-		if tok == "" {
-			return nil, fmt.Errorf("%s is empty", tokenFile)
-		}
-		return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok, TokenType: "Bearer"}), nil
-	}
-	if tenant == "" || clientID == "" {
-		return nil, errors.New("no token: give -access-token-file, or -tenant and -client-id (see -h)")
-	}
-	opts := &tokencache.Options{}
-	if cacheDir != "" {
-		st, err := tokencache.NewFileStore(cacheDir)
-		if err != nil {
-			return nil, err
-		}
-		opts.Store = st
-	}
-	cache := tokencache.New(opts)
-	if secret := os.Getenv("MAILAUTH_CLIENT_SECRET"); secret != "" {
-		app, err := cache.AppOnly(tokencache.AppOnlyConfig{Cloud: cl, TenantID: tenant, ClientID: clientID,
-			Credential: tokencache.ClientSecret(secret)})
-		if err != nil {
-			return nil, err
-		}
-		return app.Source(cl.AppOnlyScope()), nil
-	}
-	if user == "" {
-		user = mailbox
-	}
-	u, err := cache.Delegated(tokencache.DelegatedConfig{Cloud: cl, TenantID: tenant, ClientID: clientID, Account: user})
-	if err != nil {
-		return nil, err
-	}
-	if ok, err := u.SignedIn(ctx); err != nil || !ok {
-		if !deviceCode {
-			return nil, fmt.Errorf("%s has no stored sign-in; run once with -device-code (and -cache-dir to keep it)", user)
-		}
-		err := u.SignInDeviceCode(ctx, func(dc tokencache.DeviceCode) { fmt.Fprintln(stderr, dc.Message) })
-		if err != nil {
-			return nil, err
-		}
-	}
-	return u.Source(cl.DelegatedScopes(cloud.POP)...), nil
 }
