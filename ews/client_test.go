@@ -712,3 +712,49 @@ func TestHTTPThrottlingHonoursRetryAfter(t *testing.T) {
 	assert.True(t, he.Temporary())
 	assert.Contains(t, he.Hint(), "throttling")
 }
+
+// The errors people meet with the wrong token: a Graph token (wrong
+// audience) and a token without EWS.AccessAsUser.All.
+func TestWrongTokenHints(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, ewstest.Options{})
+	mint := func(aud string, scp ...string) oauth2.TokenSource {
+		tok, err := e.idp.Mint(fakeidp.Claims{Audience: aud, TenantID: tenant, UPN: alice, Scp: scp, ExpiresAt: time.Now().Add(time.Hour)})
+		require.NoError(t, err)
+		return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok})
+	}
+	c := e.client(t, mint("https://graph.microsoft.com", "Mail.Read"), alice, false, nil)
+	_, err := c.GetFolder(t.Context(), ews.Inbox)
+	var he *ews.HTTPError
+	require.ErrorAs(t, err, &he)
+	assert.Equal(t, http.StatusUnauthorized, he.StatusCode)
+	assert.Contains(t, err.Error(), "audience is the Exchange resource")
+
+	c = e.client(t, mint("https://outlook.office365.com", "IMAP.AccessAsUser.All"), alice, false, nil)
+	_, err = c.GetFolder(t.Context(), ews.Inbox)
+	require.ErrorAs(t, err, &he)
+	assert.Equal(t, http.StatusForbidden, he.StatusCode)
+	assert.Contains(t, he.Hint(), "EwsEnabled")
+}
+
+func TestFindItemsStopsWithContext(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, ewstest.Options{})
+	c := e.userClient(t, alice, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	n, errs := 0, 0
+	for _, err := range c.FindItems(ctx, ews.Inbox, &ews.FindOptions{PageSize: 5}) {
+		if err != nil {
+			assert.ErrorIs(t, err, context.Canceled)
+			errs++
+			continue
+		}
+		n++
+		if n == 5 {
+			cancel() // the next page request sees the cancelled context
+		}
+	}
+	assert.Equal(t, 5, n)
+	assert.Equal(t, 1, errs)
+}

@@ -172,7 +172,7 @@ func (e *HTTPError) Hint() string {
 	case e.StatusCode == http.StatusUnauthorized:
 		return "the token was refused even after a fresh one: check that its audience is the Exchange resource (https://outlook.office365.com, or the on-premises EWS host for hybrid OAuth), that it carries EWS.AccessAsUser.All (delegated) or the full_access_as_app role (app-only), and that OAuth is enabled for EWS on the server"
 	case e.StatusCode == http.StatusForbidden:
-		return "EWS refused this app or user: check EwsEnabled and EwsAllowedAppIDs for the organisation and mailbox (Exchange Online is retiring EWS) and any application access policy"
+		return "EWS refused this app or user: check that the token carries EWS.AccessAsUser.All (delegated) or the full_access_as_app role (app-only), then EwsEnabled and EwsAllowedAppIDs for the organisation and mailbox (Exchange Online is retiring EWS) and any application access policy"
 	case e.StatusCode >= 300 && e.StatusCode < 400:
 		return "EWS requests are not redirected; use the EWS URL that autodiscover returns for this mailbox"
 	case e.StatusCode == http.StatusTooManyRequests || e.StatusCode == http.StatusServiceUnavailable:
