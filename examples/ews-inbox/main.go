@@ -36,6 +36,7 @@ func main() {
 		caFile    = flag.String("ca-file", "", "also trust the PEM CA certificates in FILE (test servers)")
 		cloudName = flag.String("cloud", "global", "Microsoft cloud: global, usgov, usgovdod or china")
 		authority = flag.String("authority-host", "", "override the cloud's Entra ID host (https://host), e.g. for a test IdP")
+		resource  = flag.String("resource", "", "token resource (default: the cloud's, https://outlook.office365.com); for Exchange Server with hybrid modern auth, its external URL such as https://mail.contoso.com")
 		tenant    = flag.String("tenant", "", "Entra ID tenant id or domain")
 		clientID  = flag.String("client-id", "", "application (client) id")
 	)
@@ -65,14 +66,14 @@ Flags:
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Stdout, os.Stderr, *ewsURL, *mailbox, *appOnly, *maxItems, *asJSON, *tokenFile, *caFile, *cloudName, *authority, *tenant, *clientID); err != nil {
+	if err := run(ctx, os.Stdout, os.Stderr, *ewsURL, *mailbox, *appOnly, *maxItems, *asJSON, *tokenFile, *caFile, *cloudName, *authority, *resource, *tenant, *clientID); err != nil {
 		fmt.Fprintln(os.Stderr, "ews-inbox:", err)
 		os.Exit(1)
 	}
 }
 
 func run(ctx context.Context, stdout, stderr io.Writer, ewsURL, mailbox string, appOnly bool, maxItems int, asJSON bool,
-	tokenFile, caFile, cloudName, authority, tenant, clientID string) error {
+	tokenFile, caFile, cloudName, authority, resource, tenant, clientID string) error {
 	if mailbox == "" {
 		return errors.New("-mailbox is required")
 	}
@@ -82,6 +83,9 @@ func run(ctx context.Context, stdout, stderr io.Writer, ewsURL, mailbox string, 
 	}
 	if authority != "" {
 		cl.AuthorityHost = strings.TrimRight(authority, "/")
+	}
+	if resource != "" {
+		cl.Resource = strings.TrimRight(resource, "/")
 	}
 	if ewsURL == "" {
 		ewsURL = cl.EWSURL

@@ -38,7 +38,7 @@ func TestRunAgainstTestServers(t *testing.T) {
 	require.NoError(t, os.WriteFile(tokFile, []byte(tok+"\n"), 0o600))
 
 	var out, errOut bytes.Buffer
-	err = run(t.Context(), &out, &errOut, srv.URL(), "alice@contoso.test", false, 3, true, tokFile, caFile, "global", "", "", "")
+	err = run(t.Context(), &out, &errOut, srv.URL(), "alice@contoso.test", false, 3, true, tokFile, caFile, "global", "", "", "", "")
 	require.NoError(t, err, errOut.String())
 	var rows []struct {
 		ID, Subject, From string
@@ -54,7 +54,7 @@ func TestRunAgainstTestServers(t *testing.T) {
 
 	t.Setenv("MAILAUTH_CLIENT_SECRET", "s3cret")
 	out.Reset()
-	err = run(t.Context(), &out, &errOut, srv.URL(), "shared@contoso.test", true, 0, false, "", caFile, "global", idp.URL(), "contoso", "app1")
+	err = run(t.Context(), &out, &errOut, srv.URL(), "shared@contoso.test", true, 0, false, "", caFile, "global", idp.URL(), "", "contoso", "app1")
 	require.NoError(t, err, errOut.String())
 	assert.Equal(t, 5, bytes.Count(out.Bytes(), []byte("\n")))
 	assert.Contains(t, out.String(), "Message 5")
@@ -63,6 +63,6 @@ func TestRunAgainstTestServers(t *testing.T) {
 	assert.EqualValues(t, 1, idp.Requests(fakeidp.GrantClientCredentials))
 
 	// Without -ca-file the test server's certificate is not trusted.
-	err = run(t.Context(), &out, &errOut, srv.URL(), "alice@contoso.test", false, 3, true, tokFile, "", "global", "", "", "")
+	err = run(t.Context(), &out, &errOut, srv.URL(), "alice@contoso.test", false, 3, true, tokFile, "", "global", "", "", "", "")
 	assert.Error(t, err)
 }
