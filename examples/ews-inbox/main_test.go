@@ -38,8 +38,9 @@ func TestRunAgainstTestServers(t *testing.T) {
 	require.NoError(t, os.WriteFile(tokFile, []byte(tok+"\n"), 0o600))
 
 	var out, errOut bytes.Buffer
-	err = run(t.Context(), &out, &errOut, srv.URL(), "alice@contoso.test", false, 3, true, tokFile, caFile, "global", "", "", "", "")
-	require.NoError(t, err, errOut.String())
+	code := run(t.Context(), []string{"-ews-url", srv.URL(), "-mailbox", "alice@contoso.test", "-max", "3", "-json",
+		"-access-token-file", tokFile, "-ca-file", caFile}, &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
 	var rows []struct {
 		ID, Subject, From string
 		Received          time.Time
@@ -54,8 +55,12 @@ func TestRunAgainstTestServers(t *testing.T) {
 
 	t.Setenv("MAILAUTH_CLIENT_SECRET", "s3cret")
 	out.Reset()
-	err = run(t.Context(), &out, &errOut, srv.URL(), "shared@contoso.test", true, 0, false, "", caFile, "global", idp.URL(), "", "contoso", "app1")
-	require.NoError(t, err, errOut.String())
+	errOut.Reset()
+	code = run(t.Context(), []string{"-ews-url", srv.URL(), "-mailbox", "shared@contoso.test", "-app-only", "-max", "0",
+		"-ca-file", caFile, "-authority-host", idp.URL(), "-tenant", "contoso", "-client-id", "app1",
+		"-cache", filepath.Join(dir, "cache"), "-v"}, &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	assert.NotContains(t, errOut.String(), "s3cret")
 	assert.Equal(t, 5, bytes.Count(out.Bytes(), []byte("\n")))
 	assert.Contains(t, out.String(), "Message 5")
 	last := srv.Requests()[len(srv.Requests())-1]
@@ -63,6 +68,6 @@ func TestRunAgainstTestServers(t *testing.T) {
 	assert.EqualValues(t, 1, idp.Requests(fakeidp.GrantClientCredentials))
 
 	// Without -ca-file the test server's certificate is not trusted.
-	err = run(t.Context(), &out, &errOut, srv.URL(), "alice@contoso.test", false, 3, true, tokFile, "", "global", "", "", "", "")
-	assert.Error(t, err)
+	code = run(t.Context(), []string{"-ews-url", srv.URL(), "-mailbox", "alice@contoso.test", "-access-token-file", tokFile}, &out, &errOut)
+	assert.Equal(t, 1, code)
 }
