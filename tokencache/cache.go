@@ -240,7 +240,7 @@ func (c *Cache) sweep(now time.Time) {
 	var dead []*entry
 	for k, e := range c.entries {
 		st := e.cur.Load()
-		if (st == nil || now.UnixNano() >= st.expireAt) && !e.flying.Load() {
+		if (st == nil || !now.Before(st.expireAt)) && !e.flying.Load() {
 			delete(c.entries, k)
 			dead = append(dead, e)
 		}

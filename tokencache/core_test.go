@@ -209,7 +209,7 @@ func TestRefreshWindow(t *testing.T) {
 			ro = now.Add(refreshIn)
 		}
 		st := c.newState(&oauth2.Token{AccessToken: "x", Expiry: now.Add(life)}, ro, now)
-		return time.Duration(st.refreshAt - now.UnixNano()).Round(time.Second)
+		return st.refreshAt.Sub(now).Round(time.Second)
 	}
 	assert.Equal(t, 50*time.Minute, at(time.Hour, 0), "margin")
 	assert.Equal(t, 30*time.Minute, at(time.Hour, 30*time.Minute), "refresh_in earlier than margin")
@@ -218,7 +218,7 @@ func TestRefreshWindow(t *testing.T) {
 	assert.Equal(t, 110*time.Minute, at(2*time.Hour-time.Second, 0)+time.Second, "under 2 h: margin")
 	assert.Equal(t, 150*time.Second, at(5*time.Minute, 0), "lifetime under the margin: half-life")
 	st := c.newState(&oauth2.Token{AccessToken: "x", Expiry: now.Add(time.Hour)}, time.Time{}, now)
-	assert.Equal(t, 3570*time.Second, time.Duration(st.expireAt-now.UnixNano()).Round(time.Second), "served until 30 s before expiry")
+	assert.Equal(t, 3570*time.Second, st.expireAt.Sub(now).Round(time.Second), "served until 30 s before expiry")
 }
 
 // TestHitCountEstimate: the sampled hit count is close to the true count.

@@ -220,7 +220,7 @@ func (p *partition) fetch(ctx context.Context, scopeKey string, stale *oauth2.To
 	if t, ok := p.data.Tokens[scopeKey]; ok && (stale == nil || t.AccessToken != stale.AccessToken) {
 		tok := &oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, Expiry: t.Expiry}
 		now := time.Now()
-		if st := p.c.newState(tok, t.RefreshOn, now); now.UnixNano() < st.refreshAt {
+		if st := p.c.newState(tok, t.RefreshOn, now); now.Before(st.refreshAt) {
 			p.c.stats.storeHits.Add(1)
 			return tok, t.RefreshOn, nil
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -43,8 +42,9 @@ func (s *Source) Token() (*oauth2.Token, error) {
 	// The hit path is repeated here rather than delegated, to save a call.
 	e := s.e.Load()
 	if st := e.cur.Load(); st != nil {
-		if now := time.Now().UnixNano(); now < st.refreshAt {
-			if sampled(now) {
+		// time.Until reads only the monotonic clock: half of time.Now.
+		if left := time.Until(st.refreshAt); left > 0 {
+			if sampled(int64(left)) {
 				s.c.stats.hits.add(hitSample)
 			}
 			return st.tok, nil
@@ -59,8 +59,9 @@ func (s *Source) Token() (*oauth2.Token, error) {
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	e := s.e.Load()
 	if st := e.cur.Load(); st != nil {
-		if now := time.Now().UnixNano(); now < st.refreshAt {
-			if sampled(now) {
+		// time.Until reads only the monotonic clock: half of time.Now.
+		if left := time.Until(st.refreshAt); left > 0 {
+			if sampled(int64(left)) {
 				s.c.stats.hits.add(hitSample)
 			}
 			return st.tok, nil
@@ -118,11 +119,11 @@ func (s *Source) slow(ctx context.Context, e *entry) (*oauth2.Token, error) {
 	}
 	now := time.Now()
 	st := e.cur.Load()
-	if st != nil && now.UnixNano() < st.refreshAt {
+	if st != nil && now.Before(st.refreshAt) {
 		s.c.stats.hits.add(1)
 		return st.tok, nil
 	}
-	if st != nil && now.UnixNano() < st.expireAt {
+	if st != nil && now.Before(st.expireAt) {
 		// Refresh window: serve the valid token, refresh once in the
 		// background unless a refresh runs or a failed one backs off.
 		s.c.stats.hits.add(1)
@@ -142,12 +143,12 @@ func (s *Source) slow(ctx context.Context, e *entry) (*oauth2.Token, error) {
 		if f.err != nil {
 			return nil, f.err
 		}
-		if f.st != nil && time.Now().UnixNano() < f.st.expireAt {
+		if f.st != nil && time.Now().Before(f.st.expireAt) {
 			return f.st.tok, nil
 		}
 		// The flight's token was dropped or expired already; fly again.
 		st = e.cur.Load()
-		if st != nil && time.Now().UnixNano() < st.expireAt {
+		if st != nil && time.Now().Before(st.expireAt) {
 			return st.tok, nil
 		}
 	}
@@ -171,9 +172,11 @@ type entry struct {
 
 // state is an immutable snapshot of a cached token.
 type state struct {
-	tok       *oauth2.Token
-	refreshAt int64 // start of the refresh window, Unix nanoseconds
-	expireAt  int64 // first instant the token is no longer served, Unix nanoseconds
+	tok *oauth2.Token
+	// Both carry a monotonic clock reading (they derive from time.Now),
+	// so the hit path compares them with one monotonic clock read.
+	refreshAt time.Time // start of the refresh window
+	expireAt  time.Time // first instant the token is no longer served
 }
 
 type flight struct {
@@ -191,7 +194,7 @@ func (e *entry) start(ctx context.Context, old *state, background bool) *flight 
 	if f := e.flight; f != nil {
 		return f
 	}
-	if cur := e.cur.Load(); cur != nil && cur != old && time.Now().UnixNano() < cur.expireAt {
+	if cur := e.cur.Load(); cur != nil && cur != old && time.Now().Before(cur.expireAt) {
 		f := &flight{done: make(chan struct{}), st: cur}
 		close(f.done)
 		return f
@@ -230,7 +233,7 @@ func (e *entry) run(ctx context.Context, f *flight, stale *oauth2.Token, backgro
 	var st *state
 	if err == nil {
 		st = c.newState(tok, refreshOn, now)
-		if now.UnixNano() >= st.expireAt {
+		if !now.Before(st.expireAt) {
 			err = &IdPError{Code: "invalid_response", Description: "the token received has already expired; check the clock of this machine"}
 			st = nil
 		}
@@ -264,15 +267,16 @@ func (e *entry) run(ctx context.Context, f *flight, stale *oauth2.Token, backgro
 func (c *Cache) newState(tok *oauth2.Token, refreshOn time.Time, now time.Time) *state {
 	st := &state{tok: tok}
 	if tok.Expiry.IsZero() {
-		st.refreshAt, st.expireAt = math.MaxInt64, math.MaxInt64
+		far := now.Add(farFuture)
+		st.refreshAt, st.expireAt = far, far
 		if !refreshOn.IsZero() {
-			st.refreshAt = unixNano(refreshOn)
+			st.refreshAt = now.Add(min(refreshOn.Sub(now), farFuture))
 		}
 		return st
 	}
 	life := tok.Expiry.Sub(now) // wall-clock remaining, anchored to now's monotonic reading
 	skew := min(30*time.Second, life/8)
-	st.expireAt = unixNano(now.Add(life - skew))
+	st.expireAt = now.Add(life - skew)
 	r := life - c.margin
 	if c.margin >= life {
 		r = life / 2
@@ -285,7 +289,7 @@ func (c *Cache) newState(tok *oauth2.Token, refreshOn time.Time, now time.Time) 
 			r = max(d, 0)
 		}
 	}
-	st.refreshAt = unixNano(now.Add(r))
+	st.refreshAt = now.Add(r)
 	return st
 }
 
@@ -349,9 +353,10 @@ const hitSample = 16
 // hashed first, so clocks with a coarse resolution, whose low bits do not
 // vary, are sampled evenly too.
 func sampled(now int64) bool {
-	// The finalizer of splitmix64: consecutive clock readings, which
-	// differ by an almost constant step in a busy loop, map to unrelated
-	// values, so the sample behaves like a fair 1-in-16 draw.
+	// The finalizer of splitmix64: clock readings that differ by an almost
+	// constant step in a busy loop map to unrelated values, so the sample
+	// behaves like a fair 1-in-16 draw. (One multiply is not enough: the
+	// readings then alias with the loop period and the estimate drifts.)
 	z := uint64(now)
 	z = (z ^ z>>30) * 0xBF58476D1CE4E5B9
 	z = (z ^ z>>27) * 0x94D049BB133111EB
@@ -385,13 +390,5 @@ func (c *stripedCounter) load() uint64 {
 	return n
 }
 
-// unixNano is t.UnixNano clamped to the int64 range instead of overflowing.
-func unixNano(t time.Time) int64 {
-	switch {
-	case t.Year() >= 2262:
-		return math.MaxInt64
-	case t.Year() <= 1678:
-		return 0
-	}
-	return t.UnixNano()
-}
+// farFuture stands for "never" in refresh windows (tokens without expiry).
+const farFuture = 100 * 365 * 24 * time.Hour
