@@ -135,6 +135,7 @@ type App struct {
 	authority string
 	tenant    string
 	clientID  string
+	scope     string // the cloud's app-only scope, used when Source gets none
 }
 
 // String names the app without its credential.
@@ -183,7 +184,7 @@ func (c *Cache) AppOnly(cfg AppOnlyConfig) (*App, error) {
 			return nil, fmt.Errorf("tokencache: creating MSAL client: %w", classifyMSAL(err))
 		}
 		return &App{c: c, p: newPartition(c, name), client: client, hook: hook, authority: authority,
-			tenant: cfg.TenantID, clientID: cfg.ClientID}, nil
+			tenant: cfg.TenantID, clientID: cfg.ClientID, scope: cfg.Cloud.AppOnlyScope()}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -197,9 +198,13 @@ func (c *Cache) AppOnly(cfg AppOnlyConfig) (*App, error) {
 
 // Source returns the cached source of app-only tokens for scopes, usually
 // the single scope from [cloud.Cloud.AppOnlyScope]
-// ("https://outlook.office365.com/.default"). It does no I/O.
+// ("https://outlook.office365.com/.default"), which is also what no scopes
+// means. It does no I/O.
 func (a *App) Source(scopes ...string) *Source {
 	scopes = append([]string(nil), scopes...)
+	if len(scopes) == 0 {
+		scopes = []string{a.scope}
+	}
 	k := key("app", a.authority, a.tenant, a.clientID, "", scopes)
 	return a.c.source(k, func() fetcher {
 		return fetchFunc(func(ctx context.Context, stale *oauth2.Token) (*oauth2.Token, time.Time, error) {

@@ -148,3 +148,31 @@ func TestAppOnlyCertificateAndAssertion(t *testing.T) {
 	assert.Equal(t, tApp, seen[0].ClientID)
 	assert.Contains(t, seen[0].TokenEndpoint, "/oauth2/v2.0/token")
 }
+
+func TestCredentialErrors(t *testing.T) {
+	_, err := CertificatePFX([]byte("not a pfx"), "pw")
+	require.Error(t, err)
+	_, err = CertificatePEM([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), "")
+	require.Error(t, err)
+	c := New(nil)
+	_, err = c.AppOnly(AppOnlyConfig{TenantID: "t", ClientID: "c", Credential: ClientSecret("")})
+	require.Error(t, err)
+	_, err = c.AppOnly(AppOnlyConfig{TenantID: "t", ClientID: "c"})
+	require.ErrorContains(t, err, "Credential must be set")
+	_, err = c.AppOnly(AppOnlyConfig{TenantID: "organizations", ClientID: "c", Credential: ClientSecret("x")})
+	require.ErrorContains(t, err, "specific tenant")
+	_, err = c.Delegated(DelegatedConfig{TenantID: "t", ClientID: "c"})
+	require.ErrorContains(t, err, "Account must be set")
+}
+
+func TestAppOnlyDefaultScope(t *testing.T) {
+	idp, cl := newIdP(t, fakeidp.Options{})
+	c := newTestCache(idp, nil)
+	app, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: tApp, Credential: ClientSecret(tSecret)})
+	require.NoError(t, err)
+	tok, err := app.Source().TokenContext(t.Context())
+	require.NoError(t, err)
+	again, err := app.Source(cl.AppOnlyScope()).TokenContext(t.Context())
+	require.NoError(t, err)
+	assert.Same(t, tok, again, "no scopes means the cloud's .default scope")
+}
