@@ -1,17 +1,22 @@
 package tokencache
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -175,4 +180,41 @@ func TestAppOnlyDefaultScope(t *testing.T) {
 	again, err := app.Source(cl.AppOnlyScope()).TokenContext(t.Context())
 	require.NoError(t, err)
 	assert.Same(t, tok, again, "no scopes means the cloud's .default scope")
+}
+
+// TestAppOnlyAssertionSigned: the assertion callback signs a client
+// assertion (as a workload-identity or HSM signer would) and the IdP
+// accepts it.
+func TestAppOnlyAssertionSigned(t *testing.T) {
+	idp, cl := newIdP(t, fakeidp.Options{})
+	cert, pemData := selfSignedPEM(t)
+	idp.AddApp(fakeidp.App{TenantID: tTenant, ClientID: "fedapp", Cert: cert, Roles: []string{"EWS.AccessAsApp"}})
+	block, _ := pem.Decode(pemData[bytes.Index(pemData, []byte("-----BEGIN PRIVATE KEY")):])
+	require.NotNil(t, block)
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	require.NoError(t, err)
+	sum := sha256.Sum256(cert.Raw)
+	calls := 0
+	c := newTestCache(idp, nil)
+	app, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: "fedapp", Credential: Assertion(
+		func(ctx context.Context, r AssertionRequest) (string, error) {
+			calls++
+			now := time.Now()
+			tok := jwt.NewWithClaims(jwt.SigningMethodPS256, jwt.MapClaims{
+				"aud": r.TokenEndpoint, "iss": r.ClientID, "sub": r.ClientID, "jti": fmt.Sprint(now.UnixNano()),
+				"nbf": now.Unix(), "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
+			})
+			tok.Header["x5t#S256"] = base64.RawURLEncoding.EncodeToString(sum[:])
+			return tok.SignedString(key)
+		})})
+	require.NoError(t, err)
+	src := app.Source()
+	for range 5 {
+		tok, err := src.TokenContext(t.Context())
+		require.NoError(t, err, "signed assertion")
+		claims, err := idp.Verify(tok.AccessToken)
+		require.NoError(t, err)
+		assert.True(t, claims.HasRole("EWS.AccessAsApp"))
+	}
+	assert.Equal(t, 1, calls, "the assertion callback runs on a miss only")
 }
