@@ -32,11 +32,15 @@ type Options struct {
 	// window, unless the server's refresh_in or the half-life rule (for
 	// tokens that live 2 h or more) starts it earlier. Zero means 10
 	// minutes: Exchange Online's high-volume SMTP endpoint rejects tokens
-	// with less than 600 s left.
+	// with less than 600 s left. A token that lives less than the margin
+	// is refreshed at half its life. Tokens stop being served 30 s (or an
+	// eighth of their life, if shorter) before they expire.
 	RefreshMargin time.Duration
 
-	// FetchTimeout bounds one flight (all retries included). Zero means
-	// 60 seconds. Callers stop waiting when their own context ends.
+	// FetchTimeout bounds one flight (all retries included); a single
+	// request gets at most half of it, so a request that hangs leaves
+	// time for a retry. Zero means 60 seconds. Callers stop waiting when
+	// their own context ends; the flight goes on for the others.
 	FetchTimeout time.Duration
 
 	// RefreshBackoff is the first pause after a failed background refresh;
