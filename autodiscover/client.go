@@ -178,23 +178,10 @@ type Result struct {
 	Cached bool `json:"cached"`
 }
 
-// legacyAutodiscoverHost is, per cloud, the host Exchange Online's
-// POX/SOAP autodiscover lives on: the http probe of a domain hosted there
-// redirects to it (research notes §3.4, from microsoft/CSS-Exchange).
-var legacyAutodiscoverHost = map[string]string{
-	"global":   "autodiscover-s.outlook.com",
-	"usgov":    "autodiscover-s.office365.us",
-	"usgovdod": "autodiscover-s-dod.office365.us",
-	"china":    "autodiscover-s.partner.outlook.cn",
-}
-
 // otherCloud names the built-in cloud that host belongs to, for hints.
 func otherCloud(host string) string {
 	host = strings.ToLower(host)
 	for _, c := range []cloud.Cloud{cloud.Global, cloud.USGov, cloud.USGovDoD, cloud.China} {
-		if host == legacyAutodiscoverHost[c.Name] {
-			return c.Name
-		}
 		for _, h := range c.Hosts() {
 			if h == host {
 				return c.Name
@@ -268,9 +255,6 @@ func New(opts *Options) (*Client, error) {
 	}
 	for _, h := range c.cloud.Hosts() {
 		c.hosts[strings.ToLower(h)] = true
-	}
-	if h := legacyAutodiscoverHost[c.cloud.Name]; h != "" {
-		c.hosts[h] = true
 	}
 	for _, d := range o.AllowedDomains {
 		d = strings.Trim(strings.ToLower(strings.TrimSpace(d)), ".")

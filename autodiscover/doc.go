@@ -36,7 +36,7 @@
 //     domain has a single label. (Clients that fell back to
 //     autodiscover.{tld} leaked credentials to whoever registered it.)
 //   - Every request goes to a host on the allow-list: the cloud's hosts
-//     ([cloud.Cloud.Hosts], plus the cloud's legacy autodiscover host such
+//     ([cloud.Cloud.Hosts], which include its POX autodiscover host such
 //     as autodiscover-s.outlook.com), the domain of the address asked for,
 //     and [Options.AllowedDomains]. A redirect, redirectUrl, SRV target or
 //     returned URL pointing elsewhere is refused with a [*RedirectError]

@@ -54,32 +54,37 @@ type Cloud struct {
 	EASURL string
 	// AutodiscoverHost answers Autodiscover v2 (JSON) requests.
 	AutodiscoverHost string
+	// AutodiscoverPOXHost serves Exchange Online's POX and SOAP autodiscover; the
+	// unauthenticated http probe of a domain hosted in this cloud redirects to it.
+	AutodiscoverPOXHost string
 }
 
 // Global is the worldwide commercial cloud (also used by GCC).
 var Global = Cloud{
-	Name:             "global",
-	AuthorityHost:    "https://login.microsoftonline.com",
-	Resource:         "https://outlook.office365.com",
-	IMAPHost:         "outlook.office365.com",
-	POPHost:          "outlook.office365.com",
-	SMTPHost:         "smtp.office365.com",
-	EWSURL:           "https://outlook.office365.com/EWS/Exchange.asmx",
-	EASURL:           "https://outlook.office365.com/Microsoft-Server-ActiveSync",
-	AutodiscoverHost: "outlook.office365.com",
+	Name:                "global",
+	AuthorityHost:       "https://login.microsoftonline.com",
+	Resource:            "https://outlook.office365.com",
+	IMAPHost:            "outlook.office365.com",
+	POPHost:             "outlook.office365.com",
+	SMTPHost:            "smtp.office365.com",
+	EWSURL:              "https://outlook.office365.com/EWS/Exchange.asmx",
+	EASURL:              "https://outlook.office365.com/Microsoft-Server-ActiveSync",
+	AutodiscoverHost:    "outlook.office365.com",
+	AutodiscoverPOXHost: "autodiscover-s.outlook.com",
 }
 
 // USGov is Microsoft 365 GCC High (US Government L4).
 var USGov = Cloud{
-	Name:             "usgov",
-	AuthorityHost:    "https://login.microsoftonline.us",
-	Resource:         "https://outlook.office365.us",
-	IMAPHost:         "outlook.office365.us",
-	POPHost:          "outlook.office365.us",
-	SMTPHost:         "smtp.office365.us",
-	EWSURL:           "https://outlook.office365.us/EWS/Exchange.asmx",
-	EASURL:           "https://outlook.office365.us/Microsoft-Server-ActiveSync",
-	AutodiscoverHost: "outlook.office365.us",
+	Name:                "usgov",
+	AuthorityHost:       "https://login.microsoftonline.us",
+	Resource:            "https://outlook.office365.us",
+	IMAPHost:            "outlook.office365.us",
+	POPHost:             "outlook.office365.us",
+	SMTPHost:            "smtp.office365.us",
+	EWSURL:              "https://outlook.office365.us/EWS/Exchange.asmx",
+	EASURL:              "https://outlook.office365.us/Microsoft-Server-ActiveSync",
+	AutodiscoverHost:    "outlook.office365.us",
+	AutodiscoverPOXHost: "autodiscover-s.office365.us",
 }
 
 // USGovDoD is Microsoft 365 DoD (US Government L5).
@@ -90,28 +95,30 @@ var USGov = Cloud{
 // use and the mail hosts of the DoD environment live under it; change Resource (and the hosts)
 // if your tenant answers on the GCC High names.
 var USGovDoD = Cloud{
-	Name:             "usgovdod",
-	AuthorityHost:    "https://login.microsoftonline.us",
-	Resource:         "https://outlook-dod.office365.us",
-	IMAPHost:         "outlook-dod.office365.us",
-	POPHost:          "outlook-dod.office365.us",
-	SMTPHost:         "outlook-dod.office365.us",
-	EWSURL:           "https://outlook-dod.office365.us/EWS/Exchange.asmx",
-	EASURL:           "https://outlook-dod.office365.us/Microsoft-Server-ActiveSync",
-	AutodiscoverHost: "outlook-dod.office365.us",
+	Name:                "usgovdod",
+	AuthorityHost:       "https://login.microsoftonline.us",
+	Resource:            "https://outlook-dod.office365.us",
+	IMAPHost:            "outlook-dod.office365.us",
+	POPHost:             "outlook-dod.office365.us",
+	SMTPHost:            "outlook-dod.office365.us",
+	EWSURL:              "https://outlook-dod.office365.us/EWS/Exchange.asmx",
+	EASURL:              "https://outlook-dod.office365.us/Microsoft-Server-ActiveSync",
+	AutodiscoverHost:    "outlook-dod.office365.us",
+	AutodiscoverPOXHost: "autodiscover-s-dod.office365.us",
 }
 
 // China is Microsoft 365 operated by 21Vianet.
 var China = Cloud{
-	Name:             "china",
-	AuthorityHost:    "https://login.partner.microsoftonline.cn",
-	Resource:         "https://partner.outlook.cn",
-	IMAPHost:         "partner.outlook.cn",
-	POPHost:          "partner.outlook.cn",
-	SMTPHost:         "smtp.partner.outlook.cn",
-	EWSURL:           "https://partner.outlook.cn/EWS/Exchange.asmx",
-	EASURL:           "https://partner.outlook.cn/Microsoft-Server-ActiveSync",
-	AutodiscoverHost: "partner.outlook.cn",
+	Name:                "china",
+	AuthorityHost:       "https://login.partner.microsoftonline.cn",
+	Resource:            "https://partner.outlook.cn",
+	IMAPHost:            "partner.outlook.cn",
+	POPHost:             "partner.outlook.cn",
+	SMTPHost:            "smtp.partner.outlook.cn",
+	EWSURL:              "https://partner.outlook.cn/EWS/Exchange.asmx",
+	EASURL:              "https://partner.outlook.cn/Microsoft-Server-ActiveSync",
+	AutodiscoverHost:    "partner.outlook.cn",
+	AutodiscoverPOXHost: "autodiscover-s.partner.outlook.cn",
 }
 
 // ByName returns the cloud with the given short name ("global", "usgov", "usgovdod", "china").
@@ -225,6 +232,7 @@ func (c Cloud) Hosts() []string {
 	add(hostOf(c.EWSURL))
 	add(hostOf(c.EASURL))
 	add(c.AutodiscoverHost)
+	add(c.AutodiscoverPOXHost)
 	return out
 }
 

@@ -55,13 +55,13 @@ func TestOverride(t *testing.T) {
 
 func TestHosts(t *testing.T) {
 	h := Global.Hosts()
-	for _, want := range []string{"outlook.office365.com", "smtp.office365.com"} {
+	for _, want := range []string{"outlook.office365.com", "smtp.office365.com", "autodiscover-s.outlook.com"} {
 		if !slices.Contains(h, want) {
 			t.Errorf("Hosts() = %v, missing %s", h, want)
 		}
 	}
-	if len(h) != 2 {
-		t.Errorf("Hosts() = %v, want 2 distinct hosts", h)
+	if len(h) != 3 {
+		t.Errorf("Hosts() = %v, want 3 distinct hosts", h)
 	}
 	if got := Global.IMAPAddr(); got != "outlook.office365.com:993" {
 		t.Errorf("IMAPAddr = %q", got)

@@ -5,6 +5,7 @@ package doctor
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,12 +16,11 @@ import (
 	"strings"
 	"time"
 
-	"crypto/tls"
-
 	"golang.org/x/oauth2"
 
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/internal/cli"
+	"github.com/modernauth/mailauth/internal/sasl"
 	"github.com/modernauth/mailauth/tokencache"
 )
 
@@ -174,13 +174,9 @@ func check(ctx context.Context, t Target, p string) Result {
 	return r
 }
 
+// fetch gets a token through TokenContext when the source has it.
 func fetch(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, error) {
-	if tc, ok := src.(interface {
-		TokenContext(context.Context) (*oauth2.Token, error)
-	}); ok {
-		return tc.TokenContext(ctx)
-	}
-	return src.Token()
+	return sasl.FetchToken(ctx, src)
 }
 
 // Finding is a problem seen in a token's claims, with its fix.
