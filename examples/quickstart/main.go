@@ -78,8 +78,12 @@ func runLab(ctx context.Context, f *cli.Flags, goroutines int, stdout, stderr io
 
 	var transcript io.Writer
 	red := &cli.Redactor{}
+	httpTransport := l.HTTPClient().Transport
 	if f.Verbose {
-		transcript = red.Writer(stderr)
+		w := red.Writer(stderr)
+		defer w.Flush()
+		transcript = w
+		httpTransport = cli.TranscriptTransport(httpTransport, w)
 	}
 	cache := tokencache.New(&tokencache.Options{HTTPClient: l.HTTPClient()})
 	app, err := cache.AppOnly(tokencache.AppOnlyConfig{Cloud: l.Cloud, TenantID: lab.Tenant, ClientID: lab.AppClientID,
@@ -148,7 +152,7 @@ func runLab(ctx context.Context, f *cli.Flags, goroutines int, stdout, stderr io
 		SendTestTo:           lab.User,
 		Source:               func(p cloud.Protocol) oauth2.TokenSource { return userSrcs[p] },
 		TLS:                  l.TLSConfig(),
-		HTTP:                 l.HTTPClient().Transport,
+		HTTP:                 httpTransport,
 		AutodiscoverDial:     l.DialContext,
 		AutodiscoverResolver: l.Autod,
 		AllowedDomains:       []string{"127.0.0.1"},

@@ -29,7 +29,7 @@ func TestQuickstart(t *testing.T) {
 	if strings.Contains(all, "lab-app-secret") || strings.Contains(all, "eyJ") {
 		t.Fatalf("output shows a secret or a token:\n%s", all)
 	}
-	if !strings.Contains(errOut.String(), "AUTHENTICATE") {
-		t.Errorf("-v transcript lacks the IMAP exchange")
+	if !strings.Contains(errOut.String(), "AUTHENTICATE") || !strings.Contains(errOut.String(), "Authorization: [REDACTED]") {
+		t.Errorf("-v transcript lacks the IMAP exchange or the redacted HTTP requests")
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -13,15 +14,22 @@ func (e *Env) Transport(base http.RoundTripper) http.RoundTripper {
 	if e.Transcript == nil {
 		return base
 	}
+	return TranscriptTransport(base, e.Transcript)
+}
+
+// TranscriptTransport returns base wrapped so that every request and response line and
+// header is written to w, with Authorization and cookies replaced by [REDACTED]. Give it a
+// RedactingWriter so that anything else secret is caught too.
+func TranscriptTransport(base http.RoundTripper, w io.Writer) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return &transcriptTransport{base: base, e: e}
+	return &transcriptTransport{base: base, w: w}
 }
 
 type transcriptTransport struct {
 	base http.RoundTripper
-	e    *Env
+	w    io.Writer
 }
 
 var secretHeaders = map[string]bool{"Authorization": true, "Cookie": true, "Set-Cookie": true, "X-Backendoverridecookie": true}
@@ -30,7 +38,7 @@ func (t *transcriptTransport) RoundTrip(req *http.Request) (*http.Response, erro
 	var b strings.Builder
 	fmt.Fprintf(&b, "> %s %s\n", req.Method, req.URL.Redacted())
 	writeHeaders(&b, "> ", req.Header)
-	t.e.Transcript.Write([]byte(b.String()))
+	io.WriteString(t.w, b.String())
 	resp, err := t.base.RoundTrip(req)
 	b.Reset()
 	if err != nil {
@@ -39,7 +47,7 @@ func (t *transcriptTransport) RoundTrip(req *http.Request) (*http.Response, erro
 		fmt.Fprintf(&b, "< %s\n", resp.Status)
 		writeHeaders(&b, "< ", resp.Header)
 	}
-	t.e.Transcript.Write([]byte(b.String()))
+	io.WriteString(t.w, b.String())
 	return resp, err
 }
 
