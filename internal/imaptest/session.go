@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +14,7 @@ import (
 	gosasl "github.com/emersion/go-sasl"
 
 	"github.com/modernauth/mailauth/internal/fakeidp"
+	"github.com/modernauth/mailauth/internal/sasl"
 )
 
 // session is one connection. Before authentication UserSession is nil; imapserver only
@@ -138,7 +138,7 @@ func (a *oauthServer) Next(resp []byte) (challenge []byte, done bool, err error)
 			return nil, false, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "SASL-IR is not supported"}
 		}
 	}
-	user, token, perr := parsePayload(a.mech, resp)
+	user, token, perr := sasl.ParseResponse(a.mech, resp)
 	if perr != nil {
 		s.failures.Add(1)
 		return nil, false, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Invalid SASL payload: " + perr.Error()}
@@ -222,57 +222,4 @@ func challengeJSON(mech string) []byte {
 	}
 	b, _ := json.Marshal(map[string]string{"status": "401", "schemes": "bearer", "scope": DefaultAudience + "/.default"})
 	return b
-}
-
-// parsePayload reads an XOAUTH2 or OAUTHBEARER client response strictly, byte for byte
-// as the mechanisms define it.
-func parsePayload(mech string, b []byte) (user, token string, err error) {
-	if !bytes.HasSuffix(b, []byte("\x01\x01")) {
-		return "", "", fmt.Errorf("payload does not end in ^A^A")
-	}
-	b = b[:len(b)-2]
-	var fields []string
-	switch mech {
-	case "XOAUTH2":
-		fields = strings.Split(string(b), "\x01")
-	case "OAUTHBEARER":
-		gs2, rest, ok := strings.Cut(string(b), "\x01")
-		if !ok || !strings.HasPrefix(gs2, "n,") || !strings.HasSuffix(gs2, ",") {
-			return "", "", fmt.Errorf("bad GS2 header")
-		}
-		for _, p := range strings.Split(strings.TrimSuffix(strings.TrimPrefix(gs2, "n,"), ","), ",") {
-			if v, ok := strings.CutPrefix(p, "a="); ok {
-				user = strings.NewReplacer("=2C", ",", "=3D", "=").Replace(v)
-			}
-		}
-		fields = strings.Split(rest, "\x01")
-	default:
-		return "", "", fmt.Errorf("unknown mechanism")
-	}
-	for _, f := range fields {
-		k, v, _ := strings.Cut(f, "=")
-		switch k {
-		case "user":
-			if mech == "XOAUTH2" {
-				user = v
-			}
-		case "auth":
-			t, ok := strings.CutPrefix(v, "Bearer ")
-			if !ok {
-				return "", "", fmt.Errorf("auth is not Bearer")
-			}
-			token = t
-		case "host":
-		case "port":
-			if _, err := strconv.Atoi(v); err != nil {
-				return "", "", fmt.Errorf("bad port")
-			}
-		default:
-			return "", "", fmt.Errorf("unknown key %q", k)
-		}
-	}
-	if user == "" || token == "" {
-		return "", "", fmt.Errorf("missing user or token")
-	}
-	return user, token, nil
 }

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/modernauth/mailauth/internal/sasl"
 )
 
 // ExchangeAuthFailure is the line Exchange Online sends when it rejects a
@@ -405,7 +407,7 @@ func (ss *session) auth(arg string) bool {
 	if int(ss.srv.attempts.Load()) <= o.TempFailures {
 		return ss.send("-ERR [SYS/TEMP] Temporary authentication failure.")
 	}
-	user, token, perr := parsePayload(mech, raw)
+	user, token, perr := sasl.ParseResponse(mech, raw)
 	if perr == nil {
 		perr = o.Authorize(user, token)
 	}
@@ -442,42 +444,6 @@ func (ss *session) auth(arg string) bool {
 	ss.deleted = map[int]bool{}
 	ss.srv.logins.Add(1)
 	return ss.send("+OK Logged in.")
-}
-
-// parsePayload extracts the user and the bearer token from a client
-// response (RFC 7628 section 3.1; XOAUTH2 has the same key/value part).
-func parsePayload(mech string, raw []byte) (user, token string, err error) {
-	s := string(raw)
-	if mech == "OAUTHBEARER" {
-		gs2, rest, ok := strings.Cut(s, "\x01")
-		if !ok || !strings.HasPrefix(gs2, "n,") {
-			return "", "", errors.New("bad gs2 header")
-		}
-		for _, f := range strings.Split(strings.TrimPrefix(gs2, "n,"), ",") {
-			if a, ok := strings.CutPrefix(f, "a="); ok {
-				user = strings.NewReplacer("=2C", ",", "=3D", "=").Replace(a)
-			}
-		}
-		s = rest
-	}
-	for _, kv := range strings.Split(s, "\x01") {
-		k, v, _ := strings.Cut(kv, "=")
-		switch strings.ToLower(k) {
-		case "user":
-			if mech == "XOAUTH2" {
-				user = v
-			}
-		case "auth":
-			scheme, tok, ok := strings.Cut(v, " ")
-			if ok && strings.EqualFold(scheme, "Bearer") {
-				token = tok
-			}
-		}
-	}
-	if user == "" || token == "" {
-		return "", "", errors.New("missing user or token")
-	}
-	return user, token, nil
 }
 
 func (ss *session) number(arg string) (int, bool) {

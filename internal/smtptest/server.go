@@ -30,6 +30,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/modernauth/mailauth/internal/fakeidp"
+	"github.com/modernauth/mailauth/internal/sasl"
 )
 
 // Mode is how clients reach the server.
@@ -406,7 +407,7 @@ func (a *oauthServer) Next(resp []byte) ([]byte, bool, error) {
 			return nil, false, &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long"}
 		}
 	}
-	user, token, err := parsePayload(a.mech, resp)
+	user, token, err := sasl.ParseResponse(a.mech, resp)
 	if err != nil {
 		s.failures.Add(1)
 		return nil, false, &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 124}, Message: "Invalid " + a.mech + " auth data"}
@@ -477,50 +478,4 @@ func challengeJSON(mech string) []byte {
 	}
 	b, _ := json.Marshal(map[string]string{"status": "401", "schemes": "bearer", "scope": DefaultAudience + "/.default"})
 	return b
-}
-
-// parsePayload reads an XOAUTH2 or OAUTHBEARER client response strictly.
-func parsePayload(mech string, b []byte) (user, token string, err error) {
-	if !bytes.HasSuffix(b, []byte("\x01\x01")) {
-		return "", "", errors.New("payload does not end in ^A^A")
-	}
-	b = b[:len(b)-2]
-	var fields []string
-	switch mech {
-	case "XOAUTH2":
-		fields = strings.Split(string(b), "\x01")
-	case "OAUTHBEARER":
-		gs2, rest, ok := strings.Cut(string(b), "\x01")
-		if !ok || !strings.HasPrefix(gs2, "n,") || !strings.HasSuffix(gs2, ",") {
-			return "", "", errors.New("bad GS2 header")
-		}
-		for _, p := range strings.Split(strings.TrimSuffix(strings.TrimPrefix(gs2, "n,"), ","), ",") {
-			if v, ok := strings.CutPrefix(p, "a="); ok {
-				user = strings.NewReplacer("=2C", ",", "=3D", "=").Replace(v)
-			}
-		}
-		fields = strings.Split(rest, "\x01")
-	}
-	for _, f := range fields {
-		k, v, _ := strings.Cut(f, "=")
-		switch k {
-		case "user":
-			if mech == "XOAUTH2" {
-				user = v
-			}
-		case "auth":
-			t, ok := strings.CutPrefix(v, "Bearer ")
-			if !ok {
-				return "", "", errors.New("auth is not Bearer")
-			}
-			token = t
-		case "host", "port":
-		default:
-			return "", "", fmt.Errorf("unknown key %q", k)
-		}
-	}
-	if user == "" || token == "" {
-		return "", "", errors.New("missing user or token")
-	}
-	return user, token, nil
 }
