@@ -182,8 +182,8 @@ func runLab(ctx context.Context, f *cli.Flags, goroutines int, stdout, stderr io
 	st := cache.Stats()
 	sessions := len(results)
 	total := l.IdP.TotalRequests()
-	fmt.Fprintf(stdout, "\n4. Summary: %d protocol sessions and %d cache callers served with %d token requests in all (%d for the sign-in, %d for the herd); cache hits %d, flights %d, background refreshes %d; %s\n",
-		sessions, goroutines, total, signInRequests, herdRequests, st.Hits, st.Flights, st.BackgroundRefreshes, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "\n4. Summary: %d protocol sessions and %d cache callers served with %d token requests in all (%d for the sign-in, %d for the herd); cache flights %d, background refreshes %d, failures %d; %s\n",
+		sessions, goroutines, total, signInRequests, herdRequests, st.Flights, st.BackgroundRefreshes, st.Failures, time.Since(start).Round(time.Millisecond))
 	names := make([]string, 0, len(results))
 	for _, r := range results {
 		names = append(names, strings.Fields(r.Protocol)[0])
