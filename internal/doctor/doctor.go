@@ -66,8 +66,8 @@ type Result struct {
 	Protocol string   `json:"protocol"`
 	OK       bool     `json:"ok"`
 	Detail   string   `json:"detail"`
-	Cause    string   `json:"cause,omitempty"`
-	Fix      string   `json:"fix,omitempty"`
+	Cause    string   `json:"cause"`
+	Fix      string   `json:"fix"`
 	Findings []string `json:"findings,omitempty"`
 	Elapsed  string   `json:"elapsed"`
 }
