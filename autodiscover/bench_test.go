@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/modernauth/mailauth/cloud"
-	"github.com/modernauth/mailauth/internal/autodtest"
+	"github.com/modernauth/mailauth/internal/fake/autodtest"
 )
 
 func benchParse(b *testing.B, file string, parse func([]byte) (answer, error)) {

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/modernauth/mailauth/autodiscover"
-	"github.com/modernauth/mailauth/internal/autodtest"
+	"github.com/modernauth/mailauth/internal/fake/autodtest"
 )
 
 // Lookup asks Autodiscover v2 on the cloud's host first. Here an

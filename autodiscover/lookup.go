@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/modernauth/mailauth/internal/bearer"
+	"github.com/modernauth/mailauth/internal/core/bearer"
 )
 
 // lookup is the state of one Lookup call. It is used by one goroutine.

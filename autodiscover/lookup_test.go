@@ -18,7 +18,7 @@ import (
 
 	"github.com/modernauth/mailauth/autodiscover"
 	"github.com/modernauth/mailauth/cloud"
-	"github.com/modernauth/mailauth/internal/autodtest"
+	"github.com/modernauth/mailauth/internal/fake/autodtest"
 )
 
 // testCloud is a cloud whose hosts are served by autodtest.

@@ -11,8 +11,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/modernauth/mailauth/eas/wbxml"
-	"github.com/modernauth/mailauth/internal/eastest"
-	"github.com/modernauth/mailauth/internal/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/eastest"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 )
 
 // bigSyncResponse is a Sync response adding n messages with bodySize-byte

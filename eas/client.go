@@ -19,7 +19,7 @@ import (
 
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/eas/wbxml"
-	"github.com/modernauth/mailauth/internal/bearer"
+	"github.com/modernauth/mailauth/internal/core/bearer"
 )
 
 // Protocol versions this client speaks. [MS-ASHTTP] 2.2.1.1.2.6 lists them
@@ -72,7 +72,7 @@ type Options struct {
 	Base64Query bool
 
 	// Token supplies bearer tokens for the Exchange resource with the
-	// EAS.AccessAsUser.All scope. See internal/bearer for how TokenContext
+	// EAS.AccessAsUser.All scope. See internal/core/bearer for how TokenContext
 	// and Invalidate are used when the source has them.
 	Token oauth2.TokenSource
 

@@ -18,8 +18,8 @@ import (
 
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/eas"
-	"github.com/modernauth/mailauth/internal/bearer"
-	"github.com/modernauth/mailauth/internal/eastest"
+	"github.com/modernauth/mailauth/internal/core/bearer"
+	"github.com/modernauth/mailauth/internal/fake/eastest"
 )
 
 func inboxOf(t *testing.T, folders []eas.Folder) eas.Folder {

@@ -11,8 +11,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/modernauth/mailauth/eas"
-	"github.com/modernauth/mailauth/internal/eastest"
-	"github.com/modernauth/mailauth/internal/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/eastest"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 )
 
 // Example synchronizes a mailbox served by the in-process ActiveSync

@@ -7,8 +7,8 @@ import (
 
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/eas"
-	"github.com/modernauth/mailauth/internal/eastest"
-	"github.com/modernauth/mailauth/internal/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/eastest"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 	"github.com/modernauth/mailauth/tokencache"
 )
 

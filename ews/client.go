@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/modernauth/mailauth/internal/bearer"
+	"github.com/modernauth/mailauth/internal/core/bearer"
 	"golang.org/x/oauth2"
 )
 

@@ -20,8 +20,8 @@ import (
 
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/ews"
-	"github.com/modernauth/mailauth/internal/ewstest"
-	"github.com/modernauth/mailauth/internal/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/ewstest"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 	"github.com/modernauth/mailauth/tokencache"
 )
 

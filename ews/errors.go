@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/modernauth/mailauth/internal/bearer"
+	"github.com/modernauth/mailauth/internal/core/bearer"
 )
 
 // ResponseCode is an EWS response code, such as "ErrorServerBusy". It

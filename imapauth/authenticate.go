@@ -14,7 +14,7 @@ import (
 	gosasl "github.com/emersion/go-sasl"
 	"golang.org/x/oauth2"
 
-	"github.com/modernauth/mailauth/internal/sasl"
+	"github.com/modernauth/mailauth/internal/core/sasl"
 )
 
 // NewXOAuth2Client returns a go-sasl client for XOAUTH2 that fetches a token from src in

@@ -9,8 +9,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/modernauth/mailauth/imapauth"
-	"github.com/modernauth/mailauth/internal/fakeidp"
-	"github.com/modernauth/mailauth/internal/imaptest"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/imaptest"
 )
 
 // BenchmarkDial measures one full IMAP connection on loopback (TCP, TLS, greeting,

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/modernauth/mailauth/internal/sasl"
+	"github.com/modernauth/mailauth/internal/core/sasl"
 )
 
 // AuthError reports an AUTHENTICATE the server refused. It is the same type as

@@ -11,9 +11,9 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/modernauth/mailauth/imapauth"
-	"github.com/modernauth/mailauth/internal/fakeidp"
-	"github.com/modernauth/mailauth/internal/imaptest"
-	"github.com/modernauth/mailauth/internal/testpki"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/imaptest"
+	"github.com/modernauth/mailauth/internal/fake/testpki"
 )
 
 // Open a shared mailbox with a token. The in-process IdP and IMAP server stand in for

@@ -18,8 +18,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/modernauth/mailauth/imapauth"
-	"github.com/modernauth/mailauth/internal/fakeidp"
-	"github.com/modernauth/mailauth/internal/imaptest"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/imaptest"
 )
 
 func ctxT(t *testing.T) context.Context {

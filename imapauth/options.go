@@ -11,7 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"golang.org/x/oauth2"
 
-	"github.com/modernauth/mailauth/internal/sasl"
+	"github.com/modernauth/mailauth/internal/core/sasl"
 )
 
 // Mechanism names for Options.Mechanism.

@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/modernauth/mailauth/imapauth"
-	"github.com/modernauth/mailauth/internal/fakeidp"
-	"github.com/modernauth/mailauth/internal/imaptest"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/imaptest"
 )
 
 func TestNoTokenInFormattedValues(t *testing.T) {

@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/modernauth/mailauth/cloud"
-	"github.com/modernauth/mailauth/internal/fakeidp"
-	"github.com/modernauth/mailauth/internal/poptest"
-	"github.com/modernauth/mailauth/internal/testpki"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/poptest"
+	"github.com/modernauth/mailauth/internal/fake/testpki"
 	"github.com/modernauth/mailauth/popauth"
 	"github.com/modernauth/mailauth/tokencache"
 )

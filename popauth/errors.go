@@ -4,7 +4,7 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/modernauth/mailauth/internal/sasl"
+	"github.com/modernauth/mailauth/internal/core/sasl"
 )
 
 var (

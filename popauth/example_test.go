@@ -10,8 +10,8 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/modernauth/mailauth/internal/poptest"
-	"github.com/modernauth/mailauth/internal/testpki"
+	"github.com/modernauth/mailauth/internal/fake/poptest"
+	"github.com/modernauth/mailauth/internal/fake/testpki"
 	"github.com/modernauth/mailauth/popauth"
 )
 

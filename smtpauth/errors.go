@@ -7,7 +7,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/modernauth/mailauth/internal/sasl"
+	"github.com/modernauth/mailauth/internal/core/sasl"
 )
 
 // AuthError reports an AUTH the server refused; the same type as imapauth.AuthError and

@@ -7,7 +7,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"golang.org/x/oauth2"
 
-	"github.com/modernauth/mailauth/internal/sasl"
+	"github.com/modernauth/mailauth/internal/core/sasl"
 )
 
 // FuzzClassify maps arbitrary server replies to errors: no panic, and every result keeps

@@ -17,7 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"golang.org/x/oauth2"
 
-	"github.com/modernauth/mailauth/internal/sasl"
+	"github.com/modernauth/mailauth/internal/core/sasl"
 )
 
 // Mechanism names for Options.Mechanism.

@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/modernauth/mailauth/internal/fakeidp"
-	"github.com/modernauth/mailauth/internal/smtptest"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/smtptest"
 	"github.com/modernauth/mailauth/smtpauth"
 )
 

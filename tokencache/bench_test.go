@@ -12,7 +12,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"golang.org/x/oauth2"
 
-	"github.com/modernauth/mailauth/internal/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 )
 
 // The anchors and ours, hit path only. Run all four in one go test run:

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/modernauth/mailauth/cloud"
-	"github.com/modernauth/mailauth/internal/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 )
 
 func delegatedUser(t *testing.T, c *Cache, cl cloud.Cloud) *User {

@@ -24,7 +24,7 @@ import (
 
 	"github.com/modernauth/mailauth/autodiscover"
 	"github.com/modernauth/mailauth/cloud"
-	"github.com/modernauth/mailauth/internal/cli"
+	"github.com/modernauth/mailauth/internal/tool/cli"
 )
 
 func main() {

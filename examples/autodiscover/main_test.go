@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/modernauth/mailauth/internal/autodtest"
+	"github.com/modernauth/mailauth/internal/fake/autodtest"
 )
 
 // The program, pointed at an in-process autodiscover service with

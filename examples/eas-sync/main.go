@@ -28,7 +28,7 @@ import (
 
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/eas"
-	"github.com/modernauth/mailauth/internal/cli"
+	"github.com/modernauth/mailauth/internal/tool/cli"
 )
 
 func main() {

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/modernauth/mailauth/eas"
-	"github.com/modernauth/mailauth/internal/eastest"
-	"github.com/modernauth/mailauth/internal/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/eastest"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 )
 
 // TestRunAgainstInProcessServer runs the program end to end against

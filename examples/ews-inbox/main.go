@@ -25,7 +25,7 @@ import (
 
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/ews"
-	"github.com/modernauth/mailauth/internal/cli"
+	"github.com/modernauth/mailauth/internal/tool/cli"
 )
 
 func main() {

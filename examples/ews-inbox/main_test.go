@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/modernauth/mailauth/internal/ewstest"
-	"github.com/modernauth/mailauth/internal/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/ewstest"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 )
 
 // The program against the in-process EWS server and fake Entra ID: a token

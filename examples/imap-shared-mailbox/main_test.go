@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modernauth/mailauth/internal/fakeidp"
-	"github.com/modernauth/mailauth/internal/imaptest"
-	"github.com/modernauth/mailauth/internal/testpki"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/imaptest"
+	"github.com/modernauth/mailauth/internal/fake/testpki"
 )
 
 func TestSharedMailboxWithTokenFile(t *testing.T) {

@@ -28,8 +28,8 @@ import (
 	"time"
 
 	"github.com/modernauth/mailauth/cloud"
-	"github.com/modernauth/mailauth/internal/cli"
-	"github.com/modernauth/mailauth/internal/doctor"
+	"github.com/modernauth/mailauth/internal/tool/cli"
+	"github.com/modernauth/mailauth/internal/tool/doctor"
 )
 
 func main() {

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modernauth/mailauth/internal/fakeidp"
-	"github.com/modernauth/mailauth/internal/lab"
-	"github.com/modernauth/mailauth/internal/smtptest"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/lab"
+	"github.com/modernauth/mailauth/internal/fake/smtptest"
 )
 
 type fixture struct {

@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"github.com/modernauth/mailauth/cloud"
-	"github.com/modernauth/mailauth/internal/cli"
+	"github.com/modernauth/mailauth/internal/tool/cli"
 	"github.com/modernauth/mailauth/popauth"
 )
 

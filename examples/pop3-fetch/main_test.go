@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/modernauth/mailauth/internal/poptest"
-	"github.com/modernauth/mailauth/internal/testpki"
+	"github.com/modernauth/mailauth/internal/fake/poptest"
+	"github.com/modernauth/mailauth/internal/fake/testpki"
 )
 
 func TestFetchWithTokenFileAndCAFile(t *testing.T) {

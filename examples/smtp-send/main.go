@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/modernauth/mailauth/cloud"
-	"github.com/modernauth/mailauth/internal/cli"
+	"github.com/modernauth/mailauth/internal/tool/cli"
 	"github.com/modernauth/mailauth/smtpauth"
 )
 

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modernauth/mailauth/internal/fakeidp"
-	"github.com/modernauth/mailauth/internal/smtptest"
-	"github.com/modernauth/mailauth/internal/testpki"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/smtptest"
+	"github.com/modernauth/mailauth/internal/fake/testpki"
 )
 
 func TestSendWithTokenFile(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modernauth/mailauth/internal/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 )
 
 // The test binary doubles as the token command: with TOKEN_HELPER_ARGS set it runs main's

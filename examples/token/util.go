@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/modernauth/mailauth/internal/sasl"
+	"github.com/modernauth/mailauth/internal/core/sasl"
 )
 
 func splitScopes(s string) []string { return strings.Fields(strings.ReplaceAll(s, ",", " ")) }

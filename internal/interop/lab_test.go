@@ -16,9 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/modernauth/mailauth/internal/dovecot"
-	"github.com/modernauth/mailauth/internal/fakeidp"
-	"github.com/modernauth/mailauth/internal/testpki"
+	"github.com/modernauth/mailauth/internal/interop/dovecot"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/testpki"
 )
 
 const (
