@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modernauth/mailauth/internal/interop/dovecot"
 	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 	"github.com/modernauth/mailauth/internal/fake/testpki"
+	"github.com/modernauth/mailauth/internal/interop/dovecot"
 )
 
 // TestDovecot runs mailcheck against a real Dovecot 2.3 (a server nobody here wrote) that

@@ -25,9 +25,9 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/modernauth/mailauth/cloud"
+	"github.com/modernauth/mailauth/internal/fake/lab"
 	"github.com/modernauth/mailauth/internal/tool/cli"
 	"github.com/modernauth/mailauth/internal/tool/doctor"
-	"github.com/modernauth/mailauth/internal/fake/lab"
 	"github.com/modernauth/mailauth/tokencache"
 )
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/imapauth"
-	"github.com/modernauth/mailauth/internal/interop/dovecot"
 	"github.com/modernauth/mailauth/internal/fake/fakeidp"
+	"github.com/modernauth/mailauth/internal/interop/dovecot"
 	"github.com/modernauth/mailauth/popauth"
 	"github.com/modernauth/mailauth/smtpauth"
 	"github.com/modernauth/mailauth/tokencache"

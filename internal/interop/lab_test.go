@@ -16,9 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/modernauth/mailauth/internal/interop/dovecot"
 	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 	"github.com/modernauth/mailauth/internal/fake/testpki"
+	"github.com/modernauth/mailauth/internal/interop/dovecot"
 )
 
 const (

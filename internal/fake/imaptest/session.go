@@ -13,8 +13,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 	gosasl "github.com/emersion/go-sasl"
 
-	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 	"github.com/modernauth/mailauth/internal/core/sasl"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 )
 
 // session is one connection. Before authentication UserSession is nil; imapserver only

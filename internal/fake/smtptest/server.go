@@ -29,8 +29,8 @@ import (
 	gosasl "github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 	"github.com/modernauth/mailauth/internal/core/sasl"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 )
 
 // Mode is how clients reach the server.

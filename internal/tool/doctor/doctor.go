@@ -19,8 +19,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/modernauth/mailauth/cloud"
-	"github.com/modernauth/mailauth/internal/tool/cli"
 	"github.com/modernauth/mailauth/internal/core/sasl"
+	"github.com/modernauth/mailauth/internal/tool/cli"
 	"github.com/modernauth/mailauth/tokencache"
 )
 

@@ -15,8 +15,8 @@ import (
 	"github.com/modernauth/mailauth/eas"
 	"github.com/modernauth/mailauth/ews"
 	"github.com/modernauth/mailauth/imapauth"
-	"github.com/modernauth/mailauth/internal/tool/cli"
 	"github.com/modernauth/mailauth/internal/core/sasl"
+	"github.com/modernauth/mailauth/internal/tool/cli"
 	"github.com/modernauth/mailauth/popauth"
 )
 
