@@ -137,6 +137,10 @@ func ByName(name string) (Cloud, error) {
 	return Cloud{}, fmt.Errorf("cloud: unknown cloud %q (want global, usgov, usgovdod or china)", name)
 }
 
+// All returns the four clouds, Global first: the one list every package that has to
+// recognise a cloud by its hosts or resource walks.
+func All() []Cloud { return []Cloud{Global, USGov, USGovDoD, China} }
+
 // Authority returns the Entra ID authority URL for a tenant (a tenant ID or a verified domain).
 func (c Cloud) Authority(tenant string) string {
 	return strings.TrimRight(c.AuthorityHost, "/") + "/" + tenant

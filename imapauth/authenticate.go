@@ -14,6 +14,7 @@ import (
 	gosasl "github.com/emersion/go-sasl"
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/internal/core/sasl"
 )
 
@@ -23,14 +24,14 @@ import (
 // this package do not fit. mailbox is the XOAUTH2 user=. The client is single-use. It
 // does no I/O until Start.
 func NewXOAuth2Client(mailbox string, src oauth2.TokenSource) gosasl.Client {
-	return sasl.NewClient(sasl.ClientOptions{Mechanism: XOAuth2, Username: mailbox, Source: src})
+	return sasl.NewClient(sasl.ClientOptions{Mechanism: XOAuth2, Mailbox: mailbox, Source: src})
 }
 
 // NewOAuthBearerClient returns a go-sasl client for OAUTHBEARER (RFC 7628) that fetches a
 // token from src in Start and answers an error challenge with 0x01. host and port should
 // describe the connection in use. The client is single-use. It does no I/O until Start.
 func NewOAuthBearerClient(mailbox, host string, port int, src oauth2.TokenSource) gosasl.Client {
-	return sasl.NewClient(sasl.ClientOptions{Mechanism: OAuthBearer, Username: mailbox, Host: host, Port: port, Source: src})
+	return sasl.NewClient(sasl.ClientOptions{Mechanism: OAuthBearer, Mailbox: mailbox, Host: host, Port: port, Source: src})
 }
 
 // Authenticate authenticates an existing client (created with imapclient.New over
@@ -86,7 +87,7 @@ func authenticateWith(ctx context.Context, o *Options, connect connectFunc) (*Co
 	}
 	conn, tok, err := authOnce(ctx, o, c, bw, false)
 	var ae *AuthError
-	if err != nil && errors.As(err, &ae) && ctx.Err() == nil && sasl.Invalidate(o.Token, tok) {
+	if err != nil && errors.As(err, &ae) && ctx.Err() == nil && mailauth.Invalidate(o.Token, tok) {
 		o.log("imapauth: token refused; invalidated it, retrying once with a fresh token", "mailbox", o.Mailbox)
 		if c.State() != imap.ConnStateNotAuthenticated {
 			c.Close()
@@ -113,11 +114,11 @@ func authOnce(ctx context.Context, o *Options, c *imapclient.Client, bw *byeWatc
 	if mech == "" {
 		return nil, nil, ErrNoOAuthMechanism
 	}
-	tok, err := sasl.FetchToken(ctx, o.Token)
+	tok, err := mailauth.TokenContext(ctx, o.Token)
 	if err != nil {
 		return nil, nil, fmt.Errorf("imapauth: %w", err)
 	}
-	sc := sasl.NewClient(sasl.ClientOptions{Mechanism: mech, Username: o.Mailbox, Host: o.host, Port: o.port, Token: tok})
+	sc := sasl.NewClient(sasl.ClientOptions{Mechanism: mech, Mailbox: o.Mailbox, Host: o.host, Port: o.port, Token: tok})
 	o.log("imapauth: authenticating", "mechanism", mech, "mailbox", o.Mailbox, "sasl_ir", caps.Has(imap.CapSASLIR), "retry", retried)
 	if bw != nil {
 		bw.inSASL.Store(true)
@@ -132,7 +133,7 @@ func authOnce(ctx context.Context, o *Options, c *imapclient.Client, bw *byeWatc
 			return nil, tok, fmt.Errorf("imapauth: authenticating: %w", ctx.Err())
 		}
 		ae := &AuthError{
-			Protocol: "IMAP", Mechanism: mech, Username: o.Mailbox, Challenge: sc.Challenge(),
+			Protocol: "IMAP", Mechanism: mech, Mailbox: o.Mailbox, Challenge: sc.Challenge(),
 			Identity: sc.Identity(), Retried: retried, Hint: sasl.DefaultHint(sc.Identity(), o.Mailbox), Err: err,
 		}
 		var ie *imap.Error

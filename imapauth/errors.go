@@ -4,19 +4,19 @@ import (
 	"errors"
 	"time"
 
-	"github.com/modernauth/mailauth/internal/core/sasl"
+	"github.com/modernauth/mailauth"
 )
 
 // AuthError reports an AUTHENTICATE the server refused. It is the same type as
 // popauth.AuthError and smtpauth.AuthError. Err unwraps to the *imap.Error of the
 // tagged NO or BAD.
-type AuthError = sasl.AuthError
+type AuthError = mailauth.AuthError
 
 // Challenge is a server's decoded JSON error challenge, found in [AuthError].Challenge.
-type Challenge = sasl.Challenge
+type Challenge = mailauth.Challenge
 
 // Identity holds the claims of a token, decoded without verification, for diagnostics.
-type Identity = sasl.Identity
+type Identity = mailauth.Identity
 
 // Sentinel errors; test with errors.Is.
 var (

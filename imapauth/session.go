@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/modernauth/mailauth/internal/core/sasl"
+	"github.com/modernauth/mailauth"
 )
 
 // DefaultRenewBefore is how long before the token's expiry [Session] ends a connection
@@ -67,7 +67,7 @@ func (s *Session) Run(ctx context.Context, fn func(ctx context.Context, c *Conn)
 			// The source handed out the same token again: renewing on a timer would
 			// spin. Drop it from the source so the next dial gets a fresh one, and keep
 			// this connection until the server ends it.
-			sasl.Invalidate(s.Options.Token, c.tok)
+			mailauth.Invalidate(s.Options.Token, c.tok)
 			at = time.Time{}
 		}
 		prev = exp

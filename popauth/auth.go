@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/internal/core/sasl"
 )
 
@@ -145,7 +146,7 @@ func (c *Client) Authenticate(ctx context.Context, username string, src oauth2.T
 	}
 	aerr := c.authOnce(ctx, mech, username, tok)
 	if aerr != nil && retryable(aerr) && !c.broken {
-		if inv, ok := src.(sasl.Invalidator); ok {
+		if inv, ok := src.(mailauth.Invalidator); ok {
 			if c.opts.Logger != nil {
 				c.opts.Logger.LogAttrs(ctx, slog.LevelDebug, "pop3 login rejected; retrying once with a fresh token",
 					slog.String("mechanism", mech), slog.String("user", username))
@@ -224,7 +225,7 @@ func retryable(err error) bool {
 }
 
 func fetchToken(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, error) {
-	tok, err := sasl.FetchToken(ctx, src)
+	tok, err := mailauth.TokenContext(ctx, src)
 	if err != nil {
 		return nil, fmt.Errorf("popauth: %w", err)
 	}
@@ -238,7 +239,7 @@ func (c *Client) authOnce(ctx context.Context, mech, username string, tok *oauth
 	}
 	m := sasl.NewClient(sasl.ClientOptions{
 		Mechanism:         mech,
-		Username:          username,
+		Mailbox:           username,
 		Host:              c.host,
 		Port:              port,
 		Token:             tok,
@@ -256,9 +257,9 @@ func (c *Client) authOnce(ctx context.Context, mech, username string, tok *oauth
 	ae := &AuthError{
 		Protocol:  "POP3",
 		Mechanism: mech,
-		Username:  username,
+		Mailbox:   username,
 		Challenge: m.Challenge(),
-		Identity:  sasl.ParseIdentity(tok.AccessToken),
+		Identity:  mailauth.ParseIdentity(tok.AccessToken),
 		Err:       err,
 	}
 	if isPOP {
@@ -281,7 +282,7 @@ func authHint(ae *AuthError, pe *Error) string {
 	case strings.Contains(strings.ToLower(pe.Text), "plaintext authentication"):
 		return "the server refuses logins before TLS; use Dial (port 995) or DialSTLS"
 	}
-	return sasl.DefaultHint(ae.Identity, ae.Username)
+	return sasl.DefaultHint(ae.Identity, ae.Mailbox)
 }
 
 func isIOErr(err error) bool {

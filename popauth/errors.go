@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/internal/core/sasl"
 )
 
@@ -124,7 +125,7 @@ func (e *Error) Hint() string {
 // error when the server closed the connection instead of replying. Use
 // errors.As with [*Error] and its Temporary method to tell a temporary
 // condition from a refused token.
-type AuthError = sasl.AuthError
+type AuthError = mailauth.AuthError
 
 // ProbeError reports that the server accepted the token but the first
 // mailbox command (STAT) failed. Exchange Online does this when the token is

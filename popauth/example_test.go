@@ -77,14 +77,14 @@ func ExampleAuthError() {
 	var err error = &popauth.AuthError{
 		Protocol:   "POP3",
 		Mechanism:  popauth.XOAuth2,
-		Username:   "shared@contoso.test",
+		Mailbox:    "shared@contoso.test",
 		Code:       popauth.CodeAuth,
 		ServerText: "Authentication failed.",
 		Err:        &popauth.Error{Command: "AUTH", Code: popauth.CodeAuth, Text: "Authentication failed."},
 	}
 	var ae *popauth.AuthError
 	if errors.As(err, &ae) {
-		fmt.Println("refused:", ae.Mechanism, ae.Username, ae.Code)
+		fmt.Println("refused:", ae.Mechanism, ae.Mailbox, ae.Code)
 	}
 	var pe *popauth.Error
 	if errors.As(err, &pe) {

@@ -6,20 +6,19 @@ import (
 	"strings"
 
 	"github.com/emersion/go-smtp"
-
-	"github.com/modernauth/mailauth/internal/core/sasl"
+	"github.com/modernauth/mailauth"
 )
 
 // AuthError reports an AUTH the server refused; the same type as imapauth.AuthError and
 // popauth.AuthError. Err unwraps to one of the sentinels below (when the reply is a
 // known one) and to the *smtp.SMTPError.
-type AuthError = sasl.AuthError
+type AuthError = mailauth.AuthError
 
 // Challenge is a server's decoded JSON error challenge, found in [AuthError].Challenge.
-type Challenge = sasl.Challenge
+type Challenge = mailauth.Challenge
 
 // Identity holds the claims of a token, decoded without verification.
-type Identity = sasl.Identity
+type Identity = mailauth.Identity
 
 // Sentinel errors; test with errors.Is.
 var (

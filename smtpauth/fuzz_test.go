@@ -28,7 +28,7 @@ func FuzzClassify(f *testing.F) {
 			t.Fatal("SMTPError not reachable from SendError")
 		}
 		_ = err.Error()
-		sc := sasl.NewClient(sasl.ClientOptions{Username: "u", Token: &oauth2.Token{AccessToken: "t"}})
+		sc := sasl.NewClient(sasl.ClientOptions{Mailbox: "u", Token: &oauth2.Token{AccessToken: "t"}})
 		aerr := authError(se, sc, "XOAUTH2", "u", false)
 		if !errors.As(aerr, &got) || got != se {
 			t.Fatal("SMTPError not reachable from AuthError")

@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/internal/core/sasl"
 )
 
@@ -142,7 +143,7 @@ func dial(ctx context.Context, addr string, opts *Options, implicit bool) (*Clie
 	}
 	cl, tok, err := authOnce(ctx, &o, c, conn, false)
 	var ae *AuthError
-	if err != nil && errors.As(err, &ae) && ctx.Err() == nil && retryable(ae) && sasl.Invalidate(o.Token, tok) {
+	if err != nil && errors.As(err, &ae) && ctx.Err() == nil && retryable(ae) && mailauth.Invalidate(o.Token, tok) {
 		c.Close()
 		o.log("smtpauth: token refused; invalidated it, retrying once with a fresh token on a new connection", "user", o.Username)
 		if c, conn, err = connect(ctx, addr, &o, implicit); err != nil {
@@ -223,7 +224,7 @@ func Authenticate(ctx context.Context, c *smtp.Client, conn net.Conn, opts *Opti
 	}
 	cl, tok, err := authOnce(ctx, &o, c, conn, false)
 	var ae *AuthError
-	if err != nil && errors.As(err, &ae) && ctx.Err() == nil && retryable(ae) && sasl.Invalidate(o.Token, tok) {
+	if err != nil && errors.As(err, &ae) && ctx.Err() == nil && retryable(ae) && mailauth.Invalidate(o.Token, tok) {
 		o.log("smtpauth: token refused; invalidated it, retrying once with a fresh token", "user", o.Username)
 		cl, _, err = authOnce(ctx, &o, c, conn, true)
 	}
@@ -252,12 +253,12 @@ func authOnce(ctx context.Context, o *Options, c *smtp.Client, conn net.Conn, re
 		}
 		return nil, nil, ErrNoOAuthMechanism
 	}
-	tok, err := sasl.FetchToken(ctx, o.Token)
+	tok, err := mailauth.TokenContext(ctx, o.Token)
 	if err != nil {
 		return nil, nil, fmt.Errorf("smtpauth: %w", err)
 	}
 	long := authLineLen(mech, o, tok.AccessToken) > MaxCommandLine
-	sc := sasl.NewClient(sasl.ClientOptions{Mechanism: mech, Username: o.Username, Host: o.host, Port: o.port, Token: tok, NoInitialResponse: long})
+	sc := sasl.NewClient(sasl.ClientOptions{Mechanism: mech, Mailbox: o.Username, Host: o.host, Port: o.port, Token: tok, NoInitialResponse: long})
 	o.log("smtpauth: authenticating", "mechanism", mech, "user", o.Username, "initial_response", !long, "retry", retried)
 	err = c.Auth(sc)
 	if err == nil {
@@ -270,7 +271,7 @@ func authOnce(ctx context.Context, o *Options, c *smtp.Client, conn net.Conn, re
 }
 
 func authError(err error, sc *sasl.Client, mech, user string, retried bool) error {
-	ae := &AuthError{Protocol: "SMTP", Mechanism: mech, Username: user, Challenge: sc.Challenge(),
+	ae := &AuthError{Protocol: "SMTP", Mechanism: mech, Mailbox: user, Challenge: sc.Challenge(),
 		Identity: sc.Identity(), Retried: retried, Err: err}
 	var se *smtp.SMTPError
 	if !errors.As(err, &se) {
@@ -288,7 +289,7 @@ func authError(err error, sc *sasl.Client, mech, user string, retried bool) erro
 	if sentinel != nil {
 		ae.Err = fmt.Errorf("%w: %w", sentinel, se)
 	}
-	if h := ae.Identity.AudienceHint(); h != "" {
+	if h := sasl.AudienceHint(ae.Identity); h != "" {
 		hint = h
 	}
 	if hint == "" {
@@ -358,7 +359,7 @@ func SendMail(ctx context.Context, addr string, opts *Options, from string, to [
 // answers an error challenge with the empty response. For (*smtp.Client).Auth when
 // [Authenticate] does not fit. Single-use; no I/O until Start.
 func NewXOAuth2Client(username string, src oauth2.TokenSource) gosasl.Client {
-	return sasl.NewClient(sasl.ClientOptions{Mechanism: XOAuth2, Username: username, Source: src, NoInitialResponse: true})
+	return sasl.NewClient(sasl.ClientOptions{Mechanism: XOAuth2, Mailbox: username, Source: src, NoInitialResponse: true})
 }
 
 // closeOnDone closes conn when ctx ends (go-smtp has no contexts and resets deadlines

@@ -7,63 +7,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modernauth/mailauth"
+
 	gosasl "github.com/emersion/go-sasl"
 	"golang.org/x/oauth2"
 )
-
-// ContextTokenSource is implemented by token sources that accept a context for the fetch
-// (tokencache's sources do).
-type ContextTokenSource interface {
-	TokenContext(ctx context.Context) (*oauth2.Token, error)
-}
-
-// Invalidator is implemented by caching token sources that can drop a token the server
-// refused: compare-and-drop, only if tok is still the cached one.
-type Invalidator interface {
-	Invalidate(tok *oauth2.Token)
-}
-
-// FetchToken gets a token from src, through TokenContext when src has it so that ctx
-// bounds the fetch. A nil, empty or whitespace-containing token is an error.
-func FetchToken(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, error) {
-	if src == nil {
-		return nil, errors.New("no token source configured")
-	}
-	var (
-		tok *oauth2.Token
-		err error
-	)
-	if cs, ok := src.(ContextTokenSource); ok {
-		tok, err = cs.TokenContext(ctx)
-	} else {
-		tok, err = src.Token()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("fetching token: %w", err)
-	}
-	if tok == nil || validateToken(tok.AccessToken) != nil {
-		return nil, fmt.Errorf("fetching token: %w", ErrInvalidToken)
-	}
-	return tok, nil
-}
-
-// Invalidate drops tok from src when src is an [Invalidator] and reports whether it did,
-// that is whether fetching again may give a different token.
-func Invalidate(src oauth2.TokenSource, tok *oauth2.Token) bool {
-	inv, ok := src.(Invalidator)
-	if !ok || tok == nil {
-		return false
-	}
-	inv.Invalidate(tok)
-	return true
-}
 
 // ClientOptions configures a [Client].
 type ClientOptions struct {
 	// Mechanism is XOAuth2 (the default when empty) or OAuthBearer.
 	Mechanism string
-	// Username is the mailbox to open (XOAUTH2 user=, OAUTHBEARER a=). Required.
-	Username string
+	// Mailbox is the mailbox to open (XOAUTH2 user=, OAUTHBEARER a=). Required.
+	Mailbox string
 	// Host and Port are sent in the OAUTHBEARER payload; they should describe the
 	// connection in use. Ignored for XOAUTH2.
 	Host string
@@ -91,7 +46,7 @@ type Client struct {
 	payload     []byte
 	sent        bool
 	challenges  int
-	challenge   *Challenge
+	challenge   *mailauth.Challenge
 	startCalled bool
 }
 
@@ -119,7 +74,7 @@ func (c *Client) Start() (mech string, ir []byte, err error) {
 	if c.mech != XOAuth2 && c.mech != OAuthBearer {
 		return "", nil, fmt.Errorf("sasl: unsupported mechanism %q", c.opts.Mechanism)
 	}
-	if err := ValidateUsername(c.opts.Username); err != nil {
+	if err := ValidateUsername(c.opts.Mailbox); err != nil {
 		return "", nil, err
 	}
 	if c.tok == nil {
@@ -127,16 +82,16 @@ func (c *Client) Start() (mech string, ir []byte, err error) {
 		if ctx == nil {
 			ctx = context.Background()
 		}
-		tok, err := FetchToken(ctx, c.opts.Source)
+		tok, err := mailauth.TokenContext(ctx, c.opts.Source)
 		if err != nil {
 			return "", nil, fmt.Errorf("sasl: %w", err)
 		}
 		c.tok = tok
 	}
 	if c.mech == OAuthBearer {
-		c.payload, err = OAuthBearerPayload(c.opts.Username, c.opts.Host, c.opts.Port, c.tok.AccessToken)
+		c.payload, err = OAuthBearerPayload(c.opts.Mailbox, c.opts.Host, c.opts.Port, c.tok.AccessToken)
 	} else {
-		c.payload, err = XOAuth2Payload(c.opts.Username, c.tok.AccessToken)
+		c.payload, err = XOAuth2Payload(c.opts.Mailbox, c.tok.AccessToken)
 	}
 	if err != nil {
 		return "", nil, err
@@ -181,14 +136,14 @@ func (c *Client) Next(challenge []byte) ([]byte, error) {
 func (c *Client) Token() *oauth2.Token { return c.tok }
 
 // Challenge returns the error challenge the server sent, or nil.
-func (c *Client) Challenge() *Challenge { return c.challenge }
+func (c *Client) Challenge() *mailauth.Challenge { return c.challenge }
 
 // Identity returns the claims of the token in use, decoded without verification.
-func (c *Client) Identity() Identity {
+func (c *Client) Identity() mailauth.Identity {
 	if c.tok == nil {
-		return Identity{}
+		return mailauth.Identity{}
 	}
-	return ParseIdentity(c.tok.AccessToken)
+	return mailauth.ParseIdentity(c.tok.AccessToken)
 }
 
 // Expiry returns the token's expiry: the earlier of the oauth2.Token's Expiry and the
@@ -205,7 +160,7 @@ func (c *Client) Expiry() time.Time {
 // is known, or the zero time.
 func TokenExpiry(tok *oauth2.Token) time.Time {
 	exp := tok.Expiry
-	if jwtExp := ParseIdentity(tok.AccessToken).ExpiresAt; !jwtExp.IsZero() && (exp.IsZero() || jwtExp.Before(exp)) {
+	if jwtExp := mailauth.ParseIdentity(tok.AccessToken).ExpiresAt; !jwtExp.IsZero() && (exp.IsZero() || jwtExp.Before(exp)) {
 		exp = jwtExp
 	}
 	return exp
@@ -213,7 +168,7 @@ func TokenExpiry(tok *oauth2.Token) time.Time {
 
 // String describes the client without its token.
 func (c *Client) String() string {
-	return fmt.Sprintf("sasl.Client(%s user=%s)", c.mech, c.opts.Username)
+	return fmt.Sprintf("sasl.Client(%s user=%s)", c.mech, c.opts.Mailbox)
 }
 
 // GoString is like String.

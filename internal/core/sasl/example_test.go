@@ -10,8 +10,8 @@ import (
 // The exchange a server sees when it refuses a token with an error challenge.
 func ExampleClient() {
 	c := sasl.NewClient(sasl.ClientOptions{
-		Username: "shared@contoso.com",
-		Token:    &oauth2.Token{AccessToken: "opaque-token"},
+		Mailbox: "shared@contoso.com",
+		Token:   &oauth2.Token{AccessToken: "opaque-token"},
 	})
 	mech, ir, _ := c.Start()
 	fmt.Printf("%s %q\n", mech, ir)

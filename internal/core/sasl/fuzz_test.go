@@ -2,6 +2,8 @@ package sasl
 
 import (
 	"testing"
+
+	"github.com/modernauth/mailauth"
 )
 
 func FuzzParseChallenge(f *testing.F) {
@@ -34,9 +36,9 @@ func FuzzParseIdentity(f *testing.F) {
 	f.Add("a.b.c")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, s string) {
-		id := ParseIdentity(s)
+		id := mailauth.ParseIdentity(s)
 		_ = id.String()
-		_ = id.AudienceHint()
+		_ = AudienceHint(id)
 		_ = DefaultHint(id, "m")
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modernauth/mailauth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
@@ -89,7 +90,7 @@ func (s *countingSource) Invalidate(tok *oauth2.Token) { s.invalidated = append(
 
 func TestClientXOAuth2ErrorChallenge(t *testing.T) {
 	src := &countingSource{tok: &oauth2.Token{AccessToken: jwt(`{"upn":"alice@contoso.com","aud":"https://outlook.office365.com","exp":1900000000}`)}}
-	c := NewClient(ClientOptions{Username: "alice@contoso.com", Source: src})
+	c := NewClient(ClientOptions{Mailbox: "alice@contoso.com", Source: src})
 	mech, ir, err := c.Start()
 	require.NoError(t, err)
 	assert.Equal(t, "XOAUTH2", mech)
@@ -112,7 +113,7 @@ func TestClientXOAuth2ErrorChallenge(t *testing.T) {
 }
 
 func TestClientOAuthBearerTwoStep(t *testing.T) {
-	c := NewClient(ClientOptions{Mechanism: "oauthbearer", Username: "bob@x", Host: "h", Port: 143,
+	c := NewClient(ClientOptions{Mechanism: "oauthbearer", Mailbox: "bob@x", Host: "h", Port: 143,
 		Token: &oauth2.Token{AccessToken: "opaque"}, NoInitialResponse: true})
 	mech, ir, err := c.Start()
 	require.NoError(t, err)
@@ -129,39 +130,39 @@ func TestClientOAuthBearerTwoStep(t *testing.T) {
 }
 
 func TestClientStartErrors(t *testing.T) {
-	_, _, err := NewClient(ClientOptions{Username: "u"}).Start()
+	_, _, err := NewClient(ClientOptions{Mailbox: "u"}).Start()
 	assert.Error(t, err, "no source")
-	_, _, err = NewClient(ClientOptions{Username: "u", Mechanism: "PLAIN", Token: &oauth2.Token{AccessToken: "t"}}).Start()
+	_, _, err = NewClient(ClientOptions{Mailbox: "u", Mechanism: "PLAIN", Token: &oauth2.Token{AccessToken: "t"}}).Start()
 	assert.Error(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	src := &countingSource{tok: &oauth2.Token{AccessToken: "t"}}
-	_, _, err = NewClient(ClientOptions{Username: "u", Source: src, Context: ctx}).Start()
+	_, _, err = NewClient(ClientOptions{Mailbox: "u", Source: src, Context: ctx}).Start()
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
 func TestIdentity(t *testing.T) {
-	id := ParseIdentity(jwt(`{"aud":["https://graph.microsoft.com"],"oid":"o1","appid":"a1","tid":"t1","roles":["Mail.Read"],"exp":1900000000.0}`))
+	id := mailauth.ParseIdentity(jwt(`{"aud":["https://graph.microsoft.com"],"oid":"o1","appid":"a1","tid":"t1","roles":["Mail.Read"],"exp":1900000000.0}`))
 	assert.Equal(t, []string{"https://graph.microsoft.com"}, id.Audience)
 	assert.True(t, id.AppOnly())
-	assert.Contains(t, id.AudienceHint(), "Microsoft Graph")
+	assert.Contains(t, AudienceHint(id), "Microsoft Graph")
 	assert.Contains(t, DefaultHint(id, "m"), "Microsoft Graph")
-	id = ParseIdentity(jwt(`{"aud":"https://outlook.office365.com","scp":"IMAP.AccessAsUser.All offline_access","preferred_username":"p@x"}`))
+	id = mailauth.ParseIdentity(jwt(`{"aud":"https://outlook.office365.com","scp":"IMAP.AccessAsUser.All offline_access","preferred_username":"p@x"}`))
 	assert.Equal(t, []string{"IMAP.AccessAsUser.All", "offline_access"}, id.Scopes)
 	assert.Equal(t, "p@x", id.UPN)
-	assert.Empty(t, id.AudienceHint())
-	assert.True(t, ParseIdentity("not-a-jwt").IsZero())
-	assert.True(t, ParseIdentity("a.!!!.c").IsZero())
+	assert.Empty(t, AudienceHint(id))
+	assert.True(t, mailauth.ParseIdentity("not-a-jwt").IsZero())
+	assert.True(t, mailauth.ParseIdentity("a.!!!.c").IsZero())
 }
 
 func TestAuthErrorNeverShowsToken(t *testing.T) {
 	tok := jwt(`{"upn":"alice@contoso.com","aud":"https://outlook.office365.com"}`)
-	c := NewClient(ClientOptions{Username: "alice@contoso.com", Token: &oauth2.Token{AccessToken: tok}})
+	c := NewClient(ClientOptions{Mailbox: "alice@contoso.com", Token: &oauth2.Token{AccessToken: tok}})
 	_, _, err := c.Start()
 	require.NoError(t, err)
 	_, _ = c.Next([]byte(`{"status":"401"}`))
 	inner := errors.New("NO AUTHENTICATE failed.")
-	e := &AuthError{Protocol: "IMAP", Mechanism: c.Mechanism(), Username: "alice@contoso.com", Challenge: c.Challenge(),
+	e := &mailauth.AuthError{Protocol: "IMAP", Mechanism: c.Mechanism(), Mailbox: "alice@contoso.com", Challenge: c.Challenge(),
 		Code: "AUTHENTICATIONFAILED", ServerText: "AUTHENTICATE failed.", Identity: c.Identity(),
 		Hint: DefaultHint(c.Identity(), "alice@contoso.com"), Err: inner}
 	var err2 error = e
@@ -176,7 +177,7 @@ func TestAuthErrorNeverShowsToken(t *testing.T) {
 
 func TestInvalidate(t *testing.T) {
 	src := &countingSource{tok: &oauth2.Token{AccessToken: "t"}}
-	assert.True(t, Invalidate(src, src.tok))
+	assert.True(t, mailauth.Invalidate(src, src.tok))
 	assert.Equal(t, []*oauth2.Token{src.tok}, src.invalidated)
-	assert.False(t, Invalidate(oauth2.StaticTokenSource(src.tok), src.tok))
+	assert.False(t, mailauth.Invalidate(oauth2.StaticTokenSource(src.tok), src.tok))
 }

@@ -8,12 +8,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modernauth/mailauth/internal/fake/saslserver"
+
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 	gosasl "github.com/emersion/go-sasl"
 
-	"github.com/modernauth/mailauth/internal/core/sasl"
 	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 )
 
@@ -138,7 +139,7 @@ func (a *oauthServer) Next(resp []byte) (challenge []byte, done bool, err error)
 			return nil, false, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "SASL-IR is not supported"}
 		}
 	}
-	user, token, perr := sasl.ParseResponse(a.mech, resp)
+	user, token, perr := saslserver.ParseResponse(a.mech, resp)
 	if perr != nil {
 		s.failures.Add(1)
 		return nil, false, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Invalid SASL payload: " + perr.Error()}

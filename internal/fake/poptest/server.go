@@ -22,7 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/modernauth/mailauth/internal/core/sasl"
+	"github.com/modernauth/mailauth/internal/fake/saslserver"
 )
 
 // ExchangeAuthFailure is the line Exchange Online sends when it rejects a
@@ -407,7 +407,7 @@ func (ss *session) auth(arg string) bool {
 	if int(ss.srv.attempts.Load()) <= o.TempFailures {
 		return ss.send("-ERR [SYS/TEMP] Temporary authentication failure.")
 	}
-	user, token, perr := sasl.ParseResponse(mech, raw)
+	user, token, perr := saslserver.ParseResponse(mech, raw)
 	if perr == nil {
 		perr = o.Authorize(user, token)
 	}

@@ -26,10 +26,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/modernauth/mailauth/internal/fake/saslserver"
+
 	gosasl "github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"github.com/modernauth/mailauth/internal/core/sasl"
 	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 )
 
@@ -407,7 +408,7 @@ func (a *oauthServer) Next(resp []byte) ([]byte, bool, error) {
 			return nil, false, &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long"}
 		}
 	}
-	user, token, err := sasl.ParseResponse(a.mech, resp)
+	user, token, err := saslserver.ParseResponse(a.mech, resp)
 	if err != nil {
 		s.failures.Add(1)
 		return nil, false, &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 124}, Message: "Invalid " + a.mech + " auth data"}

@@ -18,8 +18,8 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/cloud"
-	"github.com/modernauth/mailauth/internal/core/sasl"
 	"github.com/modernauth/mailauth/internal/tool/cli"
 	"github.com/modernauth/mailauth/tokencache"
 )
@@ -176,7 +176,7 @@ func check(ctx context.Context, t Target, p string) Result {
 
 // fetch gets a token through TokenContext when the source has it.
 func fetch(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, error) {
-	return sasl.FetchToken(ctx, src)
+	return mailauth.TokenContext(ctx, src)
 }
 
 // Finding is a problem seen in a token's claims, with its fix.

@@ -10,12 +10,12 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/autodiscover"
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/eas"
 	"github.com/modernauth/mailauth/ews"
 	"github.com/modernauth/mailauth/imapauth"
-	"github.com/modernauth/mailauth/internal/core/sasl"
 	"github.com/modernauth/mailauth/internal/tool/cli"
 	"github.com/modernauth/mailauth/popauth"
 )
@@ -42,7 +42,7 @@ func mailboxPermissionFix(t Target, appID string) string {
 
 // explainAuth turns a SASL failure into a cause and a fix.
 func explainAuth(ctx context.Context, t Target, src oauth2.TokenSource, proto string, err error) Result {
-	var ae *sasl.AuthError
+	var ae *mailauth.AuthError
 	if !errors.As(err, &ae) {
 		return explainOther(proto, err)
 	}

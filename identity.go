@@ -1,9 +1,8 @@
-package sasl
+package mailauth
 
 import (
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -30,9 +29,30 @@ func (id Identity) IsZero() bool {
 		len(id.Audience) == 0 && len(id.Scopes) == 0 && len(id.Roles) == 0 && id.ExpiresAt.IsZero()
 }
 
-// AppOnly reports whether the token looks like an app-only (client credentials) token:
-// it has roles and no scp.
-func (id Identity) AppOnly() bool { return len(id.Scopes) == 0 && len(id.Roles) > 0 }
+// AppOnly reports whether the token is an app-only (client credentials) token: it names
+// no user scope (scp) and either carries roles or names no user. An opaque token is not
+// app-only.
+func (id Identity) AppOnly() bool {
+	return !id.IsZero() && len(id.Scopes) == 0 && (len(id.Roles) > 0 || id.UPN == "")
+}
+
+// Principal names who the token is for in a few words: the user's name, "app <appid>", or
+// "the token's principal" when the token is opaque.
+func (id Identity) Principal() string {
+	switch {
+	case id.UPN != "":
+		return id.UPN
+	case id.AppID != "":
+		return "app " + id.AppID
+	}
+	return "the token's principal"
+}
+
+// Expired reports whether the token's exp lies at or before now. A token without exp is
+// not expired.
+func (id Identity) Expired(now time.Time) bool {
+	return !id.ExpiresAt.IsZero() && !id.ExpiresAt.After(now)
+}
 
 // String renders the identity in one line, e.g.
 // "upn=alice@contoso.com oid=… aud=https://outlook.office365.com scp=IMAP.AccessAsUser.All exp=2026-11-27T13:00:00Z".
@@ -63,7 +83,8 @@ func (id Identity) String() string {
 func (id Identity) LogValue() slog.Value { return slog.StringValue(id.String()) }
 
 // ParseIdentity decodes the claims of a JWT access token without verifying it. It never
-// fails and never panics: a token that is not a JWT gives a zero Identity.
+// fails and never panics: a token that is not a JWT (an opaque token) gives a zero
+// Identity. This is the module's one claims decoder.
 func ParseIdentity(accessToken string) Identity {
 	parts := strings.Split(accessToken, ".")
 	if len(parts) != 3 || len(parts[1]) > 64<<10 {
@@ -125,30 +146,6 @@ func firstNonEmpty(s ...string) string {
 	for _, v := range s {
 		if v != "" {
 			return v
-		}
-	}
-	return ""
-}
-
-// exchangeAudiences are the audiences Exchange Online accepts for IMAP, POP and SMTP.
-var exchangeAudiences = []string{
-	"https://outlook.office365.com", "https://outlook.office.com", "00000002-0000-0ff1-ce00-000000000000",
-	"https://outlook.office365.us", "https://outlook-dod.office365.us", "https://partner.outlook.cn",
-	"https://ps.outlook.com",
-}
-
-// AudienceHint returns a plain-words warning when the token's audience is clearly not
-// Exchange Online (the commonest mistake is a Microsoft Graph token), or "" when the
-// audience is unknown, is an Exchange one, or belongs to another server (Dovecot, Gmail).
-func (id Identity) AudienceHint() string {
-	for _, a := range id.Audience {
-		for _, x := range exchangeAudiences {
-			if strings.EqualFold(strings.TrimSuffix(a, "/"), x) {
-				return ""
-			}
-		}
-		if strings.Contains(strings.ToLower(a), "graph.microsoft") || a == "00000003-0000-0000-c000-000000000000" {
-			return fmt.Sprintf("the token's audience is %s (Microsoft Graph): IMAP, POP and SMTP need a token for Exchange Online, e.g. scope https://outlook.office365.com/.default (app-only) or https://outlook.office.com/IMAP.AccessAsUser.All (delegated)", a)
 		}
 	}
 	return ""

@@ -1,4 +1,6 @@
-package sasl
+// Package saslserver is the server side of XOAUTH2 and OAUTHBEARER for the in-process test
+// servers: a strict parser of what our clients send.
+package saslserver
 
 import (
 	"bytes"
@@ -6,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/modernauth/mailauth/internal/core/sasl"
 )
 
 // ParseResponse reads a client's XOAUTH2 or OAUTHBEARER response the way a strict server
@@ -20,9 +24,9 @@ func ParseResponse(mech string, b []byte) (user, token string, err error) {
 	b = b[:len(b)-2]
 	var fields []string
 	switch mech {
-	case XOAuth2:
+	case sasl.XOAuth2:
 		fields = strings.Split(string(b), "\x01")
-	case OAuthBearer:
+	case sasl.OAuthBearer:
 		gs2, rest, ok := strings.Cut(string(b), "\x01")
 		if !ok || !strings.HasPrefix(gs2, "n,") || !strings.HasSuffix(gs2, ",") {
 			return "", "", errors.New("sasl: bad GS2 header")
@@ -40,7 +44,7 @@ func ParseResponse(mech string, b []byte) (user, token string, err error) {
 		k, v, _ := strings.Cut(f, "=")
 		switch k {
 		case "user":
-			if mech == XOAuth2 {
+			if mech == sasl.XOAuth2 {
 				user = v
 			}
 		case "auth":

@@ -1,18 +1,22 @@
-package sasl
+package saslserver
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/modernauth/mailauth/internal/core/sasl"
+)
 
 func TestParseResponseRoundTrip(t *testing.T) {
-	x, _ := XOAuth2Payload("shared@contoso.test", "tok.en")
-	if u, tok, err := ParseResponse(XOAuth2, x); err != nil || u != "shared@contoso.test" || tok != "tok.en" {
+	x, _ := sasl.XOAuth2Payload("shared@contoso.test", "tok.en")
+	if u, tok, err := ParseResponse(sasl.XOAuth2, x); err != nil || u != "shared@contoso.test" || tok != "tok.en" {
 		t.Fatalf("XOAUTH2: %q %q %v", u, tok, err)
 	}
-	o, _ := OAuthBearerPayload("a,b@c=d", "imap.test", 993, "tok.en")
-	if u, tok, err := ParseResponse(OAuthBearer, o); err != nil || u != "a,b@c=d" || tok != "tok.en" {
+	o, _ := sasl.OAuthBearerPayload("a,b@c=d", "imap.test", 993, "tok.en")
+	if u, tok, err := ParseResponse(sasl.OAuthBearer, o); err != nil || u != "a,b@c=d" || tok != "tok.en" {
 		t.Fatalf("OAUTHBEARER: %q %q %v", u, tok, err)
 	}
 	for _, bad := range []string{"user=a\x01auth=Bearer t\x01", "user=a\x01auth=Basic t\x01\x01", "user=a\x01x=1\x01auth=Bearer t\x01\x01", "\x01\x01"} {
-		if _, _, err := ParseResponse(XOAuth2, []byte(bad)); err == nil {
+		if _, _, err := ParseResponse(sasl.XOAuth2, []byte(bad)); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
 	}

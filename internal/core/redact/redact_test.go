@@ -1,0 +1,55 @@
+package redact
+
+import (
+	"bytes"
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJ1cG4iOiJhQGIifQ.c2lnbmF0dXJl"
+
+func TestFixedRules(t *testing.T) {
+	payload := base64.StdEncoding.EncodeToString([]byte("user=a@b\x01auth=Bearer " + jwt + "\x01\x01"))
+	for in, want := range map[string]string{
+		"Authorization: Bearer abc.def-ghi~":           "Authorization: Bearer " + Mask,
+		"token " + jwt + " end":                        "token " + Mask + " end",
+		"A1 AUTHENTICATE XOAUTH2 " + payload + "\r\n":  "A1 AUTHENTICATE XOAUTH2 " + Mask + "\r\n",
+		"AUTH XOAUTH2 " + payload:                      "AUTH XOAUTH2 " + Mask,
+		payload + "\r\n":                               Mask + "\r\n",
+		"* OK IMAP4rev1 ready\r\n":                     "* OK IMAP4rev1 ready\r\n",
+		"+ eyJzdGF0dXMiOiI0MDEifQ==\r\n":               "+ " + Mask + "\r\n",
+		"250-AUTH LOGIN PLAIN XOAUTH2\r\n":             "250-AUTH LOGIN PLAIN XOAUTH2\r\n",
+		`{"error":"invalid_token","access_token":"x"}`: `{"error":"invalid_token","access_token":"x"}`,
+	} {
+		assert.Equal(t, want, String(in), "input %q", in)
+	}
+}
+
+func TestSecretsAndWriter(t *testing.T) {
+	var r Redactor
+	r.Add("s3cr3t-value")
+	r.Add("short") // ignored
+	var out bytes.Buffer
+	w := r.Writer(&out)
+	_, _ = w.Write([]byte("secret=s3cr3t-value b64=" + base64.StdEncoding.EncodeToString([]byte("s3cr3t-value")) + " short\npartial " + jwt[:20]))
+	assert.Equal(t, "secret="+Mask+" b64="+Mask+" short\n", out.String())
+	_, _ = w.Write([]byte(jwt[20:]))
+	assert.NoError(t, w.Flush())
+	assert.Equal(t, "secret="+Mask+" b64="+Mask+" short\npartial "+Mask, out.String())
+	assert.NotContains(t, (*Redactor)(nil).String("Bearer "+jwt), "eyJ")
+	assert.False(t, strings.Contains(String(strings.Repeat("A", 100)), "AAAA"))
+}
+
+func FuzzString(f *testing.F) {
+	f.Add("Bearer " + jwt)
+	f.Add("A1 AUTHENTICATE XOAUTH2 dXNlcj1h")
+	f.Fuzz(func(t *testing.T, s string) {
+		out := String(s)
+		if strings.Contains(s, jwt) && strings.Contains(out, jwt) {
+			t.Fatal("JWT survived")
+		}
+	})
+}
