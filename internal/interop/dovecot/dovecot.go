@@ -41,7 +41,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -154,9 +153,19 @@ func siblingOf(path, name string) string {
 	return p
 }
 
+// TB is the part of testing.TB the harness uses; *testing.T and *testing.B satisfy it. The
+// harness takes this interface so that it does not link the testing package into the
+// programs that import it.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
+	Cleanup(func())
+}
+
 // Skip reports through t that Dovecot is unavailable: t.Skip normally,
 // t.Fatal when MAILAUTH_REQUIRE_INTEROP=1.
-func Skip(t testing.TB, reason string) {
+func Skip(t TB, reason string) {
 	t.Helper()
 	if os.Getenv(RequireEnv) == "1" {
 		t.Fatalf("interop required (%s=1) but %s", RequireEnv, reason)
@@ -168,7 +177,7 @@ func Skip(t testing.TB, reason string) {
 // Start starts an instance for the test and stops it in t.Cleanup. It skips
 // or fails the test as [Skip] does when Dovecot is missing, and fails it when
 // Dovecot does not come up.
-func Start(t testing.TB, opts Options) *Server {
+func Start(t TB, opts Options) *Server {
 	t.Helper()
 	if _, err := Lookup(); err != nil {
 		Skip(t, err.Error())
