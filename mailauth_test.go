@@ -22,7 +22,9 @@ import (
 
 type ctxSource struct{ gotCtx context.Context }
 
-func (s *ctxSource) Token() (*oauth2.Token, error) { return nil, errors.New("Token must not be called") }
+func (s *ctxSource) Token() (*oauth2.Token, error) {
+	return nil, errors.New("Token must not be called")
+}
 func (s *ctxSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	s.gotCtx = ctx
 	return &oauth2.Token{AccessToken: "abc"}, nil
