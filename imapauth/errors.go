@@ -8,7 +8,7 @@ import (
 )
 
 // AuthError reports an AUTHENTICATE the server refused. It is the same type as
-// popauth.AuthError and smtpauth.AuthError. Err unwraps to the *imap.Error of the
+// popauth.AuthError and mailauth.AuthError. Err unwraps to the *imap.Error of the
 // tagged NO or BAD.
 type AuthError = mailauth.AuthError
 

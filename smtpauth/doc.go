@@ -3,9 +3,13 @@
 // (smtp.office365.com:587, STARTTLS) or any server that speaks these mechanisms.
 //
 //	err := smtpauth.SendMail(ctx, "smtp.office365.com:587", &smtpauth.Options{
-//		Token:    src,                 // any oauth2.TokenSource
-//		Username: "alice@contoso.com", // the mailbox that authenticates (XOAUTH2 user=)
+//		Token:   src,                 // any oauth2.TokenSource
+//		Mailbox: "alice@contoso.com", // the mailbox that authenticates (XOAUTH2 user=)
 //	}, "alice@contoso.com", []string{"bob@example.com"}, msg)
+//
+// [DialStartTLS] (submission, port 587) and [DialTLS] (implicit TLS, port 465) return an
+// authenticated [*Client] for several messages; [NewClient] authenticates on a connection
+// the caller opened.
 //
 // # What it does that go-smtp alone does not
 //
@@ -14,12 +18,16 @@
 //     so in practice it sends "AUTH XOAUTH2", waits for "334 " and then the payload —
 //     the form Microsoft documents and the only one Dovecot accepts for long tokens.
 //   - A JSON error challenge is answered (empty response for XOAUTH2, 0x01 for
-//     OAUTHBEARER), and the final reply becomes an [*AuthError].
+//     OAUTHBEARER), and the final reply becomes a [*mailauth.AuthError]. Nothing is sent
+//     after a final reply (go-smtp's own Auth sends a stray "*", which RFC 4954 allows
+//     only in answer to a 334 and Exchange answers with 500 5.3.3), and a bare "334"
+//     continuation with no text is accepted.
 //   - Enhanced status codes become errors with a plain-words hint, testable with
 //     errors.Is: [ErrSMTPAuthDisabled] and [ErrBasicAuthDisabled] (535 5.7.139),
 //     [ErrAuthUnsuccessful] (535 5.7.3), [ErrTokenExpiresSoon] (501 5.5.127),
-//     [ErrSendAsDenied] (554 5.2.0 SendAsDenied) and [ErrMailboxLogonFailure]
-//     (430 4.2.0). errors.As still reaches go-smtp's *smtp.SMTPError.
+//     [ErrSendAsDenied] (554 5.2.0 SendAsDenied); "430 4.2.0 STOREDRV; mailbox
+//     logon failure" becomes the module's [*mailauth.MailboxAccessError], as IMAP's
+//     "authenticated but not connected" does. errors.As still reaches go-smtp's *smtp.SMTPError.
 //   - When the token source can invalidate, a refused token is invalidated, a fresh one
 //     fetched and the authentication retried once on a new connection, never more.
 //   - Every call takes a context; go-smtp has none, so the connection is closed when the
@@ -27,8 +35,9 @@
 //
 // # Security
 //
-// A token is never sent over a connection that is not TLS, loopback included, unless
-// [Options.InsecureAllowPlaintext] is set; STARTTLS failures are errors, never a fallback
+// A token is never sent over a connection that is not TLS (the error wraps
+// [mailauth.ErrInsecure]) unless [Options.InsecureAllowPlaintext] is set and the peer is a
+// loopback address; STARTTLS failures are errors, never a fallback
 // to plaintext.
 //
 // Reference: Microsoft, "Authenticate an IMAP, POP or SMTP connection using OAuth"

@@ -3,27 +3,17 @@ package smtpauth
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/emersion/go-smtp"
 	"github.com/modernauth/mailauth"
 )
 
-// AuthError reports an AUTH the server refused; the same type as imapauth.AuthError and
-// popauth.AuthError. Err unwraps to one of the sentinels below (when the reply is a
-// known one) and to the *smtp.SMTPError.
-type AuthError = mailauth.AuthError
-
-// Challenge is a server's decoded JSON error challenge, found in [AuthError].Challenge.
-type Challenge = mailauth.Challenge
-
-// Identity holds the claims of a token, decoded without verification.
-type Identity = mailauth.Identity
-
 // Sentinel errors; test with errors.Is.
 var (
-	ErrInsecureConnection = errors.New("smtpauth: refusing to send a bearer token over a connection that is not TLS (set Options.InsecureAllowPlaintext only for tests)")
-	ErrNoOAuthMechanism   = errors.New("smtpauth: server advertises neither AUTH XOAUTH2 nor AUTH OAUTHBEARER")
+	// ErrNoOAuthMechanism: the server advertises neither mechanism (over this connection).
+	ErrNoOAuthMechanism = errors.New("smtpauth: server advertises neither AUTH XOAUTH2 nor AUTH OAUTHBEARER")
 	// ErrSMTPAuthDisabled: 535 5.7.139 "SmtpClientAuthentication is disabled".
 	ErrSMTPAuthDisabled = errors.New("smtpauth: SMTP AUTH is disabled for the tenant or the mailbox")
 	// ErrBasicAuthDisabled: 535 5.7.139 "basic authentication is disabled".
@@ -34,8 +24,6 @@ var (
 	ErrTokenExpiresSoon = errors.New("smtpauth: the token expires too soon for this endpoint")
 	// ErrSendAsDenied: 554 5.2.0 SendAsDeniedException.
 	ErrSendAsDenied = errors.New("smtpauth: the authenticated mailbox may not send as this From address")
-	// ErrMailboxLogonFailure: 430 4.2.0 "STOREDRV; mailbox logon failure".
-	ErrMailboxLogonFailure = errors.New("smtpauth: Exchange could not log on to the mailbox")
 )
 
 // classify maps a server reply to a sentinel and a hint.
@@ -45,8 +33,6 @@ func classify(e *smtp.SMTPError) (hint string, sentinel error) {
 	switch {
 	case strings.Contains(msg, "sendasdenied"):
 		return "the authenticated mailbox lacks SendAs on the From address: grant it (Add-RecipientPermission <from> -Trustee <mailbox> -AccessRights SendAs) or send from the authenticated mailbox's own address; for app-only tokens the From must be the mailbox named in the user name", ErrSendAsDenied
-	case e.Code == 430 || (enh == smtp.EnhancedCode{4, 2, 0} && strings.Contains(msg, "logon")):
-		return "Exchange could not open the mailbox named in the user name: check that it exists, is licensed for Exchange Online, and that the token's user or app has access to it", ErrMailboxLogonFailure
 	case enh == smtp.EnhancedCode{5, 7, 139} && strings.Contains(msg, "smtpclientauthentication"):
 		return "SMTP AUTH is turned off for the tenant or the mailbox: an admin can enable it per mailbox (Set-CASMailbox <mailbox> -SmtpClientAuthenticationDisabled $false) or tenant-wide (Set-TransportConfig -SmtpClientAuthenticationDisabled $false); otherwise send through Microsoft Graph sendMail", ErrSMTPAuthDisabled
 	case enh == smtp.EnhancedCode{5, 7, 139} && strings.Contains(msg, "basic authentication"):
@@ -97,10 +83,24 @@ func enhanced(e *smtp.SMTPError) string {
 	return fmt.Sprintf("%d.%d.%d", c[0], c[1], c[2])
 }
 
-func sendError(stage string, err error) error {
+// mailboxAccess recognises Exchange's "430 4.2.0 STOREDRV; mailbox logon failure": the
+// token was accepted but Exchange cannot open the mailbox for its principal.
+func mailboxAccess(se *smtp.SMTPError, mailbox string, id mailauth.Identity) *mailauth.MailboxAccessError {
+	msg := strings.ToLower(se.Message)
+	if se.Code != 430 && !(se.EnhancedCode == smtp.EnhancedCode{4, 2, 0} && strings.Contains(msg, "logon")) {
+		return nil
+	}
+	return &mailauth.MailboxAccessError{Protocol: "SMTP", Mailbox: mailbox, Identity: id,
+		Code: strings.TrimSpace(strconv.Itoa(se.Code) + " " + enhanced(se)), ServerText: se.Message, Err: se}
+}
+
+func (c *Client) sendError(stage string, err error) error {
 	var se *smtp.SMTPError
 	if !errors.As(err, &se) {
 		return fmt.Errorf("smtpauth: %s: %w", stage, err)
+	}
+	if mae := mailboxAccess(se, c.mailbox, c.identity); mae != nil {
+		return mae
 	}
 	hint, sentinel := classify(se)
 	wrapped := error(se)

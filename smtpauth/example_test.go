@@ -30,7 +30,7 @@ func ExampleSendMail() {
 		Scp: []string{"SMTP.Send"}, ExpiresAt: time.Now().Add(time.Hour)})
 	opts := &smtpauth.Options{
 		Token:     oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
-		Username:  "alice@contoso.test",
+		Mailbox:   "alice@contoso.test",
 		TLSConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"},
 	}
 	msg := "From: alice@contoso.test\r\nTo: bob@example.com\r\nSubject: hi\r\n\r\nhello\r\n"

@@ -22,16 +22,16 @@ func FuzzClassify(f *testing.F) {
 	f.Fuzz(func(t *testing.T, code, a, b, c int, text string) {
 		se := &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{a, b, c}, Message: text}
 		_, _ = classify(se)
-		err := sendError("DATA", se)
+		err := (&Client{mailbox: "u"}).sendError("DATA", se)
 		var got *smtp.SMTPError
 		if !errors.As(err, &got) || got != se {
-			t.Fatal("SMTPError not reachable from SendError")
+			t.Fatal("SMTPError not reachable from the send error")
 		}
 		_ = err.Error()
 		sc := sasl.NewClient(sasl.ClientOptions{Mailbox: "u", Token: &oauth2.Token{AccessToken: "t"}})
 		aerr := authError(se, sc, "XOAUTH2", "u", false)
 		if !errors.As(aerr, &got) || got != se {
-			t.Fatal("SMTPError not reachable from AuthError")
+			t.Fatal("SMTPError not reachable from the auth error")
 		}
 		_ = aerr.Error()
 	})

@@ -32,7 +32,7 @@ func TestSendThenReadBackOverIMAP(t *testing.T) {
 
 	subject := "round trip " + time.Now().Format(time.RFC3339Nano)
 	msg := "From: noreply@contoso.test\r\nTo: bob@contoso.test\r\nSubject: " + subject + "\r\n\r\nhello bob\r\n"
-	require.NoError(t, smtpauth.SendMail(ctxT(t), smtpSrv.Addr(), &smtpauth.Options{Token: e.appSource(), Username: sender, TLSConfig: e.tlsConfig()},
+	require.NoError(t, smtpauth.SendMail(ctxT(t), smtpSrv.Addr(), &smtpauth.Options{Token: e.appSource(), Mailbox: sender, TLSConfig: e.tlsConfig()},
 		sender, []string{"bob@contoso.test"}, strings.NewReader(msg)))
 
 	bob := e.mint(fakeidp.Claims{UPN: "bob@contoso.test", Scp: []string{"IMAP.AccessAsUser.All"}})

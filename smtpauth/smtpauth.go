@@ -19,6 +19,7 @@ import (
 
 	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/internal/core/sasl"
+	"github.com/modernauth/mailauth/internal/core/tlsconf"
 )
 
 // Mechanism names for Options.Mechanism.
@@ -31,48 +32,44 @@ const (
 // initial response is sent only while the AUTH line stays within it.
 const MaxCommandLine = 512
 
-// Options configures [Dial], [Authenticate] and [SendMail]. Token and Username are
-// required. Options are copied on entry and not retained.
+// Options configures [DialTLS], [DialStartTLS], [NewClient] and [SendMail]. A nil
+// *Options is the zero value; Token and Mailbox are required. Options are copied on entry
+// and not retained.
 type Options struct {
-	// Token supplies access tokens; TokenContext and Invalidate are used when present.
+	// Token supplies access tokens; TokenContext and Invalidate are used when present
+	// (see [mailauth.ContextTokenSource] and [mailauth.Invalidator]).
 	Token oauth2.TokenSource
-	// Username is the XOAUTH2 user= (OAUTHBEARER a=): the mailbox that authenticates —
+	// Mailbox is the XOAUTH2 user= (OAUTHBEARER a=): the mailbox that authenticates —
 	// the token's user for delegated tokens, or the mailbox to send from for app-only
 	// tokens. To send as a shared mailbox, authenticate as the delegate and set the
 	// From address; the delegate needs SendAs on it.
-	Username string
+	Mailbox string
 	// Mechanism is XOAuth2 (the default) or OAuthBearer (used only when advertised).
 	Mechanism string
 	// TLSConfig for the handshake; nil means system roots and the address's host name.
 	// It is cloned, never modified.
 	TLSConfig *tls.Config
-	// InsecureAllowPlaintext allows sending the token over a connection that is not TLS.
-	// Only for tests against local servers.
+	// InsecureAllowPlaintext allows sending the token over a connection that is not TLS,
+	// to a loopback address only (127.0.0.0/8, ::1): for tests against local servers.
 	InsecureAllowPlaintext bool
 	// Dialer dials the TCP connection; nil means a zero net.Dialer.
 	Dialer *net.Dialer
 	// Logger receives one line per authentication attempt and retry; nil is silent.
 	Logger *slog.Logger
-
-	host string
-	port int
 }
 
 func (o *Options) validate() error {
-	if o == nil {
-		return errors.New("smtpauth: Options are required (Token and Username)")
-	}
 	if o.Token == nil {
 		return errors.New("smtpauth: Options.Token must be set")
 	}
-	if o.Username == "" {
-		return errors.New("smtpauth: Options.Username must be set")
+	if o.Mailbox == "" {
+		return errors.New("smtpauth: Options.Mailbox must be set")
 	}
-	if strings.Contains(o.Username, `\`) {
+	if strings.Contains(o.Mailbox, `\`) {
 		return errors.New(`smtpauth: the "delegate\shared" user form is not supported by Exchange Online: authenticate as the delegate and send with the shared address as From (the delegate needs SendAs)`)
 	}
-	if sasl.ValidateUsername(o.Username) != nil {
-		return errors.New("smtpauth: Options.Username contains a control character")
+	if sasl.ValidateUsername(o.Mailbox) != nil {
+		return errors.New("smtpauth: Options.Mailbox contains a control character")
 	}
 	switch strings.ToUpper(o.Mechanism) {
 	case "", XOAuth2, OAuthBearer:
@@ -82,6 +79,14 @@ func (o *Options) validate() error {
 	return nil
 }
 
+func copyOptions(opts *Options) (Options, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	return o, o.validate()
+}
+
 func (o *Options) log(msg string, args ...any) {
 	if o.Logger != nil {
 		o.Logger.Debug(msg, args...)
@@ -89,13 +94,15 @@ func (o *Options) log(msg string, args ...any) {
 }
 
 // Client is an authenticated SMTP connection: a go-smtp *smtp.Client plus what smtpauth
-// learnt while authenticating. Like smtp.Client it is not safe for concurrent use.
+// learnt while authenticating. Like smtp.Client it is not safe for concurrent use. Close
+// drops the connection; Quit ends the session politely first.
 type Client struct {
 	*smtp.Client
 
 	conn     net.Conn
+	mailbox  string
 	mech     string
-	identity Identity
+	identity mailauth.Identity
 	expiry   time.Time
 }
 
@@ -103,142 +110,141 @@ type Client struct {
 func (c *Client) Mechanism() string { return c.mech }
 
 // Identity returns the claims of the token used, decoded without verification.
-func (c *Client) Identity() Identity { return c.identity }
+func (c *Client) Identity() mailauth.Identity { return c.identity }
 
 // TokenExpiry returns when the token used expires (zero if unknown).
 func (c *Client) TokenExpiry() time.Time { return c.expiry }
 
-// Dial connects to addr and authenticates: with implicit TLS when the port is 465, with
-// STARTTLS otherwise (587, 25). ctx bounds the dial, handshakes, token fetch and AUTH. On
-// error nothing is left open.
-func Dial(ctx context.Context, addr string, opts *Options) (*Client, error) {
-	_, port, _ := net.SplitHostPort(addr)
-	return dial(ctx, addr, opts, port == "465")
-}
-
-// DialStartTLS is like [Dial] but always uses STARTTLS.
-func DialStartTLS(ctx context.Context, addr string, opts *Options) (*Client, error) {
-	return dial(ctx, addr, opts, false)
-}
-
-// DialTLS is like [Dial] but always uses implicit TLS.
+// DialTLS connects to addr with implicit TLS (port 465) and authenticates. ctx bounds
+// the dial, handshake, token fetch and AUTH. On error nothing is left open.
 func DialTLS(ctx context.Context, addr string, opts *Options) (*Client, error) {
 	return dial(ctx, addr, opts, true)
 }
 
+// DialStartTLS connects to addr, upgrades the connection with STARTTLS (port 587, the
+// submission port Exchange Online serves) and authenticates. A server that does not offer
+// STARTTLS, or a failed upgrade, is an error: it never continues in plaintext. ctx bounds
+// the whole exchange. On error nothing is left open.
+func DialStartTLS(ctx context.Context, addr string, opts *Options) (*Client, error) {
+	return dial(ctx, addr, opts, false)
+}
+
+// peer is where the session goes: OAUTHBEARER names host and port in its payload.
+type peer struct {
+	host string
+	port int
+}
+
 func dial(ctx context.Context, addr string, opts *Options, implicit bool) (*Client, error) {
-	if err := opts.validate(); err != nil {
+	o, err := copyOptions(opts)
+	if err != nil {
 		return nil, err
 	}
-	o := *opts
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("smtpauth: bad address %q: %w", addr, err)
 	}
-	o.host = host
-	o.port, _ = strconv.Atoi(port)
-	c, conn, err := connect(ctx, addr, &o, implicit)
+	p := peer{host: host}
+	p.port, _ = strconv.Atoi(port)
+	w, err := connect(ctx, addr, &o, p, implicit)
 	if err != nil {
 		return nil, err
 	}
-	cl, tok, err := authOnce(ctx, &o, c, conn, false)
-	var ae *AuthError
+	cl, tok, err := authOnce(ctx, &o, p, w, false)
+	var ae *mailauth.AuthError
 	if err != nil && errors.As(err, &ae) && ctx.Err() == nil && retryable(ae) && mailauth.Invalidate(o.Token, tok) {
-		c.Close()
-		o.log("smtpauth: token refused; invalidated it, retrying once with a fresh token on a new connection", "user", o.Username)
-		if c, conn, err = connect(ctx, addr, &o, implicit); err != nil {
+		w.Close()
+		o.log("smtpauth: token refused; invalidated it, retrying once with a fresh token on a new connection", "mailbox", o.Mailbox)
+		if w, err = connect(ctx, addr, &o, p, implicit); err != nil {
 			return nil, err
 		}
-		cl, _, err = authOnce(ctx, &o, c, conn, true)
+		cl, _, err = authOnce(ctx, &o, p, w, true)
 	}
 	if err != nil {
-		c.Close()
+		w.Close()
+		return nil, err
+	}
+	return cl, nil
+}
+
+// NewClient starts an SMTP session on conn, an established connection (normally a
+// *tls.Conn; a plaintext one only on loopback with Options.InsecureAllowPlaintext),
+// reads the greeting and authenticates. Unlike the dialers it does not retry with a fresh
+// token (the server may not accept a second AUTH on the same session). ctx bounds the
+// exchange: conn is closed if ctx ends first. On error conn is closed.
+func NewClient(ctx context.Context, conn net.Conn, opts *Options) (*Client, error) {
+	o, err := copyOptions(opts)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	var p peer
+	if h, port, err := net.SplitHostPort(conn.RemoteAddr().String()); err == nil {
+		p.host = h
+		p.port, _ = strconv.Atoi(port)
+	}
+	w := newWire(conn, nil)
+	cl, _, err := authOnce(ctx, &o, p, w, false)
+	if err != nil {
+		w.Close()
 		return nil, err
 	}
 	return cl, nil
 }
 
 // retryable: a fresh token cannot help when SMTP AUTH itself is switched off.
-func retryable(ae *AuthError) bool {
+func retryable(ae *mailauth.AuthError) bool {
 	return !errors.Is(ae, ErrSMTPAuthDisabled) && !errors.Is(ae, ErrBasicAuthDisabled)
 }
 
-func tlsConfig(o *Options) *tls.Config {
-	var c *tls.Config
-	if o.TLSConfig != nil {
-		c = o.TLSConfig.Clone()
-	} else {
-		c = &tls.Config{}
-	}
-	if c.ServerName == "" {
-		c.ServerName = o.host
-	}
-	return c
-}
-
-func connect(ctx context.Context, addr string, o *Options, implicit bool) (*smtp.Client, net.Conn, error) {
+// connect dials addr and returns the session's connection after TLS: implicit TLS, or
+// STARTTLS negotiated here (so that the AUTH exchange can be driven on the TLS
+// connection itself; see auth.go).
+func connect(ctx context.Context, addr string, o *Options, p peer, implicit bool) (*wire, error) {
 	d := o.Dialer
 	if d == nil {
 		d = &net.Dialer{}
 	}
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("smtpauth: dialing %s: %w", addr, err)
+		return nil, fmt.Errorf("smtpauth: dialing %s: %w", addr, err)
 	}
 	stop := closeOnDone(ctx, raw)
 	defer stop()
-	var c *smtp.Client
+	cfg := tlsconf.Client(o.TLSConfig, p.host)
 	if implicit {
-		tc := tls.Client(raw, tlsConfig(o))
+		tc := tls.Client(raw, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
-			return nil, nil, fmt.Errorf("smtpauth: TLS handshake with %s: %w", addr, err)
+			return nil, ctxErr(ctx, fmt.Errorf("smtpauth: TLS handshake with %s: %w", addr, err))
 		}
-		c = smtp.NewClient(tc)
-	} else {
-		// NewClientStartTLS fails when STARTTLS is not offered or fails: never
-		// continues in plaintext.
-		c, err = smtp.NewClientStartTLS(raw, tlsConfig(o))
-		if err != nil {
-			raw.Close()
-			return nil, nil, ctxErr(ctx, fmt.Errorf("smtpauth: STARTTLS with %s: %w", addr, err))
-		}
+		return newWire(tc, nil), nil
 	}
-	return c, raw, nil
+	greeting, err := startTLS(raw)
+	if err != nil {
+		raw.Close()
+		return nil, ctxErr(ctx, fmt.Errorf("smtpauth: STARTTLS with %s: %w", addr, err))
+	}
+	tc := tls.Client(raw, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, ctxErr(ctx, fmt.Errorf("smtpauth: TLS handshake with %s after STARTTLS: %w", addr, err))
+	}
+	return newWire(tc, greeting), nil
 }
 
-// Authenticate authenticates an existing go-smtp client. It refuses unless the client's
-// connection is TLS (c.TLSConnectionState) or opts.InsecureAllowPlaintext is set. After a
-// refused token it retries once on the same connection with a fresh token when the source
-// can invalidate. ctx bounds the exchange only if conn is given (the connection c was
-// created over; go-smtp does not expose it): it is closed when ctx ends. conn may be nil.
-func Authenticate(ctx context.Context, c *smtp.Client, conn net.Conn, opts *Options) (*Client, error) {
-	if err := opts.validate(); err != nil {
-		return nil, err
+func authOnce(ctx context.Context, o *Options, p peer, w *wire, retried bool) (*Client, *oauth2.Token, error) {
+	stop := closeOnDone(ctx, w.Conn)
+	defer stop()
+	if _, ok := w.Conn.(*tls.Conn); !ok {
+		if !o.InsecureAllowPlaintext {
+			return nil, nil, fmt.Errorf("smtpauth: %w (set Options.InsecureAllowPlaintext only for tests on loopback)", mailauth.ErrInsecure)
+		}
+		if err := tlsconf.CheckInsecure("smtpauth: Options.InsecureAllowPlaintext", w.Conn.RemoteAddr().String()); err != nil {
+			return nil, nil, err
+		}
 	}
-	o := *opts
-	if conn != nil {
-		h, p, _ := net.SplitHostPort(conn.RemoteAddr().String())
-		o.host = h
-		o.port, _ = strconv.Atoi(p)
-	}
-	cl, tok, err := authOnce(ctx, &o, c, conn, false)
-	var ae *AuthError
-	if err != nil && errors.As(err, &ae) && ctx.Err() == nil && retryable(ae) && mailauth.Invalidate(o.Token, tok) {
-		o.log("smtpauth: token refused; invalidated it, retrying once with a fresh token", "user", o.Username)
-		cl, _, err = authOnce(ctx, &o, c, conn, true)
-	}
-	return cl, err
-}
-
-func authOnce(ctx context.Context, o *Options, c *smtp.Client, conn net.Conn, retried bool) (*Client, *oauth2.Token, error) {
-	if conn != nil {
-		stop := closeOnDone(ctx, conn)
-		defer stop()
-	}
-	if _, ok := c.TLSConnectionState(); !ok && !o.InsecureAllowPlaintext {
-		return nil, nil, ErrInsecureConnection
-	}
+	c := smtp.NewClient(w)
 	mech := ""
 	switch {
 	case strings.EqualFold(o.Mechanism, OAuthBearer) && c.SupportsAuth(OAuthBearer):
@@ -251,27 +257,30 @@ func authOnce(ctx context.Context, o *Options, c *smtp.Client, conn net.Conn, re
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("smtpauth: %w", ctx.Err())
 		}
+		if err := c.Hello("localhost"); err != nil && !strings.Contains(err.Error(), "Hello called") {
+			return nil, nil, fmt.Errorf("smtpauth: %w", err)
+		}
 		return nil, nil, ErrNoOAuthMechanism
 	}
 	tok, err := mailauth.TokenContext(ctx, o.Token)
 	if err != nil {
 		return nil, nil, fmt.Errorf("smtpauth: %w", err)
 	}
-	long := authLineLen(mech, o, tok.AccessToken) > MaxCommandLine
-	sc := sasl.NewClient(sasl.ClientOptions{Mechanism: mech, Mailbox: o.Username, Host: o.host, Port: o.port, Token: tok, NoInitialResponse: long})
-	o.log("smtpauth: authenticating", "mechanism", mech, "user", o.Username, "initial_response", !long, "retry", retried)
-	err = c.Auth(sc)
+	long := authLineLen(mech, o.Mailbox, p, tok.AccessToken) > MaxCommandLine
+	sc := sasl.NewClient(sasl.ClientOptions{Mechanism: mech, Mailbox: o.Mailbox, Host: p.host, Port: p.port, Token: tok, NoInitialResponse: long})
+	o.log("smtpauth: authenticating", "mechanism", mech, "mailbox", o.Mailbox, "initial_response", !long, "retry", retried)
+	err = w.auth(sc)
 	if err == nil {
-		return &Client{Client: c, conn: conn, mech: mech, identity: sc.Identity(), expiry: sc.Expiry()}, tok, nil
+		return &Client{Client: c, conn: w.Conn, mailbox: o.Mailbox, mech: mech, identity: sc.Identity(), expiry: sc.Expiry()}, tok, nil
 	}
 	if ctx.Err() != nil {
 		return nil, tok, fmt.Errorf("smtpauth: authenticating: %w", ctx.Err())
 	}
-	return nil, tok, authError(err, sc, mech, o.Username, retried)
+	return nil, tok, authError(err, sc, mech, o.Mailbox, retried)
 }
 
-func authError(err error, sc *sasl.Client, mech, user string, retried bool) error {
-	ae := &AuthError{Protocol: "SMTP", Mechanism: mech, Mailbox: user, Challenge: sc.Challenge(),
+func authError(err error, sc *sasl.Client, mech, mailbox string, retried bool) error {
+	ae := &mailauth.AuthError{Protocol: "SMTP", Mechanism: mech, Mailbox: mailbox, Challenge: sc.Challenge(),
 		Identity: sc.Identity(), Retried: retried, Err: err}
 	var se *smtp.SMTPError
 	if !errors.As(err, &se) {
@@ -280,8 +289,11 @@ func authError(err error, sc *sasl.Client, mech, user string, retried bool) erro
 		} else {
 			ae.ServerText = "connection ended without a reply (" + err.Error() + ")"
 		}
-		ae.Hint = sasl.DefaultHint(ae.Identity, user)
+		ae.Hint = sasl.DefaultHint(ae.Identity, mailbox)
 		return ae
+	}
+	if mae := mailboxAccess(se, mailbox, sc.Identity()); mae != nil {
+		return mae
 	}
 	ae.Code = strings.TrimSpace(strconv.Itoa(se.Code) + " " + enhanced(se))
 	ae.ServerText = se.Message
@@ -293,56 +305,59 @@ func authError(err error, sc *sasl.Client, mech, user string, retried bool) erro
 		hint = h
 	}
 	if hint == "" {
-		hint = sasl.DefaultHint(ae.Identity, user)
+		hint = sasl.DefaultHint(ae.Identity, mailbox)
 	}
 	ae.Hint = hint
 	return ae
 }
 
 // authLineLen is the length of "AUTH <mech> <base64 payload>\r\n".
-func authLineLen(mech string, o *Options, token string) int {
-	var p []byte
+func authLineLen(mech, mailbox string, p peer, token string) int {
+	var b []byte
 	if mech == OAuthBearer {
-		p, _ = sasl.OAuthBearerPayload(o.Username, o.host, o.port, token)
+		b, _ = sasl.OAuthBearerPayload(mailbox, p.host, p.port, token)
 	} else {
-		p, _ = sasl.XOAuth2Payload(o.Username, token)
+		b, _ = sasl.XOAuth2Payload(mailbox, token)
 	}
-	return len("AUTH ") + len(mech) + 1 + base64.StdEncoding.EncodedLen(len(p)) + 2
+	return len("AUTH ") + len(mech) + 1 + base64.StdEncoding.EncodedLen(len(b)) + 2
 }
 
 // SendMail sends one message: MAIL FROM, RCPT TO for each of to, DATA with r. ctx bounds
 // it (the connection is closed if ctx ends first, and the Client is unusable then).
-// Refusals become [*SendError].
+// Refusals become [*SendError], or [*mailauth.MailboxAccessError] when Exchange cannot
+// open the authenticated mailbox.
 func (c *Client) SendMail(ctx context.Context, from string, to []string, r io.Reader) error {
 	if c.conn != nil {
 		stop := closeOnDone(ctx, c.conn)
 		defer stop()
 	}
 	if err := c.Mail(from, nil); err != nil {
-		return ctxErr(ctx, sendError("MAIL FROM", err))
+		return ctxErr(ctx, c.sendError("MAIL FROM", err))
 	}
 	for _, rcpt := range to {
 		if err := c.Rcpt(rcpt, nil); err != nil {
-			return ctxErr(ctx, sendError("RCPT TO", err))
+			return ctxErr(ctx, c.sendError("RCPT TO", err))
 		}
 	}
 	w, err := c.Data()
 	if err != nil {
-		return ctxErr(ctx, sendError("DATA", err))
+		return ctxErr(ctx, c.sendError("DATA", err))
 	}
 	if _, err := io.Copy(w, r); err != nil {
 		w.Close()
 		return ctxErr(ctx, fmt.Errorf("smtpauth: writing message: %w", err))
 	}
 	if err := w.Close(); err != nil {
-		return ctxErr(ctx, sendError("DATA", err))
+		return ctxErr(ctx, c.sendError("DATA", err))
 	}
 	return nil
 }
 
-// SendMail dials addr (see [Dial]), authenticates, sends one message and quits.
+// SendMail dials addr with STARTTLS ([DialStartTLS]; the submission port 587),
+// authenticates, sends one message and quits. For implicit TLS (port 465) use [DialTLS]
+// and [Client.SendMail].
 func SendMail(ctx context.Context, addr string, opts *Options, from string, to []string, r io.Reader) error {
-	c, err := Dial(ctx, addr, opts)
+	c, err := DialStartTLS(ctx, addr, opts)
 	if err != nil {
 		return err
 	}
@@ -357,9 +372,10 @@ func SendMail(ctx context.Context, addr string, opts *Options, from string, to [
 // NewXOAuth2Client returns a go-sasl client for XOAUTH2 that fetches a token from src in
 // Start, never sends an initial response (so no AUTH line exceeds 512 octets) and
 // answers an error challenge with the empty response. For (*smtp.Client).Auth when
-// [Authenticate] does not fit. Single-use; no I/O until Start.
-func NewXOAuth2Client(username string, src oauth2.TokenSource) gosasl.Client {
-	return sasl.NewClient(sasl.ClientOptions{Mechanism: XOAuth2, Mailbox: username, Source: src, NoInitialResponse: true})
+// the dialers do not fit; note that go-smtp's Auth answers a final failure with a stray
+// "*" line, which the dialers and [NewClient] never send. Single-use; no I/O until Start.
+func NewXOAuth2Client(mailbox string, src oauth2.TokenSource) gosasl.Client {
+	return sasl.NewClient(sasl.ClientOptions{Mechanism: XOAuth2, Mailbox: mailbox, Source: src, NoInitialResponse: true})
 }
 
 // closeOnDone closes conn when ctx ends (go-smtp has no contexts and resets deadlines

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 	"github.com/modernauth/mailauth/internal/fake/smtptest"
 	"github.com/modernauth/mailauth/smtpauth"
@@ -41,7 +42,7 @@ func TestSendMailAppOnly(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			srv := e.server(smtptest.Options{Mode: tc.mode})
-			c, err := tc.dial(ctxT(t), srv.Addr(), &smtpauth.Options{Token: e.appSource(), Username: sender, TLSConfig: e.tlsConfig()})
+			c, err := tc.dial(ctxT(t), srv.Addr(), &smtpauth.Options{Token: e.appSource(), Mailbox: sender, TLSConfig: e.tlsConfig()})
 			require.NoError(t, err)
 			defer c.Close()
 			require.NoError(t, c.SendMail(ctxT(t), sender, []string{"bob@example.com"}, strings.NewReader(msg)))
@@ -70,7 +71,7 @@ func TestShortTokenUsesInitialResponse(t *testing.T) {
 	}
 	srv := e.server(smtptest.Options{Verify: verify})
 	err := smtpauth.SendMail(ctxT(t), srv.Addr(), &smtpauth.Options{Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "short-token"}),
-		Username: alice, TLSConfig: e.tlsConfig()}, alice, []string{"bob@example.com"}, strings.NewReader(msg))
+		Mailbox: alice, TLSConfig: e.tlsConfig()}, alice, []string{"bob@example.com"}, strings.NewReader(msg))
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), srv.Stats().AuthRoundTrips, "a short line keeps the initial response")
 }
@@ -108,10 +109,10 @@ func TestErrorChallenge(t *testing.T) {
 			srv := e.server(smtptest.Options{ErrorChallenge: true})
 			expired := e.mint(fakeidp.Claims{UPN: alice, Scp: []string{"SMTP.Send"}, ExpiresAt: time.Now().Add(-time.Minute)})
 			start := time.Now()
-			_, err := smtpauth.Dial(ctxT(t), srv.Addr(), &smtpauth.Options{Token: oauth2.StaticTokenSource(expired), Username: alice,
+			_, err := smtpauth.DialStartTLS(ctxT(t), srv.Addr(), &smtpauth.Options{Token: oauth2.StaticTokenSource(expired), Mailbox: alice,
 				Mechanism: tc.mech, TLSConfig: e.tlsConfig()})
 			assert.Less(t, time.Since(start), 5*time.Second)
-			var ae *smtpauth.AuthError
+			var ae *mailauth.AuthError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, tc.status, ae.Status())
 			assert.Equal(t, "535 5.7.8", ae.Code)
@@ -142,9 +143,9 @@ func TestEnhancedStatusCodes(t *testing.T) {
 			e := newEnv(t)
 			srv := e.server(smtptest.Options{})
 			srv.FailNextAuth(tc.reply, tc.reply)
-			_, err := smtpauth.Dial(ctxT(t), srv.Addr(), &smtpauth.Options{Token: e.appSource(), Username: sender, TLSConfig: e.tlsConfig()})
+			_, err := smtpauth.DialStartTLS(ctxT(t), srv.Addr(), &smtpauth.Options{Token: e.appSource(), Mailbox: sender, TLSConfig: e.tlsConfig()})
 			require.ErrorIs(t, err, tc.sentinel)
-			var ae *smtpauth.AuthError
+			var ae *mailauth.AuthError
 			require.ErrorAs(t, err, &ae)
 			assert.NotEmpty(t, ae.Hint)
 			assert.Equal(t, fmt.Sprintf("%d %d.%d.%d", tc.reply.Code, tc.reply.Enhanced[0], tc.reply.Enhanced[1], tc.reply.Enhanced[2]), ae.Code)
@@ -160,7 +161,7 @@ func TestRetryOnceThenSucceed(t *testing.T) {
 	srv := e.server(smtptest.Options{})
 	srv.FailNextAuth(smtptest.ReplyAuthUnsuccessful)
 	src := e.appSource()
-	err := smtpauth.SendMail(ctxT(t), srv.Addr(), &smtpauth.Options{Token: src, Username: sender, TLSConfig: e.tlsConfig()},
+	err := smtpauth.SendMail(ctxT(t), srv.Addr(), &smtpauth.Options{Token: src, Mailbox: sender, TLSConfig: e.tlsConfig()},
 		sender, []string{"bob@example.com"}, strings.NewReader(msg))
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), e.idp.Requests(fakeidp.GrantClientCredentials), "exactly two token requests")
@@ -171,16 +172,18 @@ func TestRetryOnceThenSucceed(t *testing.T) {
 func TestSendErrors(t *testing.T) {
 	e := newEnv(t)
 	srv := e.server(smtptest.Options{})
-	opts := &smtpauth.Options{Token: e.appSource(), Username: sender, TLSConfig: e.tlsConfig()}
+	opts := &smtpauth.Options{Token: e.appSource(), Mailbox: sender, TLSConfig: e.tlsConfig()}
 
 	srv.FailNextMail(smtptest.ReplyMailboxLogonFailed)
 	err := smtpauth.SendMail(ctxT(t), srv.Addr(), opts, sender, []string{"bob@example.com"}, strings.NewReader(msg))
-	require.ErrorIs(t, err, smtpauth.ErrMailboxLogonFailure)
+	var mae *mailauth.MailboxAccessError
+	require.ErrorAs(t, err, &mae)
+	assert.Equal(t, "SMTP", mae.Protocol)
+	assert.Equal(t, sender, mae.Mailbox)
+	assert.Equal(t, "430 4.2.0", mae.Code)
+	assert.Equal(t, "app "+appID, mae.Identity.Principal())
+	assert.Contains(t, mae.Error(), "Add-MailboxPermission")
 	var se *smtpauth.SendError
-	require.ErrorAs(t, err, &se)
-	assert.Equal(t, "MAIL FROM", se.Stage)
-	assert.Equal(t, "4.2.0", se.Enhanced)
-	assert.True(t, se.Temporary())
 
 	err = smtpauth.SendMail(ctxT(t), srv.Addr(), opts, shared, []string{"bob@example.com"}, strings.NewReader(msg))
 	require.ErrorIs(t, err, smtpauth.ErrSendAsDenied)
@@ -196,30 +199,52 @@ func TestPlaintextRefused(t *testing.T) {
 	e := newEnv(t)
 	srv := e.server(smtptest.Options{Mode: smtptest.Plaintext})
 	src := e.appSource()
-	_, err := smtpauth.Dial(ctxT(t), srv.Addr(), &smtpauth.Options{Token: src, Username: sender, TLSConfig: e.tlsConfig()})
+	_, err := smtpauth.DialStartTLS(ctxT(t), srv.Addr(), &smtpauth.Options{Token: src, Mailbox: sender, TLSConfig: e.tlsConfig()})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "STARTTLS")
 
 	conn, err := net.Dial("tcp", srv.Addr())
 	require.NoError(t, err)
-	c := smtp.NewClient(conn)
-	defer c.Close()
-	_, err = smtpauth.Authenticate(ctxT(t), c, conn, &smtpauth.Options{Token: src, Username: sender})
-	assert.ErrorIs(t, err, smtpauth.ErrInsecureConnection)
+	_, err = smtpauth.NewClient(ctxT(t), conn, &smtpauth.Options{Token: src, Mailbox: sender})
+	assert.ErrorIs(t, err, mailauth.ErrInsecure)
+
+	// InsecureAllowPlaintext is honoured on loopback only: the same server seen from a
+	// routable address is refused, before any token is fetched.
+	conn, err = net.Dial("tcp", srv.Addr())
+	require.NoError(t, err)
+	_, err = smtpauth.NewClient(ctxT(t), farConn{conn}, &smtpauth.Options{Token: src, Mailbox: sender, InsecureAllowPlaintext: true})
+	assert.ErrorIs(t, err, mailauth.ErrInsecure)
+	assert.ErrorContains(t, err, "192.0.2.25")
 	assert.Equal(t, int64(0), srv.Stats().AuthAttempts)
 	assert.Equal(t, int64(0), e.idp.TotalRequests(), "no token fetched")
 
-	_, err = smtpauth.Authenticate(ctxT(t), c, conn, &smtpauth.Options{Token: src, Username: sender, InsecureAllowPlaintext: true})
+	conn, err = net.Dial("tcp", srv.Addr())
 	require.NoError(t, err)
+	c, err := smtpauth.NewClient(ctxT(t), conn, &smtpauth.Options{Token: src, Mailbox: sender, InsecureAllowPlaintext: true})
+	require.NoError(t, err)
+	require.NoError(t, c.SendMail(ctxT(t), sender, []string{"bob@example.com"}, strings.NewReader(msg)))
+	require.NoError(t, c.Quit())
+}
+
+// farConn is a connection that reports a routable peer address.
+type farConn struct{ net.Conn }
+
+func (farConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 25), Port: 25} }
+
+func TestNilOptions(t *testing.T) {
+	_, err := smtpauth.DialStartTLS(ctxT(t), "127.0.0.1:1", nil)
+	assert.EqualError(t, err, "smtpauth: Options.Token must be set")
+	_, err = smtpauth.DialTLS(ctxT(t), "127.0.0.1:1", &smtpauth.Options{Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"})})
+	assert.EqualError(t, err, "smtpauth: Options.Mailbox must be set")
 }
 
 func TestManyDialsOneTokenRequest(t *testing.T) {
 	e := newEnv(t)
 	srv := e.server(smtptest.Options{})
-	opts := &smtpauth.Options{Token: e.appSource(), Username: sender, TLSConfig: e.tlsConfig()}
+	opts := &smtpauth.Options{Token: e.appSource(), Mailbox: sender, TLSConfig: e.tlsConfig()}
 	const n = 6
 	for i := 0; i < n; i++ {
-		c, err := smtpauth.Dial(ctxT(t), srv.Addr(), opts)
+		c, err := smtpauth.DialStartTLS(ctxT(t), srv.Addr(), opts)
 		require.NoError(t, err)
 		c.Close()
 	}
@@ -257,7 +282,7 @@ func TestContextBoundsSilentServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = smtpauth.Dial(ctx, ln.Addr().String(), &smtpauth.Options{Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"}), Username: "a@b"})
+	_, err = smtpauth.DialStartTLS(ctx, ln.Addr().String(), &smtpauth.Options{Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"}), Mailbox: "a@b"})
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 2*time.Second)

@@ -24,7 +24,7 @@ func TestThroughTokenCache(t *testing.T) {
 		cache := tokencache.New(&tokencache.Options{HTTPClient: e.idp.HTTPClient()})
 		app, err := cache.AppOnly(tokencache.AppOnlyConfig{Cloud: c, TenantID: tenant, ClientID: appID, Credential: tokencache.ClientSecret("s3cret")})
 		require.NoError(t, err)
-		return &smtpauth.Options{Token: app.Source(c.AppOnlyScope()), Username: sender, TLSConfig: e.tlsConfig()}
+		return &smtpauth.Options{Token: app.Source(c.AppOnlyScope()), Mailbox: sender, TLSConfig: e.tlsConfig()}
 	}
 	opts := newOpts()
 	const n = 6

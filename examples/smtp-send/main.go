@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/mail"
 	"os"
 	"strings"
@@ -96,10 +97,21 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *addr == "" {
 		*addr = env.Cloud.SMTPAddr()
 	}
-	opts := &smtpauth.Options{Token: env.Source(cloud.SMTP), Username: f.Mailbox, TLSConfig: env.TLS, Logger: env.Logger}
-	if err := smtpauth.SendMail(ctx, *addr, opts, *from, rcpts, bytes.NewReader(msg)); err != nil {
+	opts := &smtpauth.Options{Token: env.Source(cloud.SMTP), Mailbox: f.Mailbox, TLSConfig: env.TLS, Logger: env.Logger}
+	dial := smtpauth.DialStartTLS // submission, port 587
+	if _, port, _ := net.SplitHostPort(*addr); port == "465" {
+		dial = smtpauth.DialTLS // implicit TLS
+	}
+	c, err := dial(ctx, *addr, opts)
+	if err != nil {
 		return fail(stderr, err)
 	}
+	defer c.Close()
+	if err := c.SendMail(ctx, *from, rcpts, bytes.NewReader(msg)); err != nil {
+		return fail(stderr, err)
+	}
+	_ = c.Quit() // the message is accepted; a failed QUIT changes nothing
+
 	fmt.Fprintf(stdout, "PASS: sent %q from %s to %s via %s\n", *subject, *from, strings.Join(rcpts, ", "), *addr)
 	return 0
 }

@@ -53,7 +53,7 @@ func TestThroughTokenCache(t *testing.T) {
 			return err
 		}
 		ic.Close()
-		sc, err := smtpauth.DialStartTLS(ctx, l.dc.SubmissionAddr, &smtpauth.Options{Username: alice, Token: smtpSrc, TLSConfig: l.tls})
+		sc, err := smtpauth.DialStartTLS(ctx, l.dc.SubmissionAddr, &smtpauth.Options{Mailbox: alice, Token: smtpSrc, TLSConfig: l.tls})
 		if err != nil {
 			return err
 		}
@@ -94,7 +94,7 @@ func TestUserWithoutMailboxIsAnErrorNotAHang(t *testing.T) {
 			return err
 		},
 		"submission": func() error {
-			_, err := smtpauth.DialStartTLS(ctx, l.dc.SubmissionAddr, &smtpauth.Options{Username: ghost, Token: newSource(l.token(t, ghost)), TLSConfig: l.tls})
+			_, err := smtpauth.DialStartTLS(ctx, l.dc.SubmissionAddr, &smtpauth.Options{Mailbox: ghost, Token: newSource(l.token(t, ghost)), TLSConfig: l.tls})
 			return err
 		},
 	} {

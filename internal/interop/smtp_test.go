@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/imapauth"
 	"github.com/modernauth/mailauth/popauth"
 	"github.com/modernauth/mailauth/smtpauth"
@@ -40,7 +41,7 @@ func TestSubmissionLogin(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := ctxFor(t, 20*time.Second)
 			src := newSource(l.token(t, alice))
-			c, err := l.smtpDial(ctx, tc.implicit, &smtpauth.Options{Username: alice, Token: src, Mechanism: tc.mech, Dialer: from127002()})
+			c, err := l.smtpDial(ctx, tc.implicit, &smtpauth.Options{Mailbox: alice, Token: src, Mechanism: tc.mech, Dialer: from127002()})
 			require.NoError(t, err, "login")
 			defer c.Close()
 			assert.Equal(t, tc.mech, c.Mechanism())
@@ -65,9 +66,9 @@ func TestSubmissionBadTokensFailTyped(t *testing.T) {
 			ctx := ctxFor(t, 20*time.Second)
 			src := newSource(tc.tok(t, alice))
 			start := time.Now()
-			_, err := l.smtpDial(ctx, false, &smtpauth.Options{Username: alice, Token: src, Mechanism: tc.mech})
+			_, err := l.smtpDial(ctx, false, &smtpauth.Options{Mailbox: alice, Token: src, Mechanism: tc.mech})
 			elapsed := time.Since(start)
-			var ae *smtpauth.AuthError
+			var ae *mailauth.AuthError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, tc.status, ae.Status(), "JSON status of Dovecot's error challenge")
 			var se *smtp.SMTPError
@@ -87,7 +88,7 @@ func TestSubmissionBigToken(t *testing.T) {
 	l := newLab(t)
 	for _, implicit := range []bool{false, true} {
 		ctx := ctxFor(t, 20*time.Second)
-		c, err := l.smtpDial(ctx, implicit, &smtpauth.Options{Username: alice, Token: newSource(l.bigToken(t, alice))})
+		c, err := l.smtpDial(ctx, implicit, &smtpauth.Options{Mailbox: alice, Token: newSource(l.bigToken(t, alice))})
 		require.NoError(t, err, "a >= 2 KB token, implicit=%v", implicit)
 		require.NoError(t, c.Quit())
 	}
@@ -99,14 +100,17 @@ func TestSubmissionPlaintextFrom127002RefusedBeforeToken(t *testing.T) {
 	mark := l.logMark()
 	conn, err := from127002().DialContext(ctx, "tcp", l.dc.SubmissionAddr)
 	require.NoError(t, err)
+	src := newSource(l.token(t, alice))
+	_, err = smtpauth.NewClient(ctx, conn, &smtpauth.Options{Mailbox: alice, Token: src})
+	require.ErrorIs(t, err, mailauth.ErrInsecure)
+	assert.Equal(t, int64(0), src.fetches.Load(), "no token was even fetched")
+	assert.NotContains(t, l.logSince(mark), "oauth2(", "Dovecot's auth process saw no token")
+
+	conn, err = from127002().DialContext(ctx, "tcp", l.dc.SubmissionAddr)
+	require.NoError(t, err)
 	c := smtp.NewClient(conn)
 	defer c.Close()
 	require.NoError(t, c.Hello("client.example.com"))
-	src := newSource(l.token(t, alice))
-	_, err = smtpauth.Authenticate(ctx, c, conn, &smtpauth.Options{Username: alice, Token: src})
-	require.ErrorIs(t, err, smtpauth.ErrInsecureConnection)
-	assert.Equal(t, int64(0), src.fetches.Load(), "no token was even fetched")
-	assert.NotContains(t, l.logSince(mark), "oauth2(", "Dovecot's auth process saw no token")
 	ok, _ := c.Extension("STARTTLS")
 	assert.True(t, ok)
 	assert.False(t, c.SupportsAuth("XOAUTH2"), "Dovecot lists no mechanism before TLS for a non-local client")
@@ -119,7 +123,7 @@ func TestSubmittedMessageReadBackOverIMAPAndPOP3(t *testing.T) {
 	msg := "From: <alice@example.com>\r\nTo: <bob@example.com>\r\nSubject: " + subject +
 		"\r\nMessage-ID: <" + subject[8:] + "@example.com>\r\n\r\nHi Bob.\r\n.a line that starts with a dot\r\n"
 
-	c, err := l.smtpDial(ctx, false, &smtpauth.Options{Username: alice, Token: newSource(l.token(t, alice))})
+	c, err := l.smtpDial(ctx, false, &smtpauth.Options{Mailbox: alice, Token: newSource(l.token(t, alice))})
 	require.NoError(t, err)
 	require.NoError(t, c.SendMail(ctx, alice, []string{bob}, strings.NewReader(msg)))
 	require.NoError(t, c.Quit())
