@@ -175,3 +175,14 @@ func TestLayoutMatchesDocs(t *testing.T) {
 	})
 	require.NoError(t, err)
 }
+
+func TestTokenExpiry(t *testing.T) {
+	exp := time.Unix(1900000000, 0)
+	tok := &oauth2.Token{AccessToken: jwt(`{"exp":1900000000}`), Expiry: exp.Add(800 * time.Millisecond)}
+	assert.Equal(t, exp, mailauth.TokenExpiry(tok), "the JWT's exp wins when it is earlier")
+	tok.Expiry = exp.Add(-time.Second)
+	assert.Equal(t, exp.Add(-time.Second), mailauth.TokenExpiry(tok))
+	assert.Equal(t, exp, mailauth.TokenExpiry(&oauth2.Token{AccessToken: jwt(`{"exp":1900000000}`)}))
+	assert.True(t, mailauth.TokenExpiry(&oauth2.Token{AccessToken: "opaque"}).IsZero())
+	assert.True(t, mailauth.TokenExpiry(nil).IsZero())
+}

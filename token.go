@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -84,4 +85,19 @@ func Invalidate(src oauth2.TokenSource, tok *oauth2.Token) bool {
 	}
 	inv.Invalidate(tok)
 	return true
+}
+
+// TokenExpiry returns when tok stops being accepted: the earlier of tok.Expiry and the exp
+// claim of its JWT (the server's view, in whole seconds), whichever is known; the zero time
+// when neither is. A client's Expiry, computed from expires_in when the response arrived,
+// can lie up to a second after exp; servers check exp.
+func TokenExpiry(tok *oauth2.Token) time.Time {
+	if tok == nil {
+		return time.Time{}
+	}
+	exp := tok.Expiry
+	if jwtExp := ParseIdentity(tok.AccessToken).ExpiresAt; !jwtExp.IsZero() && (exp.IsZero() || jwtExp.Before(exp)) {
+		exp = jwtExp
+	}
+	return exp
 }

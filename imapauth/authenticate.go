@@ -16,6 +16,7 @@ import (
 
 	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/internal/core/sasl"
+	"github.com/modernauth/mailauth/internal/core/tlsconf"
 )
 
 // NewXOAuth2Client returns a go-sasl client for XOAUTH2 that fetches a token from src in
@@ -40,18 +41,25 @@ func NewOAuthBearerClient(mailbox, host string, port int, src oauth2.TokenSource
 // refused token it retries once on the same connection with a fresh token, when the
 // source can invalidate and the connection is still open. ctx bounds the whole exchange.
 // When the exchange fails (or ctx ends first) c is closed; refusals before anything is
-// sent (ErrInsecureConnection, invalid Options) leave c open. "* BYE" detection ([Conn.TokenExpired]) is available
-// only on connections dialled by [Dial] or [DialStartTLS], and so is one wire fix: on a
+// sent (an error wrapping [mailauth.ErrInsecure], invalid Options) leave c open. "* BYE"
+// detection ([Conn.TokenExpired]) is available only on connections dialled by [DialTLS]
+// or [DialStartTLS], and so is one wire fix: on a
 // client it did not dial, the empty answer to an XOAUTH2 error challenge goes out as
 // go-imap writes it, "=" instead of an empty line (Dovecot accepts either).
 func Authenticate(ctx context.Context, c *imapclient.Client, opts *Options) (*Conn, error) {
-	if err := opts.validate(); err != nil {
+	o, err := newConfig(opts)
+	if err != nil {
 		return nil, err
 	}
-	o := *opts
 	tc, ok := o.Conn.(*tls.Conn)
-	if !ok && !o.InsecureAllowPlaintext {
-		return nil, ErrInsecureConnection
+	if !ok {
+		peer := "an unknown peer (Options.Conn is nil)"
+		if o.Conn != nil {
+			peer = o.Conn.RemoteAddr().String()
+		}
+		if err := checkPlaintext(&o.Options, peer); err != nil {
+			return nil, err
+		}
 	}
 	if o.Conn != nil {
 		o.host, o.port = splitAddr(o.Conn.RemoteAddr())
@@ -69,24 +77,35 @@ func Authenticate(ctx context.Context, c *imapclient.Client, opts *Options) (*Co
 		used = true
 		return c, nil, true, nil
 	}
-	return authenticateWith(ctx, &o, connect)
+	return authenticateWith(ctx, o, connect)
+}
+
+// checkPlaintext refuses a connection that is not TLS unless the caller allowed
+// plaintext and the peer is on loopback.
+func checkPlaintext(o *Options, peer string) error {
+	if !o.InsecureAllowPlaintext {
+		return fmt.Errorf("imapauth: %w (set Options.InsecureAllowPlaintext only for tests on loopback)", mailauth.ErrInsecure)
+	}
+	return tlsconf.CheckInsecure("imapauth: Options.InsecureAllowPlaintext", peer)
 }
 
 type connectFunc func() (*imapclient.Client, *byeWatcher, bool, error)
 
 // authenticateWith runs one authentication and, after a refused token that the source
 // could invalidate, exactly one more with a fresh token.
-func authenticateWith(ctx context.Context, o *Options, connect connectFunc) (*Conn, error) {
+func authenticateWith(ctx context.Context, o *config, connect connectFunc) (*Conn, error) {
 	c, bw, secure, err := connect()
 	if err != nil {
 		return nil, err
 	}
-	if !secure && !o.InsecureAllowPlaintext {
-		c.Close()
-		return nil, ErrInsecureConnection
+	if !secure {
+		if err := checkPlaintext(&o.Options, "the server"); err != nil {
+			c.Close()
+			return nil, err
+		}
 	}
 	conn, tok, err := authOnce(ctx, o, c, bw, false)
-	var ae *AuthError
+	var ae *mailauth.AuthError
 	if err != nil && errors.As(err, &ae) && ctx.Err() == nil && mailauth.Invalidate(o.Token, tok) {
 		o.log("imapauth: token refused; invalidated it, retrying once with a fresh token", "mailbox", o.Mailbox)
 		if c.State() != imap.ConnStateNotAuthenticated {
@@ -105,7 +124,7 @@ func authenticateWith(ctx context.Context, o *Options, connect connectFunc) (*Co
 }
 
 // authOnce runs CAPABILITY (if needed), AUTHENTICATE and the probe on c.
-func authOnce(ctx context.Context, o *Options, c *imapclient.Client, bw *byeWatcher, retried bool) (*Conn, *oauth2.Token, error) {
+func authOnce(ctx context.Context, o *config, c *imapclient.Client, bw *byeWatcher, retried bool) (*Conn, *oauth2.Token, error) {
 	var caps imap.CapSet
 	if err := run(ctx, c, func() error { caps = c.Caps(); return nil }); err != nil {
 		return nil, nil, fmt.Errorf("imapauth: reading capabilities: %w", err)
@@ -132,7 +151,7 @@ func authOnce(ctx context.Context, o *Options, c *imapclient.Client, bw *byeWatc
 		if ctx.Err() != nil {
 			return nil, tok, fmt.Errorf("imapauth: authenticating: %w", ctx.Err())
 		}
-		ae := &AuthError{
+		ae := &mailauth.AuthError{
 			Protocol: "IMAP", Mechanism: mech, Mailbox: o.Mailbox, Challenge: sc.Challenge(),
 			Identity: sc.Identity(), Retried: retried, Hint: sasl.DefaultHint(sc.Identity(), o.Mailbox), Err: err,
 		}
@@ -158,7 +177,8 @@ func authOnce(ctx context.Context, o *Options, c *imapclient.Client, bw *byeWatc
 		}
 		var ie *imap.Error
 		if errors.As(err, &ie) && strings.Contains(strings.ToLower(ie.Text), "not connected") {
-			return nil, tok, &NotConnectedError{Mailbox: o.Mailbox, ServerText: ie.Text, Identity: sc.Identity(), Err: err}
+			return nil, tok, &mailauth.MailboxAccessError{Protocol: "IMAP", Mailbox: o.Mailbox, Identity: sc.Identity(),
+				Code: string(ie.Type), ServerText: ie.Text, Err: err}
 		}
 		if err := conn.Err(err); errors.Is(err, ErrTokenExpired) {
 			return nil, tok, err

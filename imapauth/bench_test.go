@@ -26,7 +26,7 @@ func BenchmarkDial(b *testing.B) {
 			srv := e.server(imaptest.Options{NoSASLIR: bc.noSASLIR})
 			opts := &imapauth.Options{Token: e.appSource(time.Minute), Mailbox: shared, TLSConfig: e.tlsConfig()}
 			ctx := context.Background()
-			c, err := imapauth.Dial(ctx, srv.Addr(), opts) // warm the token cache
+			c, err := imapauth.DialTLS(ctx, srv.Addr(), opts) // warm the token cache
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -35,7 +35,7 @@ func BenchmarkDial(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				c, err := imapauth.Dial(ctx, srv.Addr(), opts)
+				c, err := imapauth.DialTLS(ctx, srv.Addr(), opts)
 				if err != nil {
 					b.Fatal(err)
 				}

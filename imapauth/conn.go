@@ -1,7 +1,6 @@
 package imapauth
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/modernauth/mailauth"
 	"golang.org/x/oauth2"
 )
 
@@ -21,7 +21,7 @@ type Conn struct {
 	*imapclient.Client
 
 	mech     string
-	identity Identity
+	identity mailauth.Identity
 	expiry   time.Time
 	tok      *oauth2.Token // the token used; for Session's invalidation only
 	bye      *byeWatcher   // nil when the connection was not dialled by imapauth
@@ -32,7 +32,7 @@ func (c *Conn) Mechanism() string { return c.mech }
 
 // Identity returns the claims of the token the session authenticated with, decoded
 // without verification.
-func (c *Conn) Identity() Identity { return c.identity }
+func (c *Conn) Identity() mailauth.Identity { return c.identity }
 
 // TokenExpiry returns when the token the session authenticated with expires (zero if
 // unknown). Exchange ends the session then with "* BYE ... AccessTokenExpired".
@@ -153,50 +153,6 @@ func (w *byeWatcher) text() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.byeText
-}
-
-// redactWriter masks SASL payloads in protocol traces: the argument of AUTHENTICATE and
-// any long line made only of base64 characters.
-type redactWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (r *redactWriter) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out bytes.Buffer
-	for _, line := range bytes.SplitAfter(p, []byte("\n")) {
-		out.Write(redactLine(line))
-	}
-	if _, err := r.w.Write(out.Bytes()); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-func redactLine(line []byte) []byte {
-	body := bytes.TrimRight(line, "\r\n")
-	end := line[len(body):]
-	if i := bytes.Index(bytes.ToUpper(body), []byte("AUTHENTICATE ")); i >= 0 {
-		fields := bytes.Fields(body[i:])
-		if len(fields) >= 3 {
-			return append(append(append([]byte(nil), body[:i]...), []byte("AUTHENTICATE "+string(fields[1])+" [redacted]")...), end...)
-		}
-	}
-	if len(body) >= 24 && isBase64(body) {
-		return append([]byte("[redacted]"), end...)
-	}
-	return line
-}
-
-func isBase64(b []byte) bool {
-	for _, c := range b {
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=') {
-			return false
-		}
-	}
-	return true
 }
 
 // String describes the connection without its token, e.g.

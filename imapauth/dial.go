@@ -12,17 +12,19 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/modernauth/mailauth/internal/core/tlsconf"
 )
 
-// Dial connects to addr ("host:993") with implicit TLS, authenticates with a token from
+// DialTLS connects to addr ("host:993") with implicit TLS, authenticates with a token from
 // opts.Token and probes the session (see the package documentation). ctx bounds the dial,
 // the TLS handshake, the token fetch, the SASL exchange and the probe; it does not bound
 // the returned connection's later use. On error nothing is left open.
-func Dial(ctx context.Context, addr string, opts *Options) (*Conn, error) {
+func DialTLS(ctx context.Context, addr string, opts *Options) (*Conn, error) {
 	return dial(ctx, addr, opts, false)
 }
 
-// DialStartTLS is like [Dial] but connects in plaintext (port 143) and upgrades with
+// DialStartTLS is like [DialTLS] but connects in plaintext (port 143) and upgrades with
 // STARTTLS before anything else. It fails if the server does not accept STARTTLS; it
 // never continues in plaintext.
 func DialStartTLS(ctx context.Context, addr string, opts *Options) (*Conn, error) {
@@ -30,23 +32,23 @@ func DialStartTLS(ctx context.Context, addr string, opts *Options) (*Conn, error
 }
 
 func dial(ctx context.Context, addr string, opts *Options, startTLS bool) (*Conn, error) {
-	if err := opts.validate(); err != nil {
+	o, err := newConfig(opts)
+	if err != nil {
 		return nil, err
 	}
-	o := *opts
 	if h, p, err := net.SplitHostPort(addr); err == nil {
 		o.host = h
 		o.port, _ = strconv.Atoi(p)
 	}
 	connect := func() (*imapclient.Client, *byeWatcher, bool, error) {
-		return connect(ctx, addr, &o, startTLS)
+		return connect(ctx, addr, o, startTLS)
 	}
-	return authenticateWith(ctx, &o, connect)
+	return authenticateWith(ctx, o, connect)
 }
 
 // connect dials and sets up the imapclient.Client. secure reports whether the
 // connection is TLS.
-func connect(ctx context.Context, addr string, o *Options, startTLS bool) (*imapclient.Client, *byeWatcher, bool, error) {
+func connect(ctx context.Context, addr string, o *config, startTLS bool) (*imapclient.Client, *byeWatcher, bool, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("imapauth: bad address %q: %w", addr, err)
@@ -68,7 +70,7 @@ func connect(ctx context.Context, addr string, o *Options, startTLS bool) (*imap
 		// §6.2.1 requires after STARTTLS.
 		greeting = []byte("* OK [imapauth] TLS established\r\n")
 	}
-	tc := tls.Client(raw, o.tlsConfig(host))
+	tc := tls.Client(raw, tlsconf.Client(o.TLSConfig, host, "imap"))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return nil, nil, false, fmt.Errorf("imapauth: TLS handshake with %s: %w", addr, err)

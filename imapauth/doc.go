@@ -1,7 +1,7 @@
 // Package imapauth authenticates go-imap v2 clients with OAuth 2.0 bearer tokens over SASL
 // XOAUTH2 or OAUTHBEARER (RFC 7628), the way Exchange Online, Gmail and Dovecot expect.
 //
-//	c, err := imapauth.Dial(ctx, "outlook.office365.com:993", &imapauth.Options{
+//	c, err := imapauth.DialTLS(ctx, "outlook.office365.com:993", &imapauth.Options{
 //		Token:   src,                  // any oauth2.TokenSource, e.g. a tokencache source
 //		Mailbox: "shared@contoso.com", // the mailbox to open (XOAUTH2 user=)
 //	})
@@ -15,12 +15,13 @@
 //     SASL-IR; otherwise it waits for the "+" (RFC 4959).
 //   - A JSON error challenge is answered (empty response for XOAUTH2, 0x01 for
 //     OAUTHBEARER) so the server can finish with NO instead of the connection hanging;
-//     the failure comes back as an [*AuthError] carrying the challenge's status, the
+//     the failure comes back as a [*mailauth.AuthError] carrying the challenge's status, the
 //     server's text and the claims of the token that was refused (never the token).
 //   - After the tagged OK it runs a cheap probe (LIST "" "") because Exchange accepts a
 //     token for a mailbox its user may not open and only then answers
-//     "BAD User is authenticated but not connected."; that becomes an
-//     [*NotConnectedError] naming the two usual causes.
+//     "BAD User is authenticated but not connected."; that becomes a
+//     [*mailauth.MailboxAccessError] naming the two usual causes (the same type POP3 and
+//     SMTP return).
 //   - When the token source can invalidate (tokencache's can), a refused token is
 //     invalidated, a fresh one fetched and the authentication retried once, never more.
 //   - The token's expiry is kept on the [Conn]; "* BYE ... AccessTokenExpired" becomes a
@@ -29,8 +30,9 @@
 //
 // # Security
 //
-// A token is never sent over a connection that is not TLS, loopback included, unless
-// [Options.InsecureAllowPlaintext] is set. [Dial] uses implicit TLS (port 993);
+// A token is never sent over a connection that is not TLS (the error wraps
+// [mailauth.ErrInsecure]) unless [Options.InsecureAllowPlaintext] is set and the server is
+// on a loopback address. [DialTLS] uses implicit TLS (port 993);
 // [DialStartTLS] upgrades with STARTTLS (port 143) and fails rather than continue in
 // plaintext. The legacy "delegate@contoso.com\shared" user form is rejected:
 // Exchange Online no longer supports it; put the shared mailbox in Options.Mailbox and

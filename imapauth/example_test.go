@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/imapauth"
 	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 	"github.com/modernauth/mailauth/internal/fake/imaptest"
@@ -35,7 +36,7 @@ func ExampleDial() {
 	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok})
 
 	ctx := context.Background()
-	c, err := imapauth.Dial(ctx, srv.Addr(), &imapauth.Options{
+	c, err := imapauth.DialTLS(ctx, srv.Addr(), &imapauth.Options{
 		Token:     src,
 		Mailbox:   "shared@contoso.test",
 		TLSConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"},
@@ -51,9 +52,9 @@ func ExampleDial() {
 	fmt.Println(c.Mechanism(), "as", c.Identity().UPN, "- INBOX has", mbox.NumMessages, "message(s)")
 
 	// A mailbox the server does not know: AUTHENTICATE fails with a typed error.
-	_, err = imapauth.Dial(ctx, srv.Addr(), &imapauth.Options{Token: src, Mailbox: "ceo@contoso.test",
+	_, err = imapauth.DialTLS(ctx, srv.Addr(), &imapauth.Options{Token: src, Mailbox: "ceo@contoso.test",
 		TLSConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}})
-	var ae *imapauth.AuthError
+	var ae *mailauth.AuthError
 	fmt.Println("other mailbox refused:", errors.As(err, &ae))
 	// Output:
 	// XOAUTH2 as alice@contoso.test - INBOX has 1 message(s)

@@ -30,25 +30,6 @@ func FuzzByeWatcher(f *testing.F) {
 	})
 }
 
-// FuzzRedactLine checks that trace redaction never panics and never lets the argument of
-// an AUTHENTICATE command through.
-func FuzzRedactLine(f *testing.F) {
-	f.Add([]byte("a2 AUTHENTICATE XOAUTH2 dXNlcj1hQGIBYXV0aD1CZWFyZXIgeHh4eAEB\r\n"))
-	f.Add([]byte("dXNlcj1hQGIBYXV0aD1CZWFyZXIgeHh4eAEBdXNlcj1hQGIB\r\n"))
-	f.Add([]byte("* OK [CAPABILITY IMAP4rev1 SASL-IR] hi\r\n"))
-	f.Add([]byte(""))
-	f.Fuzz(func(t *testing.T, line []byte) {
-		out := redactLine(line)
-		up := bytes.ToUpper(line)
-		if i := bytes.Index(up, []byte("AUTHENTICATE ")); i >= 0 {
-			fields := bytes.Fields(line[i:])
-			if len(fields) >= 3 && len(fields[2]) > 12 && bytes.Contains(out, fields[2]) && !bytes.Contains(fields[1], fields[2]) && !bytes.Contains([]byte("AUTHENTICATE [redacted]"), fields[2]) {
-				t.Fatalf("payload %q survived in %q", fields[2], out)
-			}
-		}
-	})
-}
-
 // FuzzStartTLSReply runs the raw STARTTLS step against arbitrary server bytes: it must
 // return (error or not) without panicking or hanging.
 func FuzzStartTLSReply(f *testing.F) {

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/imapauth"
 	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 	"github.com/modernauth/mailauth/internal/fake/imaptest"
@@ -45,7 +46,7 @@ func TestDialAppOnlySharedMailbox(t *testing.T) {
 			srv := e.server(imaptest.Options{Mode: tc.mode, NoSASLIR: tc.noSASLIR})
 			require.NoError(t, srv.Deliver(shared, []byte("Subject: hi\r\n\r\nhello\r\n")))
 			src := e.appSource(time.Minute)
-			dial := imapauth.Dial
+			dial := imapauth.DialTLS
 			if tc.mode == imaptest.StartTLS {
 				dial = imapauth.DialStartTLS
 			}
@@ -71,20 +72,20 @@ func TestDialAppOnlySharedMailbox(t *testing.T) {
 func TestOAuthBearerWhenAskedAndAdvertised(t *testing.T) {
 	e := newEnv(t, fakeidp.Options{})
 	srv := e.server(imaptest.Options{})
-	c, err := imapauth.Dial(ctxT(t), srv.Addr(), &imapauth.Options{Token: e.appSource(time.Minute), Mailbox: shared, Mechanism: "oauthbearer", TLSConfig: e.tlsConfig()})
+	c, err := imapauth.DialTLS(ctxT(t), srv.Addr(), &imapauth.Options{Token: e.appSource(time.Minute), Mailbox: shared, Mechanism: "oauthbearer", TLSConfig: e.tlsConfig()})
 	require.NoError(t, err)
 	defer c.Close()
 	assert.Equal(t, "OAUTHBEARER", c.Mechanism())
 
 	// Not advertised: XOAUTH2 is used.
 	srv2 := e.server(imaptest.Options{Mechanisms: []string{"XOAUTH2"}})
-	c2, err := imapauth.Dial(ctxT(t), srv2.Addr(), &imapauth.Options{Token: e.appSource(time.Minute), Mailbox: shared, Mechanism: imapauth.OAuthBearer, TLSConfig: e.tlsConfig()})
+	c2, err := imapauth.DialTLS(ctxT(t), srv2.Addr(), &imapauth.Options{Token: e.appSource(time.Minute), Mailbox: shared, Mechanism: imapauth.OAuthBearer, TLSConfig: e.tlsConfig()})
 	require.NoError(t, err)
 	defer c2.Close()
 	assert.Equal(t, "XOAUTH2", c2.Mechanism())
 
 	srv3 := e.server(imaptest.Options{Mechanisms: []string{"PLAIN"}})
-	_, err = imapauth.Dial(ctxT(t), srv3.Addr(), &imapauth.Options{Token: e.appSource(time.Minute), Mailbox: shared, TLSConfig: e.tlsConfig()})
+	_, err = imapauth.DialTLS(ctxT(t), srv3.Addr(), &imapauth.Options{Token: e.appSource(time.Minute), Mailbox: shared, TLSConfig: e.tlsConfig()})
 	assert.ErrorIs(t, err, imapauth.ErrNoOAuthMechanism)
 }
 
@@ -104,11 +105,11 @@ func TestErrorChallengeAnswered(t *testing.T) {
 			srv := e.server(imaptest.Options{ErrorChallenge: true, NoSASLIR: tc.noSASLIR})
 			expired := e.mint(fakeidp.Claims{UPN: alice, Scp: []string{"IMAP.AccessAsUser.All"}, ExpiresAt: time.Now().Add(-time.Minute)})
 			start := time.Now()
-			_, err := imapauth.Dial(ctxT(t), srv.Addr(), &imapauth.Options{
+			_, err := imapauth.DialTLS(ctxT(t), srv.Addr(), &imapauth.Options{
 				Token: oauth2.StaticTokenSource(expired), Mailbox: alice, Mechanism: tc.mech, TLSConfig: e.tlsConfig()})
 			require.Error(t, err)
 			assert.Less(t, time.Since(start), 5*time.Second, "no hang")
-			var ae *imapauth.AuthError
+			var ae *mailauth.AuthError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, tc.status, ae.Status())
 			assert.Equal(t, "AUTHENTICATIONFAILED", ae.Code)
@@ -132,7 +133,7 @@ func TestRetryOnceWithFreshToken(t *testing.T) {
 	src := e.appSource(time.Minute)
 
 	srv.FailNextAuth(1)
-	c, err := imapauth.Dial(ctxT(t), srv.Addr(), &imapauth.Options{Token: src, Mailbox: shared, TLSConfig: e.tlsConfig()})
+	c, err := imapauth.DialTLS(ctxT(t), srv.Addr(), &imapauth.Options{Token: src, Mailbox: shared, TLSConfig: e.tlsConfig()})
 	require.NoError(t, err, "second attempt succeeds")
 	c.Close()
 	assert.Equal(t, int64(2), e.idp.Requests(fakeidp.GrantClientCredentials), "exactly two token requests")
@@ -142,8 +143,8 @@ func TestRetryOnceWithFreshToken(t *testing.T) {
 	e.idp.ResetCounters()
 	srv.ResetStats()
 	srv.FailNextAuth(5)
-	_, err = imapauth.Dial(ctxT(t), srv.Addr(), &imapauth.Options{Token: src, Mailbox: shared, TLSConfig: e.tlsConfig()})
-	var ae *imapauth.AuthError
+	_, err = imapauth.DialTLS(ctxT(t), srv.Addr(), &imapauth.Options{Token: src, Mailbox: shared, TLSConfig: e.tlsConfig()})
+	var ae *mailauth.AuthError
 	require.ErrorAs(t, err, &ae)
 	assert.True(t, ae.Retried)
 	assert.Equal(t, int64(2), srv.Stats().AuthAttempts, "a second failure is not retried")
@@ -155,17 +156,19 @@ func TestNotConnected(t *testing.T) {
 	e := newEnv(t, fakeidp.Options{})
 	srv := e.server(imaptest.Options{})
 	tok := e.mint(fakeidp.Claims{UPN: alice, Scp: []string{"IMAP.AccessAsUser.All"}})
-	_, err := imapauth.Dial(ctxT(t), srv.Addr(), &imapauth.Options{Token: oauth2.StaticTokenSource(tok), Mailbox: "private@contoso.test", TLSConfig: e.tlsConfig()})
-	require.ErrorIs(t, err, imapauth.ErrNotConnected)
-	var nc *imapauth.NotConnectedError
+	_, err := imapauth.DialTLS(ctxT(t), srv.Addr(), &imapauth.Options{Token: oauth2.StaticTokenSource(tok), Mailbox: "private@contoso.test", TLSConfig: e.tlsConfig()})
+	var nc *mailauth.MailboxAccessError
 	require.ErrorAs(t, err, &nc)
+	assert.Equal(t, "IMAP", nc.Protocol)
+	assert.Equal(t, "private@contoso.test", nc.Mailbox)
+	assert.Equal(t, alice, nc.Identity.Principal())
 	assert.Equal(t, imaptest.NotConnectedText, nc.ServerText)
 	assert.Contains(t, nc.Error(), "FullAccess")
 	assert.Contains(t, nc.Error(), "service principal")
 	assert.Equal(t, int64(1), srv.Stats().AuthSuccesses, "AUTHENTICATE itself said OK")
 
 	// NoProbe: Dial succeeds and the first real command fails.
-	c, err := imapauth.Dial(ctxT(t), srv.Addr(), &imapauth.Options{Token: oauth2.StaticTokenSource(tok), Mailbox: "private@contoso.test", TLSConfig: e.tlsConfig(), NoProbe: true})
+	c, err := imapauth.DialTLS(ctxT(t), srv.Addr(), &imapauth.Options{Token: oauth2.StaticTokenSource(tok), Mailbox: "private@contoso.test", TLSConfig: e.tlsConfig(), NoProbe: true})
 	require.NoError(t, err)
 	_, err = c.Select("INBOX", nil).Wait()
 	assert.ErrorContains(t, err, "not connected")
@@ -173,8 +176,8 @@ func TestNotConnected(t *testing.T) {
 
 	// The knob forces it for any mailbox.
 	srv.SetNotConnected(true)
-	_, err = imapauth.Dial(ctxT(t), srv.Addr(), &imapauth.Options{Token: oauth2.StaticTokenSource(tok), Mailbox: alice, TLSConfig: e.tlsConfig()})
-	assert.ErrorIs(t, err, imapauth.ErrNotConnected)
+	_, err = imapauth.DialTLS(ctxT(t), srv.Addr(), &imapauth.Options{Token: oauth2.StaticTokenSource(tok), Mailbox: alice, TLSConfig: e.tlsConfig()})
+	assert.ErrorAs(t, err, &nc)
 }
 
 func TestPlaintextRefusedBeforeTokenLeaves(t *testing.T) {
@@ -194,15 +197,20 @@ func TestPlaintextRefusedBeforeTokenLeaves(t *testing.T) {
 	defer c.Close()
 	require.NoError(t, c.WaitGreeting())
 	_, err = imapauth.Authenticate(ctxT(t), c, &imapauth.Options{Token: src, Mailbox: shared, Conn: conn})
-	assert.ErrorIs(t, err, imapauth.ErrInsecureConnection)
+	assert.ErrorIs(t, err, mailauth.ErrInsecure)
 	_, err = imapauth.Authenticate(ctxT(t), c, &imapauth.Options{Token: src, Mailbox: shared})
-	assert.ErrorIs(t, err, imapauth.ErrInsecureConnection, "no Conn given: refused too")
+	assert.ErrorIs(t, err, mailauth.ErrInsecure, "no Conn given: refused too")
+	_, err = imapauth.Authenticate(ctxT(t), c, &imapauth.Options{Token: src, Mailbox: shared, InsecureAllowPlaintext: true})
+	assert.ErrorIs(t, err, mailauth.ErrInsecure, "InsecureAllowPlaintext with no Conn: the peer is unknown, so refused")
+	_, err = imapauth.Authenticate(ctxT(t), c, &imapauth.Options{Token: src, Mailbox: shared, Conn: farConn{conn}, InsecureAllowPlaintext: true})
+	assert.ErrorIs(t, err, mailauth.ErrInsecure, "InsecureAllowPlaintext holds on loopback only")
+	assert.ErrorContains(t, err, "192.0.2.143")
 
 	assert.Equal(t, int64(0), srv.Stats().AuthAttempts, "no AUTHENTICATE reached the server")
 	assert.Equal(t, int64(0), e.idp.TotalRequests(), "no token was even fetched")
 
 	// Explicit opt-in for tests.
-	ac, err := imapauth.Authenticate(ctxT(t), c, &imapauth.Options{Token: src, Mailbox: shared, InsecureAllowPlaintext: true})
+	ac, err := imapauth.Authenticate(ctxT(t), c, &imapauth.Options{Token: src, Mailbox: shared, Conn: conn, InsecureAllowPlaintext: true})
 	require.NoError(t, err)
 	assert.Equal(t, imap.ConnStateAuthenticated, ac.State())
 }
@@ -239,9 +247,9 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 }
 
 func TestLegacySharedFormRejected(t *testing.T) {
-	_, err := imapauth.Dial(context.Background(), "127.0.0.1:1", &imapauth.Options{Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"}), Mailbox: `alice@contoso.test\shared@contoso.test`})
+	_, err := imapauth.DialTLS(context.Background(), "127.0.0.1:1", &imapauth.Options{Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"}), Mailbox: `alice@contoso.test\shared@contoso.test`})
 	assert.ErrorIs(t, err, imapauth.ErrLegacySharedMailbox)
-	_, err = imapauth.Dial(context.Background(), "127.0.0.1:1", &imapauth.Options{Mailbox: "a@b"})
+	_, err = imapauth.DialTLS(context.Background(), "127.0.0.1:1", &imapauth.Options{Mailbox: "a@b"})
 	assert.Error(t, err)
 }
 
@@ -252,7 +260,7 @@ func TestManyDialsOneTokenRequest(t *testing.T) {
 	opts := &imapauth.Options{Token: src, Mailbox: shared, TLSConfig: e.tlsConfig()}
 	const n = 8
 	for i := 0; i < n; i++ {
-		c, err := imapauth.Dial(ctxT(t), srv.Addr(), opts)
+		c, err := imapauth.DialTLS(ctxT(t), srv.Addr(), opts)
 		require.NoError(t, err)
 		c.Close()
 	}
@@ -262,7 +270,7 @@ func TestManyDialsOneTokenRequest(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := imapauth.Dial(ctxT(t), srv.Addr(), opts)
+			c, err := imapauth.DialTLS(ctxT(t), srv.Addr(), opts)
 			if err == nil {
 				c.Close()
 			}
@@ -281,7 +289,7 @@ func TestManyDialsOneTokenRequest(t *testing.T) {
 func TestByeAccessTokenExpired(t *testing.T) {
 	e := newEnv(t, fakeidp.Options{})
 	srv := e.server(imaptest.Options{})
-	c, err := imapauth.Dial(ctxT(t), srv.Addr(), &imapauth.Options{Token: e.appSource(time.Minute), Mailbox: shared, TLSConfig: e.tlsConfig()})
+	c, err := imapauth.DialTLS(ctxT(t), srv.Addr(), &imapauth.Options{Token: e.appSource(time.Minute), Mailbox: shared, TLSConfig: e.tlsConfig()})
 	require.NoError(t, err)
 	defer c.Close()
 	srv.ExpireAll()
@@ -297,7 +305,7 @@ func TestByeAccessTokenExpired(t *testing.T) {
 func TestServerExpiresSessionAtTokenExpiry(t *testing.T) {
 	e := newEnv(t, fakeidp.Options{TokenLifetime: 2 * time.Second})
 	srv := e.server(imaptest.Options{ExpireSessions: true})
-	c, err := imapauth.Dial(ctxT(t), srv.Addr(), &imapauth.Options{Token: e.appSource(0), Mailbox: shared, TLSConfig: e.tlsConfig()})
+	c, err := imapauth.DialTLS(ctxT(t), srv.Addr(), &imapauth.Options{Token: e.appSource(0), Mailbox: shared, TLSConfig: e.tlsConfig()})
 	require.NoError(t, err)
 	defer c.Close()
 	err = imapauth.Idle(ctxT(t), c)
@@ -363,8 +371,18 @@ func TestContextBoundsSilentServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = imapauth.Dial(ctx, ln.Addr().String(), &imapauth.Options{Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"}), Mailbox: "a@b"})
+	_, err = imapauth.DialTLS(ctx, ln.Addr().String(), &imapauth.Options{Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"}), Mailbox: "a@b"})
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "timeout"), err.Error())
 	assert.Less(t, time.Since(start), 2*time.Second)
+}
+
+// farConn is a connection that reports a routable peer address.
+type farConn struct{ net.Conn }
+
+func (farConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 143), Port: 143} }
+
+func TestNilOptions(t *testing.T) {
+	_, err := imapauth.DialTLS(ctxT(t), "127.0.0.1:1", nil)
+	assert.EqualError(t, err, "imapauth: Options.Token must be set")
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth/internal/core/redact"
 	"github.com/modernauth/mailauth/internal/core/sasl"
 )
 
@@ -20,8 +21,8 @@ const (
 	OAuthBearer = sasl.OAuthBearer
 )
 
-// Options configures [Dial], [DialStartTLS], [Authenticate] and [Session]. Token and
-// Mailbox are required. Options are copied on entry and not retained beyond the call,
+// Options configures [DialTLS], [DialStartTLS], [Authenticate] and [Session]. A nil
+// *Options is the zero value; Token and Mailbox are required. Options are copied on entry and not retained beyond the call,
 // except by [Session].
 type Options struct {
 	// Token supplies access tokens. Its TokenContext method is used when present, so ctx
@@ -42,8 +43,8 @@ type Options struct {
 	// ServerName taken from the address. It is cloned, never modified.
 	TLSConfig *tls.Config
 
-	// InsecureAllowPlaintext allows sending the token over a connection that is not TLS.
-	// Only for tests against local servers; never set it for a real server.
+	// InsecureAllowPlaintext allows sending the token over a connection that is not TLS,
+	// to a loopback address only (127.0.0.0/8, ::1): for tests against local servers.
 	InsecureAllowPlaintext bool
 
 	// Dialer dials the TCP connection; nil means a zero net.Dialer. ctx always applies.
@@ -52,7 +53,7 @@ type Options struct {
 	// Conn is, for [Authenticate] only, the connection the *imapclient.Client was created
 	// over. imapclient does not expose it, so Authenticate needs it to check for TLS; it
 	// refuses to send a token when Conn is nil or not a *tls.Conn, unless
-	// InsecureAllowPlaintext is set.
+	// InsecureAllowPlaintext is set and Conn's peer is a loopback address.
 	Conn net.Conn
 
 	// NoProbe skips the LIST "" "" probe after a successful AUTHENTICATE. Then a
@@ -70,16 +71,26 @@ type Options struct {
 	// Logger receives one line per authentication attempt and retry; nil is silent.
 	// Tokens are never logged.
 	Logger *slog.Logger
+}
 
-	// host and port of the server, for the OAUTHBEARER payload; set internally.
+// config is Options plus what a dial learns: the server's host and port, for the
+// OAUTHBEARER payload.
+type config struct {
+	Options
 	host string
 	port int
 }
 
-func (o *Options) validate() error {
-	if o == nil {
-		return errors.New("imapauth: Options are required (Token and Mailbox)")
+// newConfig copies opts (nil is the zero value) and validates it.
+func newConfig(opts *Options) (*config, error) {
+	c := &config{}
+	if opts != nil {
+		c.Options = *opts
 	}
+	return c, c.validate()
+}
+
+func (o *Options) validate() error {
 	if o.Token == nil {
 		return errors.New("imapauth: Options.Token must be set")
 	}
@@ -107,22 +118,6 @@ func (o *Options) dialer() *net.Dialer {
 	return &net.Dialer{}
 }
 
-func (o *Options) tlsConfig(host string) *tls.Config {
-	var c *tls.Config
-	if o.TLSConfig != nil {
-		c = o.TLSConfig.Clone()
-	} else {
-		c = &tls.Config{}
-	}
-	if c.ServerName == "" {
-		c.ServerName = host
-	}
-	if c.NextProtos == nil {
-		c.NextProtos = []string{"imap"}
-	}
-	return c
-}
-
 func (o *Options) clientOptions() *imapclient.Options {
 	var co imapclient.Options
 	if o.Client != nil {
@@ -131,11 +126,11 @@ func (o *Options) clientOptions() *imapclient.Options {
 	co.TLSConfig, co.Dialer = nil, nil
 	switch {
 	case o.DebugWriter != nil && co.DebugWriter != nil:
-		co.DebugWriter = &redactWriter{w: io.MultiWriter(o.DebugWriter, co.DebugWriter)}
+		co.DebugWriter = redact.NewWriter(io.MultiWriter(o.DebugWriter, co.DebugWriter))
 	case o.DebugWriter != nil:
-		co.DebugWriter = &redactWriter{w: o.DebugWriter}
+		co.DebugWriter = redact.NewWriter(o.DebugWriter)
 	case co.DebugWriter != nil:
-		co.DebugWriter = &redactWriter{w: co.DebugWriter}
+		co.DebugWriter = redact.NewWriter(co.DebugWriter)
 	}
 	return &co
 }

@@ -17,7 +17,7 @@ func TestNoTokenInFormattedValues(t *testing.T) {
 	srv := e.server(imaptest.Options{})
 	src := e.appSource(0)
 	opts := &imapauth.Options{Token: src, Mailbox: shared, TLSConfig: e.tlsConfig()}
-	c, err := imapauth.Dial(ctxT(t), srv.Addr(), opts)
+	c, err := imapauth.DialTLS(ctxT(t), srv.Addr(), opts)
 	require.NoError(t, err)
 	defer c.Close()
 	tok, _ := src.Token()

@@ -45,7 +45,7 @@ func (s *Session) Connects() int64 { return s.connects.Load() }
 // or another error, when a dial fails, or when ctx ends (then with ctx.Err()). The
 // connection is closed before Run returns or reconnects; fn must not keep it.
 func (s *Session) Run(ctx context.Context, fn func(ctx context.Context, c *Conn) error) error {
-	dial := Dial
+	dial := DialTLS
 	if s.StartTLS {
 		dial = DialStartTLS
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/imapauth"
 	"github.com/modernauth/mailauth/internal/fake/fakeidp"
@@ -28,7 +29,7 @@ func TestThroughTokenCache(t *testing.T) {
 
 	const n = 8
 	for i := 0; i < n; i++ {
-		conn, err := imapauth.Dial(ctxT(t), srv.Addr(), opts)
+		conn, err := imapauth.DialTLS(ctxT(t), srv.Addr(), opts)
 		require.NoError(t, err)
 		conn.Close()
 	}
@@ -38,7 +39,7 @@ func TestThroughTokenCache(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conn, err := imapauth.Dial(ctxT(t), srv.Addr(), opts)
+			conn, err := imapauth.DialTLS(ctxT(t), srv.Addr(), opts)
 			if err == nil {
 				conn.Close()
 			}
@@ -60,7 +61,7 @@ func TestThroughTokenCache(t *testing.T) {
 	e.idp.ResetCounters()
 	srv.ResetStats()
 	srv.FailNextAuth(1)
-	conn, err := imapauth.Dial(ctxT(t), srv.Addr(), opts2)
+	conn, err := imapauth.DialTLS(ctxT(t), srv.Addr(), opts2)
 	require.NoError(t, err)
 	conn.Close()
 	assert.Equal(t, int64(2), e.idp.Requests(fakeidp.GrantClientCredentials), "exactly two token requests: the refused one and the fresh one")
@@ -70,8 +71,8 @@ func TestThroughTokenCache(t *testing.T) {
 	e.idp.ResetCounters()
 	srv.ResetStats()
 	srv.FailNextAuth(2)
-	_, err = imapauth.Dial(ctxT(t), srv.Addr(), opts)
-	var ae *imapauth.AuthError
+	_, err = imapauth.DialTLS(ctxT(t), srv.Addr(), opts)
+	var ae *mailauth.AuthError
 	require.ErrorAs(t, err, &ae)
 	assert.True(t, ae.Retried)
 	assert.Equal(t, int64(2), srv.Stats().AuthAttempts)

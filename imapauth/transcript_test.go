@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/imapauth"
 	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 )
@@ -46,9 +47,9 @@ func TestErrorChallengeTranscript(t *testing.T) {
 				read() // nothing more should come; EOF when the client closes
 			}()
 			tok := e.mint(fakeidp.Claims{UPN: alice, Scp: []string{"IMAP.AccessAsUser.All"}})
-			_, err = imapauth.Dial(ctxT(t), ln.Addr().String(), &imapauth.Options{Token: oauth2.StaticTokenSource(tok),
+			_, err = imapauth.DialTLS(ctxT(t), ln.Addr().String(), &imapauth.Options{Token: oauth2.StaticTokenSource(tok),
 				Mailbox: alice, Mechanism: tc.mech, TLSConfig: e.tlsConfig()})
-			var ae *imapauth.AuthError
+			var ae *mailauth.AuthError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, "AUTHENTICATIONFAILED", ae.Code)
 			got := <-lines

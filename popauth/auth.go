@@ -14,6 +14,7 @@ import (
 
 	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/internal/core/sasl"
+	"github.com/modernauth/mailauth/internal/core/tlsconf"
 )
 
 // Mechanism names.
@@ -109,19 +110,26 @@ func (c *Client) abortAuth(ctx context.Context, cause error) error {
 	return cause
 }
 
-// Authenticate logs in as username (the mailbox to open) with a token from
-// src, using [Options.Mechanism]. It refuses with [ErrInsecure] on a
-// connection that is not TLS (unless [Options.InsecureAllowPlaintext]),
-// before fetching a token.
+// Authenticate logs in as mailbox (the mailbox to open) with a token from
+// src, using [Options.Mechanism]. On a connection that is not TLS it refuses,
+// before fetching a token, with an error wrapping [mailauth.ErrInsecure], unless
+// [Options.InsecureAllowPlaintext] is set and the server is on loopback.
 //
 // If src passes ctx on (a TokenContext(ctx) method), ctx reaches the token
 // fetch. When the server rejects the token and src has an
 // Invalidate(*oauth2.Token) method, the token is invalidated, a fresh one is
 // fetched and the login is retried once. After the login it sends STAT; a
-// failure there is a [*ProbeError]. A rejected login is an [*AuthError].
-func (c *Client) Authenticate(ctx context.Context, username string, src oauth2.TokenSource) error {
-	if !c.secure && !c.opts.InsecureAllowPlaintext {
-		return ErrInsecure
+// failure there is a [*mailauth.MailboxAccessError]. A rejected login is a
+// [*mailauth.AuthError].
+func (c *Client) Authenticate(ctx context.Context, mailbox string, src oauth2.TokenSource) error {
+	username := mailbox
+	if !c.secure {
+		if !c.opts.InsecureAllowPlaintext {
+			return fmt.Errorf("popauth: %w (use DialTLS or DialStartTLS, or set Options.InsecureAllowPlaintext for a test server on loopback)", mailauth.ErrInsecure)
+		}
+		if err := tlsconf.CheckInsecure("popauth: Options.InsecureAllowPlaintext", c.conn.RemoteAddr().String()); err != nil {
+			return err
+		}
 	}
 	if src == nil {
 		return errors.New("popauth: Authenticate: nil token source")
@@ -157,7 +165,7 @@ func (c *Client) Authenticate(ctx context.Context, username string, src oauth2.T
 				return errors.Join(aerr, err)
 			}
 			aerr = c.authOnce(ctx, mech, username, tok)
-			if ae, ok := aerr.(*AuthError); ok {
+			if ae, ok := aerr.(*mailauth.AuthError); ok {
 				ae.Retried = true
 				if retryable(aerr) {
 					// Drop the second rejected token too, so the next caller
@@ -176,7 +184,12 @@ func (c *Client) Authenticate(ctx context.Context, username string, src oauth2.T
 		return nil
 	}
 	if _, _, err := c.Stat(ctx); err != nil {
-		return &ProbeError{Username: username, Err: err}
+		mae := &mailauth.MailboxAccessError{Protocol: "POP3", Mailbox: username, Identity: mailauth.ParseIdentity(tok.AccessToken), Err: err}
+		var pe *Error
+		if errors.As(err, &pe) {
+			mae.Code, mae.ServerText = pe.Code, pe.Text
+		}
+		return mae
 	}
 	return nil
 }
@@ -209,7 +222,7 @@ func (c *Client) chooseMechanism() (string, error) {
 // retryable reports whether a failed login may succeed with a fresh token:
 // the server blamed the credentials, not a temporary condition.
 func retryable(err error) bool {
-	var ae *AuthError
+	var ae *mailauth.AuthError
 	if !errors.As(err, &ae) {
 		return false
 	}
@@ -254,7 +267,7 @@ func (c *Client) authOnce(ctx context.Context, mech, username string, tok *oauth
 	if !isPOP && !isIOErr(err) {
 		return err
 	}
-	ae := &AuthError{
+	ae := &mailauth.AuthError{
 		Protocol:  "POP3",
 		Mechanism: mech,
 		Mailbox:   username,
@@ -270,7 +283,7 @@ func (c *Client) authOnce(ctx context.Context, mech, username string, tok *oauth
 }
 
 // authHint names the usual causes of a failed login in plain words.
-func authHint(ae *AuthError, pe *Error) string {
+func authHint(ae *mailauth.AuthError, pe *Error) string {
 	if pe == nil {
 		return "the server closed the connection without a reply; with a valid token this usually means the mailbox does not exist on this server"
 	}
@@ -280,7 +293,7 @@ func authHint(ae *AuthError, pe *Error) string {
 	case strings.Contains(strings.ToLower(pe.Text), "protocol error"):
 		return "the server did not accept the SASL exchange; this is a client bug, please report it"
 	case strings.Contains(strings.ToLower(pe.Text), "plaintext authentication"):
-		return "the server refuses logins before TLS; use Dial (port 995) or DialSTLS"
+		return "the server refuses logins before TLS; use DialTLS (port 995) or DialStartTLS"
 	}
 	return sasl.DefaultHint(ae.Identity, ae.Mailbox)
 }
@@ -295,7 +308,7 @@ func checkUsername(u string) error {
 		return fmt.Errorf("%w: empty or contains a control character (set the mailbox address)", ErrBadUsername)
 	}
 	if strings.Contains(u, `\`) {
-		return fmt.Errorf(`%w: the "delegate\mailbox" form is retired; put the shared mailbox's address in Username and use the delegate's token`, ErrBadUsername)
+		return fmt.Errorf(`%w: the "delegate\mailbox" form is retired; put the shared mailbox's address in Options.Mailbox and use the delegate's token`, ErrBadUsername)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 	"github.com/modernauth/mailauth/internal/fake/poptest"
@@ -69,8 +70,8 @@ func newCacheEnv(t *testing.T) *cacheEnv {
 }
 
 func (e *cacheEnv) dial(ctx context.Context) (*popauth.Client, error) {
-	return popauth.Dial(ctx, e.srv.Addr(), &popauth.Options{
-		Username: "shared@contoso.test", TokenSource: e.src, TLSConfig: e.ca.ClientConfig(),
+	return popauth.DialTLS(ctx, e.srv.Addr(), &popauth.Options{
+		Mailbox: "shared@contoso.test", Token: e.src, TLSConfig: e.ca.ClientConfig(),
 	})
 }
 
@@ -90,7 +91,7 @@ func TestCacheRetryMakesExactlyTwoTokenRequests(t *testing.T) {
 	e.reject.Store(100)
 	attempts := e.srv.AuthAttempts()
 	_, err = e.dial(ctx)
-	var ae *popauth.AuthError
+	var ae *mailauth.AuthError
 	require.ErrorAs(t, err, &ae)
 	assert.True(t, ae.Retried)
 	assert.Equal(t, int64(1), e.idp.Requests(fakeidp.GrantClientCredentials), "one fresh token after the cached one was refused")
@@ -159,13 +160,13 @@ func BenchmarkLogin(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	o := &popauth.Options{Username: "shared@contoso.test", TokenSource: app.Source(c.AppOnlyScope()), TLSConfig: ca.ClientConfig()}
+	o := &popauth.Options{Mailbox: "shared@contoso.test", Token: app.Source(c.AppOnlyScope()), TLSConfig: ca.ClientConfig()}
 	ctx := context.Background()
 	b.ReportAllocs()
 	start := srv.Commands()
 	n := 0
 	for b.Loop() {
-		cl, err := popauth.Dial(ctx, srv.Addr(), o)
+		cl, err := popauth.DialTLS(ctx, srv.Addr(), o)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -14,20 +14,24 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/modernauth/mailauth/internal/core/tlsconf"
 )
 
-// Options configures [Dial], [DialSTLS] and [NewClient]. A nil *Options is
-// equivalent to a zero Options. The struct is copied on entry.
+// Options configures [DialTLS], [DialStartTLS] and [NewClient]. A nil *Options is
+// the zero value. The struct is copied on entry.
 type Options struct {
-	// Username is the mailbox to open: the SASL user (XOAUTH2 "user=",
-	// OAUTHBEARER "a="). For a shared mailbox or an app-only token it is the
-	// mailbox's address, not the token's user.
-	Username string
+	// Token supplies access tokens; TokenContext and Invalidate are used when present
+	// (see [mailauth.ContextTokenSource] and [mailauth.Invalidator]). When set, the
+	// dialers and NewClient log in as Mailbox before returning; when nil, they return
+	// an unauthenticated session (for [Client.Capa] and the like) and Mailbox must be
+	// empty too.
+	Token oauth2.TokenSource
 
-	// TokenSource, if set, makes Dial, DialSTLS and NewClient authenticate
-	// with [Client.Authenticate] before returning. If nil, they return an
-	// unauthenticated client.
-	TokenSource oauth2.TokenSource
+	// Mailbox is the mailbox to open: the SASL user (XOAUTH2 "user=",
+	// OAUTHBEARER "a="). For a shared mailbox or an app-only token it is the
+	// mailbox's address, not the token's user. Required with Token.
+	Mailbox string
 
 	// Mechanism is "XOAUTH2" (the default when empty) or "OAUTHBEARER".
 	// OAUTHBEARER is used only when the server lists it in CAPA's SASL
@@ -37,7 +41,7 @@ type Options struct {
 
 	// NoProbe skips the STAT sent after a successful login. Then a token
 	// whose user may not open the mailbox surfaces on the first command
-	// instead of as a [*ProbeError].
+	// instead of as a [*mailauth.MailboxAccessError].
 	NoProbe bool
 
 	// TLSConfig is used for implicit TLS and STLS. If nil, a default config
@@ -49,7 +53,8 @@ type Options struct {
 	Dialer *net.Dialer
 
 	// InsecureAllowPlaintext lets Authenticate send a token over a
-	// connection that is not TLS. Only for test servers on loopback.
+	// connection that is not TLS, to a loopback address only (127.0.0.0/8,
+	// ::1): for test servers.
 	InsecureAllowPlaintext bool
 
 	// Logger receives debug records of commands sent (verbs only, never
@@ -93,16 +98,19 @@ type Client struct {
 	mech   string // the mechanism of the last successful login
 }
 
-// Dial connects to addr ("host:995") with implicit TLS, reads the greeting
-// and the capabilities, and, if opts.TokenSource is set, authenticates. ctx
+// DialTLS connects to addr ("host:995") with implicit TLS, reads the greeting
+// and the capabilities, and, if opts.Token is set, authenticates. ctx
 // bounds all of it. On error the connection is closed.
-func Dial(ctx context.Context, addr string, opts *Options) (*Client, error) {
-	o := copyOptions(opts)
+func DialTLS(ctx context.Context, addr string, opts *Options) (*Client, error) {
+	o, err := copyOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	raw, host, err := dial(ctx, addr, &o)
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Client(raw, tlsConfig(o.TLSConfig, host))
+	tc := tls.Client(raw, tlsconf.Client(o.TLSConfig, host))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return nil, fmt.Errorf("popauth: TLS handshake with %s: %w", addr, err)
@@ -110,12 +118,15 @@ func Dial(ctx context.Context, addr string, opts *Options) (*Client, error) {
 	return start(ctx, tc, host, &o, false)
 }
 
-// DialSTLS connects to addr ("host:110") in plaintext, upgrades the
+// DialStartTLS connects to addr ("host:110") in plaintext, upgrades the
 // connection with STLS (RFC 2595) before anything else, and then behaves like
-// [Dial]. If the server refuses STLS, it returns an error wrapping
+// [DialTLS]. If the server refuses STLS, it returns an error wrapping
 // [ErrSTLSUnavailable]; no token is ever sent in plaintext.
-func DialSTLS(ctx context.Context, addr string, opts *Options) (*Client, error) {
-	o := copyOptions(opts)
+func DialStartTLS(ctx context.Context, addr string, opts *Options) (*Client, error) {
+	o, err := copyOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	raw, host, err := dial(ctx, addr, &o)
 	if err != nil {
 		return nil, err
@@ -124,11 +135,15 @@ func DialSTLS(ctx context.Context, addr string, opts *Options) (*Client, error) 
 }
 
 // NewClient starts a session on an established connection: it reads the
-// greeting and the capabilities and, if opts.TokenSource is set,
+// greeting and the capabilities and, if opts.Token is set,
 // authenticates. The connection counts as secure only if it is a
 // *tls.Conn. ctx bounds the I/O. On error the connection is closed.
 func NewClient(ctx context.Context, conn net.Conn, opts *Options) (*Client, error) {
-	o := copyOptions(opts)
+	o, err := copyOptions(opts)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
 	host, _, err := net.SplitHostPort(conn.RemoteAddr().String())
 	if err != nil {
 		host = conn.RemoteAddr().String()
@@ -136,11 +151,18 @@ func NewClient(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 	return start(ctx, conn, host, &o, false)
 }
 
-func copyOptions(opts *Options) Options {
-	if opts == nil {
-		return Options{}
+func copyOptions(opts *Options) (Options, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
 	}
-	return *opts
+	switch {
+	case o.Token == nil && o.Mailbox != "":
+		return o, errors.New("popauth: Options.Token must be set (Options.Mailbox is set)")
+	case o.Token != nil && o.Mailbox == "":
+		return o, errors.New("popauth: Options.Mailbox must be set")
+	}
+	return o, nil
 }
 
 func dial(ctx context.Context, addr string, o *Options) (net.Conn, string, error) {
@@ -157,19 +179,6 @@ func dial(ctx context.Context, addr string, o *Options) (net.Conn, string, error
 		return nil, "", fmt.Errorf("popauth: %w", err)
 	}
 	return conn, host, nil
-}
-
-func tlsConfig(base *tls.Config, host string) *tls.Config {
-	var c *tls.Config
-	if base == nil {
-		c = &tls.Config{MinVersion: tls.VersionTLS12}
-	} else {
-		c = base.Clone()
-	}
-	if c.ServerName == "" && !c.InsecureSkipVerify {
-		c.ServerName = host
-	}
-	return c
 }
 
 func start(ctx context.Context, conn net.Conn, host string, o *Options, stls bool) (*Client, error) {
@@ -190,8 +199,8 @@ func start(ctx context.Context, conn net.Conn, host string, o *Options, stls boo
 			return nil, err
 		}
 	}
-	if o.TokenSource != nil {
-		if err := c.Authenticate(ctx, o.Username, o.TokenSource); err != nil {
+	if o.Token != nil {
+		if err := c.Authenticate(ctx, o.Mailbox, o.Token); err != nil {
 			c.conn.Close()
 			return nil, err
 		}
@@ -420,7 +429,7 @@ func (c *Client) StartTLS(ctx context.Context) error {
 		c.broken = true
 		return fmt.Errorf("popauth: STLS: %w: data after the +OK reply before the TLS handshake", ErrMalformedReply)
 	}
-	tc := tls.Client(c.conn, tlsConfig(c.opts.TLSConfig, c.host))
+	tc := tls.Client(c.conn, tlsconf.Client(c.opts.TLSConfig, c.host))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.broken = true
 		return fmt.Errorf("popauth: STLS handshake: %w", err)

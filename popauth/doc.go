@@ -2,7 +2,7 @@
 // OAuth 2.0 bearer tokens over SASL XOAUTH2 or OAUTHBEARER (RFC 5034, RFC 7628),
 // as Exchange Online, Gmail and Dovecot expect.
 //
-// It speaks implicit TLS (port 995, [Dial]) and STLS (RFC 2595, [DialSTLS]),
+// It speaks implicit TLS (port 995, [DialTLS]) and STLS (RFC 2595, [DialStartTLS]),
 // CAPA (RFC 2449), and the mailbox commands STAT, LIST, UIDL, RETR, TOP, DELE,
 // RSET, NOOP and QUIT. RETR and TOP return streaming readers that undo the
 // dot-stuffing of RFC 1939 section 3, so a large message never has to fit in
@@ -20,7 +20,7 @@
 //
 // When the server rejects the token with an error challenge (base64 JSON such
 // as {"status":"401","schemes":"bearer","scope":"mail"}), the client answers it
-// as the mechanism requires, reads the final -ERR and returns an [*AuthError]
+// as the mechanism requires, reads the final -ERR and returns a [*mailauth.AuthError]
 // that carries the JSON status and the server's text, never the token. If the
 // token source can invalidate a token (a method Invalidate(*oauth2.Token)),
 // the rejected token is dropped, a fresh one is fetched and the login is tried
@@ -28,15 +28,15 @@
 //
 // After the server accepts the token, Authenticate sends STAT before it
 // reports success: a login that the server accepts but whose mailbox cannot be
-// opened surfaces as a [*ProbeError] with the usual causes spelled out.
+// opened surfaces as a [*mailauth.MailboxAccessError] with the usual causes spelled out.
 //
 // A token source that has a method TokenContext(ctx) gets the context of
-// the call, so cancelling a Dial also cancels a token request in flight.
+// the call, so cancelling a dial also cancels a token request in flight.
 //
 // # Security
 //
 // A token is only sent over TLS. On a connection that is not TLS,
-// Authenticate returns [ErrInsecure] before it asks the token source for a
+// Authenticate returns an error wrapping [mailauth.ErrInsecure] before it asks the token source for a
 // token, unless [Options.InsecureAllowPlaintext] is set (for tests on
 // loopback).
 //

@@ -4,22 +4,16 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/internal/core/sasl"
 )
 
 var (
-	// ErrInsecure is returned by [Client.Authenticate] instead of sending a
-	// token over a connection that is not TLS. No token has been fetched or
-	// sent when it is returned. Set [Options.InsecureAllowPlaintext] to allow
-	// plaintext (tests on loopback only).
-	ErrInsecure = errors.New("popauth: refusing to send a bearer token over a connection without TLS (use Dial or DialSTLS, or set Options.InsecureAllowPlaintext for a test server)")
 
 	// ErrNoMechanism is returned when the mechanism asked for in
 	// [Options.Mechanism] is not in the server's CAPA SASL list.
 	ErrNoMechanism = errors.New("popauth: the server does not advertise the requested SASL mechanism")
 
-	// ErrSTLSUnavailable is returned by [DialSTLS] and [Client.StartTLS] when
+	// ErrSTLSUnavailable is returned by [DialStartTLS] and [Client.StartTLS] when
 	// the server refuses the STLS command.
 	ErrSTLSUnavailable = errors.New("popauth: the server does not offer STLS; use implicit TLS (port 995) instead")
 
@@ -116,46 +110,3 @@ func (e *Error) Hint() string {
 	return ""
 }
 
-// AuthError reports a login the server refused. It is the same type that
-// imapauth and smtpauth return, so one errors.As works for the three
-// protocols; it never holds the token. For POP3, Protocol is "POP3", Code is
-// the RFC 2449 response code of the final -ERR ("AUTH", "SYS/TEMP"), Challenge
-// is the server's JSON error challenge (nil when the server failed the login
-// without one, as Exchange Online does) and Err is the [*Error], or the I/O
-// error when the server closed the connection instead of replying. Use
-// errors.As with [*Error] and its Temporary method to tell a temporary
-// condition from a refused token.
-type AuthError = mailauth.AuthError
-
-// ProbeError reports that the server accepted the token but the first
-// mailbox command (STAT) failed. Exchange Online does this when the token is
-// valid but may not open the mailbox.
-type ProbeError struct {
-	Username string // the mailbox asked for
-	Err      error  // the server's [*Error] for STAT, or the I/O error
-}
-
-var _ error = (*ProbeError)(nil)
-
-// Error implements the error interface.
-func (e *ProbeError) Error() string {
-	return "popauth: logged in as " + quoteOrEmpty(e.Username) + " but the mailbox cannot be opened: " +
-		e.Err.Error() + " (" + e.Hint() + ")"
-}
-
-// Unwrap returns the underlying error.
-func (e *ProbeError) Unwrap() error { return e.Err }
-
-// Hint names the two usual causes.
-func (e *ProbeError) Hint() string {
-	return "either the token's user has no FullAccess permission on this mailbox, or, for an app-only token, " +
-		"the app's service principal is not registered in Exchange (New-ServicePrincipal) or was not granted access " +
-		"to the mailbox (Add-MailboxPermission); POP may also be disabled for the mailbox"
-}
-
-func quoteOrEmpty(s string) string {
-	if s == "" {
-		return `""`
-	}
-	return `"` + s + `"`
-}

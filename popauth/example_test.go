@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/internal/fake/poptest"
 	"github.com/modernauth/mailauth/internal/fake/testpki"
 	"github.com/modernauth/mailauth/popauth"
@@ -41,10 +42,10 @@ func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t0ken"})
-	c, err := popauth.Dial(ctx, srv.Addr(), &popauth.Options{
-		Username:    "alice@contoso.test",
-		TokenSource: src,
-		TLSConfig:   ca.ClientConfig(),
+	c, err := popauth.DialTLS(ctx, srv.Addr(), &popauth.Options{
+		Mailbox:   "alice@contoso.test",
+		Token:     src,
+		TLSConfig: ca.ClientConfig(),
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -74,7 +75,7 @@ func Example() {
 
 // ExampleAuthError shows how to tell a refused token from other failures.
 func ExampleAuthError() {
-	var err error = &popauth.AuthError{
+	var err error = &mailauth.AuthError{
 		Protocol:   "POP3",
 		Mechanism:  popauth.XOAuth2,
 		Mailbox:    "shared@contoso.test",
@@ -82,7 +83,7 @@ func ExampleAuthError() {
 		ServerText: "Authentication failed.",
 		Err:        &popauth.Error{Command: "AUTH", Code: popauth.CodeAuth, Text: "Authentication failed."},
 	}
-	var ae *popauth.AuthError
+	var ae *mailauth.AuthError
 	if errors.As(err, &ae) {
 		fmt.Println("refused:", ae.Mechanism, ae.Mailbox, ae.Code)
 	}

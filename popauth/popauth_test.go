@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/internal/fake/poptest"
 	"github.com/modernauth/mailauth/internal/fake/testpki"
 	"github.com/modernauth/mailauth/popauth"
@@ -95,7 +96,7 @@ func newEnv(t *testing.T, mod func(*poptest.Options)) *env {
 }
 
 func (e *env) opts(src oauth2.TokenSource) *popauth.Options {
-	return &popauth.Options{Username: alice, TokenSource: src, TLSConfig: e.ca.ClientConfig()}
+	return &popauth.Options{Mailbox: alice, Token: src, TLSConfig: e.ca.ClientConfig()}
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -108,7 +109,7 @@ func TestDialAndMailboxCommands(t *testing.T) {
 	e := newEnv(t, nil)
 	src := &countingSource{tokens: []string{goodToken}}
 	ctx := ctxT(t)
-	c, err := popauth.Dial(ctx, e.srv.Addr(), e.opts(src))
+	c, err := popauth.DialTLS(ctx, e.srv.Addr(), e.opts(src))
 	require.NoError(t, err, "Dial")
 	assert.True(t, c.IsTLS())
 	assert.False(t, c.TokenExpiry().IsZero(), "TokenExpiry")
@@ -173,7 +174,7 @@ func TestDialAndMailboxCommands(t *testing.T) {
 func TestDialSTLS(t *testing.T) {
 	e := newEnv(t, nil)
 	src := &countingSource{tokens: []string{goodToken}}
-	c, err := popauth.DialSTLS(ctxT(t), e.srv.PlainAddr(), e.opts(src))
+	c, err := popauth.DialStartTLS(ctxT(t), e.srv.PlainAddr(), e.opts(src))
 	require.NoError(t, err, "DialSTLS")
 	defer c.Close()
 	assert.True(t, c.IsTLS())
@@ -188,7 +189,7 @@ func TestDialSTLS(t *testing.T) {
 func TestSTLSUnavailable(t *testing.T) {
 	e := newEnv(t, func(o *poptest.Options) { o.TLSConfig = nil })
 	src := &countingSource{tokens: []string{goodToken}}
-	_, err := popauth.DialSTLS(ctxT(t), e.srv.PlainAddr(), &popauth.Options{Username: alice, TokenSource: src})
+	_, err := popauth.DialStartTLS(ctxT(t), e.srv.PlainAddr(), &popauth.Options{Mailbox: alice, Token: src})
 	require.ErrorIs(t, err, popauth.ErrSTLSUnavailable)
 	assert.Equal(t, 0, src.Fetches())
 	assert.Equal(t, int64(0), e.srv.AuthAttempts())
@@ -200,15 +201,24 @@ func TestPlaintextRefusedBeforeTokenFetch(t *testing.T) {
 	ctx := ctxT(t)
 	conn, err := net.Dial("tcp", e.srv.PlainAddr())
 	require.NoError(t, err)
-	_, err = popauth.NewClient(ctx, conn, &popauth.Options{Username: alice, TokenSource: src})
-	require.ErrorIs(t, err, popauth.ErrInsecure)
+	_, err = popauth.NewClient(ctx, conn, &popauth.Options{Mailbox: alice, Token: src})
+	require.ErrorIs(t, err, mailauth.ErrInsecure)
 	assert.Equal(t, 0, src.Fetches(), "no token may be fetched for a plaintext connection")
 	assert.Equal(t, int64(0), e.srv.TokensReceived())
+
+	// InsecureAllowPlaintext holds on loopback only: the same server seen from a
+	// routable address is refused before any token is fetched.
+	conn, err = net.Dial("tcp", e.srv.PlainAddr())
+	require.NoError(t, err)
+	_, err = popauth.NewClient(ctx, farConn{conn}, &popauth.Options{Mailbox: alice, Token: src, InsecureAllowPlaintext: true})
+	require.ErrorIs(t, err, mailauth.ErrInsecure)
+	assert.ErrorContains(t, err, "192.0.2.110")
+	assert.Equal(t, 0, src.Fetches())
 
 	// With the explicit opt-in it works against a server that allows it.
 	conn, err = net.Dial("tcp", e.srv.PlainAddr())
 	require.NoError(t, err)
-	c, err := popauth.NewClient(ctx, conn, &popauth.Options{Username: alice, TokenSource: src, InsecureAllowPlaintext: true})
+	c, err := popauth.NewClient(ctx, conn, &popauth.Options{Mailbox: alice, Token: src, InsecureAllowPlaintext: true})
 	require.NoError(t, err)
 	c.Close()
 }
@@ -218,7 +228,7 @@ func TestTwoStepAuthOnly(t *testing.T) {
 	// login that works proves the client never sends one.
 	e := newEnv(t, func(o *poptest.Options) { o.AllowOneLineAuth = false })
 	src := &countingSource{tokens: []string{goodToken}}
-	c, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(src))
+	c, err := popauth.DialTLS(ctxT(t), e.srv.Addr(), e.opts(src))
 	require.NoError(t, err)
 	c.Close()
 }
@@ -234,11 +244,11 @@ func TestErrorChallenge(t *testing.T) {
 			e := newEnv(t, func(o *poptest.Options) { o.ErrorChallenge = true; o.OAuthBearer = true })
 			src := &plainSource{&countingSource{tokens: []string{"expired.eyJ1cG4iOiJhbGljZUBjb250b3NvLnRlc3QifQ.sig"}}}
 			ctx := ctxT(t)
-			c, err := popauth.Dial(ctx, e.srv.Addr(), &popauth.Options{TLSConfig: e.ca.ClientConfig(), Mechanism: tc.mech})
+			c, err := popauth.DialTLS(ctx, e.srv.Addr(), &popauth.Options{TLSConfig: e.ca.ClientConfig(), Mechanism: tc.mech})
 			require.NoError(t, err)
 			defer c.Close()
 			err = c.Authenticate(ctx, alice, src)
-			var ae *popauth.AuthError
+			var ae *mailauth.AuthError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, tc.mech, ae.Mechanism)
 			assert.Equal(t, tc.status, ae.Status())
@@ -273,7 +283,7 @@ func TestRetryOnceWithFreshToken(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, func(o *poptest.Options) { o.ErrorChallenge = challenge })
 			src := &countingSource{tokens: []string{"stale", goodToken}}
-			c, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(src))
+			c, err := popauth.DialTLS(ctxT(t), e.srv.Addr(), e.opts(src))
 			require.NoError(t, err)
 			c.Close()
 			assert.Equal(t, 2, src.Fetches())
@@ -282,8 +292,8 @@ func TestRetryOnceWithFreshToken(t *testing.T) {
 
 			// A second failure is not retried again.
 			src = &countingSource{tokens: []string{"bad1", "bad2", goodToken}}
-			_, err = popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(src))
-			var ae *popauth.AuthError
+			_, err = popauth.DialTLS(ctxT(t), e.srv.Addr(), e.opts(src))
+			var ae *mailauth.AuthError
 			require.ErrorAs(t, err, &ae)
 			assert.True(t, ae.Retried)
 			assert.Equal(t, 2, src.Fetches(), "retry once, never more")
@@ -295,8 +305,8 @@ func TestRetryOnceWithFreshToken(t *testing.T) {
 func TestTemporaryFailureNotRetried(t *testing.T) {
 	e := newEnv(t, func(o *poptest.Options) { o.TempFailures = 1 })
 	src := &countingSource{tokens: []string{goodToken}}
-	_, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(src))
-	var ae *popauth.AuthError
+	_, err := popauth.DialTLS(ctxT(t), e.srv.Addr(), e.opts(src))
+	var ae *mailauth.AuthError
 	require.ErrorAs(t, err, &ae)
 	var pe *popauth.Error
 	require.ErrorAs(t, err, &pe)
@@ -308,7 +318,7 @@ func TestTemporaryFailureNotRetried(t *testing.T) {
 
 func TestInUse(t *testing.T) {
 	e := newEnv(t, func(o *poptest.Options) { o.InUse = true })
-	_, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(&countingSource{tokens: []string{goodToken}}))
+	_, err := popauth.DialTLS(ctxT(t), e.srv.Addr(), e.opts(&countingSource{tokens: []string{goodToken}}))
 	var pe *popauth.Error
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, popauth.CodeInUse, pe.Code)
@@ -317,15 +327,16 @@ func TestInUse(t *testing.T) {
 
 func TestProbeFailure(t *testing.T) {
 	e := newEnv(t, func(o *poptest.Options) { o.NotConnected = true })
-	_, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(&countingSource{tokens: []string{goodToken}}))
-	var pr *popauth.ProbeError
+	_, err := popauth.DialTLS(ctxT(t), e.srv.Addr(), e.opts(&countingSource{tokens: []string{goodToken}}))
+	var pr *mailauth.MailboxAccessError
 	require.ErrorAs(t, err, &pr)
 	assert.Contains(t, pr.Hint(), "service principal")
 	var pe *popauth.Error
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, "STAT", pe.Command)
 	assert.Contains(t, pe.Text, "authenticated but not connected")
-	assert.Contains(t, err.Error(), "but the mailbox cannot be opened")
+	assert.Contains(t, err.Error(), "but may not open mailbox")
+	assert.Equal(t, "POP3", pr.Protocol)
 	assert.Contains(t, err.Error(), "FullAccess")
 	assert.Equal(t, "", pe.Hint(), "no code, nothing to add")
 }
@@ -334,8 +345,8 @@ func TestCloseAfterAuthIsAnErrorNotAHang(t *testing.T) {
 	e := newEnv(t, func(o *poptest.Options) { o.CloseAfterAuth = true })
 	src := &countingSource{tokens: []string{goodToken}}
 	start := time.Now()
-	_, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(src))
-	var ae *popauth.AuthError
+	_, err := popauth.DialTLS(ctxT(t), e.srv.Addr(), e.opts(src))
+	var ae *mailauth.AuthError
 	require.ErrorAs(t, err, &ae)
 	assert.Contains(t, ae.Hint, "mailbox does not exist")
 	assert.Less(t, time.Since(start), 5*time.Second)
@@ -347,14 +358,14 @@ func TestContextDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := popauth.Dial(ctx, e.srv.Addr(), e.opts(&countingSource{tokens: []string{goodToken}}))
+	_, err := popauth.DialTLS(ctx, e.srv.Addr(), e.opts(&countingSource{tokens: []string{goodToken}}))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 5*time.Second, "the deadline, not the server, ends the wait")
 }
 
 func TestContextCancel(t *testing.T) {
 	e := newEnv(t, nil)
-	c, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(&countingSource{tokens: []string{goodToken}}))
+	c, err := popauth.DialTLS(ctxT(t), e.srv.Addr(), e.opts(&countingSource{tokens: []string{goodToken}}))
 	require.NoError(t, err)
 	defer c.Close()
 
@@ -368,7 +379,7 @@ func TestContextCancel(t *testing.T) {
 
 func TestContextCancelInterruptsABlockedRead(t *testing.T) {
 	e := newEnv(t, nil)
-	c, err := popauth.Dial(ctxT(t), e.srv.Addr(), e.opts(&countingSource{tokens: []string{goodToken}}))
+	c, err := popauth.DialTLS(ctxT(t), e.srv.Addr(), e.opts(&countingSource{tokens: []string{goodToken}}))
 	require.NoError(t, err)
 	defer c.Close()
 	e.srv.SetReplyDelay(20 * time.Second)
@@ -384,7 +395,7 @@ func TestContextCancelInterruptsABlockedRead(t *testing.T) {
 func TestUsernameChecks(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := ctxT(t)
-	c, err := popauth.Dial(ctx, e.srv.Addr(), &popauth.Options{TLSConfig: e.ca.ClientConfig()})
+	c, err := popauth.DialTLS(ctx, e.srv.Addr(), &popauth.Options{TLSConfig: e.ca.ClientConfig()})
 	require.NoError(t, err)
 	defer c.Close()
 	src := &countingSource{tokens: []string{goodToken}}
@@ -413,7 +424,7 @@ func TestMechanismChoice(t *testing.T) {
 			src := &countingSource{tokens: []string{goodToken}}
 			o := e.opts(src)
 			o.Mechanism = tc.want
-			c, err := popauth.Dial(ctxT(t), e.srv.Addr(), o)
+			c, err := popauth.DialTLS(ctxT(t), e.srv.Addr(), o)
 			if tc.expect == "" {
 				require.ErrorIs(t, err, popauth.ErrNoMechanism)
 				assert.Equal(t, 0, src.Fetches(), "no token fetched")
@@ -430,7 +441,7 @@ func TestOAuthBearerLogin(t *testing.T) {
 	e := newEnv(t, func(o *poptest.Options) { o.OAuthBearer = true })
 	o := e.opts(&countingSource{tokens: []string{goodToken}})
 	o.Mechanism = popauth.OAuthBearer
-	c, err := popauth.Dial(ctxT(t), e.srv.Addr(), o)
+	c, err := popauth.DialTLS(ctxT(t), e.srv.Addr(), o)
 	require.NoError(t, err)
 	c.Close()
 }
@@ -439,7 +450,7 @@ func TestNoTokenInFormattedValues(t *testing.T) {
 	e := newEnv(t, nil)
 	o := e.opts(valueSource{tok: goodToken}) // fmt would print its field
 	require.Contains(t, fmt.Sprintf("%+v", struct{ S oauth2.TokenSource }{valueSource{tok: goodToken}}), goodToken, "the test's premise")
-	c, err := popauth.Dial(ctxT(t), e.srv.Addr(), o)
+	c, err := popauth.DialTLS(ctxT(t), e.srv.Addr(), o)
 	require.NoError(t, err)
 	defer c.Close()
 	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
@@ -458,3 +469,15 @@ func TestNoTokenInFormattedValues(t *testing.T) {
 type valueSource struct{ tok string }
 
 func (s valueSource) Token() (*oauth2.Token, error) { return &oauth2.Token{AccessToken: s.tok}, nil }
+
+// farConn is a connection that reports a routable peer address.
+type farConn struct{ net.Conn }
+
+func (farConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 110), Port: 110} }
+
+func TestOptionsRequiredTogether(t *testing.T) {
+	_, err := popauth.DialTLS(ctxT(t), "127.0.0.1:1", &popauth.Options{Mailbox: alice})
+	assert.EqualError(t, err, "popauth: Options.Token must be set (Options.Mailbox is set)")
+	_, err = popauth.DialStartTLS(ctxT(t), "127.0.0.1:1", &popauth.Options{Token: &countingSource{tokens: []string{goodToken}}})
+	assert.EqualError(t, err, "popauth: Options.Mailbox must be set")
+}

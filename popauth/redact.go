@@ -8,8 +8,8 @@ import (
 // String describes the options without the token source, which may hold a
 // token.
 func (o Options) String() string {
-	return fmt.Sprintf("popauth.Options{Username:%q Mechanism:%q TokenSource:%s TLSConfig:%t Dialer:%t InsecureAllowPlaintext:%t Logger:%t}",
-		o.Username, o.mechanism(), presence(o.TokenSource != nil), o.TLSConfig != nil, o.Dialer != nil, o.InsecureAllowPlaintext, o.Logger != nil)
+	return fmt.Sprintf("popauth.Options{Mailbox:%q Mechanism:%q Token:%s TLSConfig:%t Dialer:%t InsecureAllowPlaintext:%t Logger:%t}",
+		o.Mailbox, o.mechanism(), presence(o.Token != nil), o.TLSConfig != nil, o.Dialer != nil, o.InsecureAllowPlaintext, o.Logger != nil)
 }
 
 // GoString is String, so %#v does not print the token source either.
@@ -37,7 +37,7 @@ func (c *Client) String() string {
 	if c.broken {
 		state = "closed or broken"
 	}
-	return fmt.Sprintf("popauth.Client{server:%s tls:%t user:%q %s}", c.conn.RemoteAddr(), c.secure, c.opts.Username, state)
+	return fmt.Sprintf("popauth.Client{server:%s tls:%t user:%q %s}", c.conn.RemoteAddr(), c.secure, c.opts.Mailbox, state)
 }
 
 // GoString is String.

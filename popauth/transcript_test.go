@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/popauth"
 )
 
@@ -90,7 +91,7 @@ func TestTranscriptXOAuth2ErrorChallenge(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	err = c.Authenticate(ctx, "a@b.test", oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok"}))
-	var ae *popauth.AuthError
+	var ae *mailauth.AuthError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, "401", ae.Status())
 	assert.Equal(t, "mail", ae.Challenge.Scope)
@@ -116,7 +117,7 @@ func TestTranscriptOAuthBearerErrorChallenge(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	err = c.Authenticate(ctx, "a@b.test", oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok"}))
-	var ae *popauth.AuthError
+	var ae *mailauth.AuthError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, "invalid_token", ae.Status())
 }
@@ -161,6 +162,6 @@ func TestSTLSRefusesDataBeforeHandshake(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := popauth.DialSTLS(ctx, addr, &popauth.Options{Username: "a@b.test", TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok"})})
+	_, err := popauth.DialStartTLS(ctx, addr, &popauth.Options{Mailbox: "a@b.test", Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok"})})
 	require.ErrorIs(t, err, popauth.ErrMalformedReply)
 }

@@ -36,7 +36,7 @@ func TestSendThenReadBackOverIMAP(t *testing.T) {
 		sender, []string{"bob@contoso.test"}, strings.NewReader(msg)))
 
 	bob := e.mint(fakeidp.Claims{UPN: "bob@contoso.test", Scp: []string{"IMAP.AccessAsUser.All"}})
-	c, err := imapauth.Dial(ctxT(t), imapSrv.Addr(), &imapauth.Options{Token: oauth2.StaticTokenSource(bob), Mailbox: "bob@contoso.test", TLSConfig: e.tlsConfig()})
+	c, err := imapauth.DialTLS(ctxT(t), imapSrv.Addr(), &imapauth.Options{Token: oauth2.StaticTokenSource(bob), Mailbox: "bob@contoso.test", TLSConfig: e.tlsConfig()})
 	require.NoError(t, err)
 	defer c.Close()
 	sel, err := c.Select("INBOX", nil).Wait()

@@ -223,5 +223,5 @@ func (a *App) acquire(ctx context.Context, scopes []string) (*oauth2.Token, time
 	if err != nil {
 		return nil, time.Time{}, classifyMSAL(err)
 	}
-	return &oauth2.Token{AccessToken: res.AccessToken, TokenType: "Bearer", Expiry: res.ExpiresOn}, res.Metadata.RefreshOn, nil
+	return newToken(res.AccessToken, res.ExpiresOn), res.Metadata.RefreshOn, nil
 }

@@ -187,7 +187,7 @@ func (u *User) redeem(ctx context.Context, scopes []string) (*oauth2.Token, time
 	if u.hook.out != nil {
 		u.p.data.MSAL = u.hook.out
 	}
-	return &oauth2.Token{AccessToken: res.AccessToken, TokenType: "Bearer", Expiry: res.ExpiresOn}, res.Metadata.RefreshOn, nil
+	return newToken(res.AccessToken, res.ExpiresOn), res.Metadata.RefreshOn, nil
 }
 
 func (u *User) msalAccount(ctx context.Context, home string) (public.Account, error) {
@@ -280,7 +280,7 @@ func (u *User) signIn(ctx context.Context, flow func(ctx context.Context) (publi
 	if blob == nil {
 		return errors.New("tokencache: sign-in returned no refresh token (was offline_access granted?)")
 	}
-	tok := &oauth2.Token{AccessToken: res.AccessToken, TokenType: "Bearer", Expiry: res.ExpiresOn}
+	tok := newToken(res.AccessToken, res.ExpiresOn)
 	k := key("user", u.authority, u.tenant, u.clientID, u.account, u.scopes)
 	storeUnlock, err := u.p.lockStore(ctx)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/modernauth/mailauth"
 	"golang.org/x/oauth2"
 )
 
@@ -392,3 +393,12 @@ func (c *stripedCounter) load() uint64 {
 
 // farFuture stands for "never" in refresh windows (tokens without expiry).
 const farFuture = 100 * 365 * 24 * time.Hour
+
+// newToken wraps an access token from the identity provider. Its expiry is the earlier of
+// the provider's expires_in (MSAL's ExpiresOn) and the JWT's exp claim, so a token is never
+// served after the moment a server starts refusing it.
+func newToken(access string, expiresOn time.Time) *oauth2.Token {
+	tok := &oauth2.Token{AccessToken: access, TokenType: "Bearer", Expiry: expiresOn}
+	tok.Expiry = mailauth.TokenExpiry(tok)
+	return tok
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/imapauth"
 	"github.com/modernauth/mailauth/internal/tool/cli"
@@ -94,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			return imapauth.Idle(ctx, c)
 		}
-		fmt.Fprintf(stdout, "PASS: opened %s as %s with %s; token expires %s\n", f.Mailbox, who(c.Identity()), c.Mechanism(), c.TokenExpiry().Format(time.RFC3339))
+		fmt.Fprintf(stdout, "PASS: opened %s as %s with %s; token expires %s\n", f.Mailbox, c.Identity().Principal(), c.Mechanism(), c.TokenExpiry().Format(time.RFC3339))
 		if err := list(c, *count, stdout); err != nil || *idle == 0 {
 			return err
 		}
@@ -139,20 +140,10 @@ func list(c *imapauth.Conn, n int, w io.Writer) error {
 	return nil
 }
 
-func who(id imapauth.Identity) string {
-	switch {
-	case id.UPN != "":
-		return id.UPN
-	case id.AppID != "":
-		return "app " + id.AppID
-	}
-	return "the token's principal"
-}
-
 func fail(w io.Writer, err error) int {
 	fmt.Fprintln(w, "FAIL:", err)
-	var nc *imapauth.NotConnectedError
-	if errors.As(err, &nc) {
+	var mae *mailauth.MailboxAccessError
+	if errors.As(err, &mae) {
 		fmt.Fprintln(w, "This is the classic shared-mailbox failure: the token is fine, the permission is not.")
 	}
 	return 1

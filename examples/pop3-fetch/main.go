@@ -30,6 +30,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/internal/tool/cli"
 	"github.com/modernauth/mailauth/popauth"
@@ -64,14 +65,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			msg = env.Redactor.RedactString(msg)
 		}
 		fmt.Fprintln(stderr, "FAIL:", msg)
-		var ae *popauth.AuthError
-		var pr *popauth.ProbeError
+		var ae *mailauth.AuthError
+		var pr *mailauth.MailboxAccessError
 		switch {
 		case errors.As(err, &ae) && ae.Hint != "":
 			fmt.Fprintln(stderr, "hint:", ae.Hint)
 		case errors.As(err, &pr):
 			fmt.Fprintln(stderr, "hint:", pr.Hint())
-		case errors.Is(err, popauth.ErrInsecure):
+		case errors.Is(err, mailauth.ErrInsecure):
 			fmt.Fprintln(stderr, "hint: the connection is not TLS; use the implicit-TLS port (995) or -stls, or -insecure-plaintext for a loopback test server only")
 		}
 		return 1
@@ -94,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	cl := env.Cloud
-	o := &popauth.Options{Username: *mailbox, TokenSource: env.Source(cloud.POP), Mechanism: *mech,
+	o := &popauth.Options{Mailbox: *mailbox, Token: env.Source(cloud.POP), Mechanism: *mech,
 		InsecureAllowPlaintext: *insecure, TLSConfig: env.TLS, Logger: env.Logger}
 	if *addr == "" {
 		*addr = cl.POPAddr()
@@ -104,9 +105,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var c *popauth.Client
 	if *stls {
-		c, err = popauth.DialSTLS(ctx, *addr, o)
+		c, err = popauth.DialStartTLS(ctx, *addr, o)
 	} else {
-		c, err = popauth.Dial(ctx, *addr, o)
+		c, err = popauth.DialTLS(ctx, *addr, o)
 	}
 	if err != nil {
 		return fail(err)

@@ -12,11 +12,11 @@ import (
 // XOAUTH2 with a token Dovecot verifies (RS256), the STAT probe and QUIT.
 func BenchmarkPOP3LoginDovecot(b *testing.B) {
 	l := newLab(b)
-	o := &popauth.Options{Username: alice, TokenSource: newSource(l.token(b, alice)), TLSConfig: l.tls}
+	o := &popauth.Options{Mailbox: alice, Token: newSource(l.token(b, alice)), TLSConfig: l.tls}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		c, err := popauth.Dial(ctx, l.dc.POP3SAddr, o)
+		c, err := popauth.DialTLS(ctx, l.dc.POP3SAddr, o)
 		if err != nil {
 			b.Fatal(err)
 		}

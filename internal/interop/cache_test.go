@@ -43,12 +43,12 @@ func TestThroughTokenCache(t *testing.T) {
 	imapSrc := user.Source(c.DelegatedScopes(cloud.IMAP)...)
 	smtpSrc := user.Source(c.DelegatedScopes(cloud.SMTP)...)
 	login := func() error {
-		pc, err := popauth.Dial(ctx, l.dc.POP3SAddr, &popauth.Options{Username: alice, TokenSource: popSrc, TLSConfig: l.tls})
+		pc, err := popauth.DialTLS(ctx, l.dc.POP3SAddr, &popauth.Options{Mailbox: alice, Token: popSrc, TLSConfig: l.tls})
 		if err != nil {
 			return err
 		}
 		pc.Quit(ctx)
-		ic, err := imapauth.Dial(ctx, l.dc.IMAPSAddr, &imapauth.Options{Mailbox: alice, Token: imapSrc, TLSConfig: l.tls})
+		ic, err := imapauth.DialTLS(ctx, l.dc.IMAPSAddr, &imapauth.Options{Mailbox: alice, Token: imapSrc, TLSConfig: l.tls})
 		if err != nil {
 			return err
 		}
@@ -86,11 +86,11 @@ func TestUserWithoutMailboxIsAnErrorNotAHang(t *testing.T) {
 	ctx := ctxFor(t, 30*time.Second)
 	for name, dial := range map[string]func() error{
 		"imap": func() error {
-			_, err := imapauth.Dial(ctx, l.dc.IMAPSAddr, &imapauth.Options{Mailbox: ghost, Token: newSource(l.token(t, ghost)), TLSConfig: l.tls})
+			_, err := imapauth.DialTLS(ctx, l.dc.IMAPSAddr, &imapauth.Options{Mailbox: ghost, Token: newSource(l.token(t, ghost)), TLSConfig: l.tls})
 			return err
 		},
 		"pop3": func() error {
-			_, err := popauth.Dial(ctx, l.dc.POP3SAddr, &popauth.Options{Username: ghost, TokenSource: newSource(l.token(t, ghost)), TLSConfig: l.tls})
+			_, err := popauth.DialTLS(ctx, l.dc.POP3SAddr, &popauth.Options{Mailbox: ghost, Token: newSource(l.token(t, ghost)), TLSConfig: l.tls})
 			return err
 		},
 		"submission": func() error {

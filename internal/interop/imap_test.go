@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/imapauth"
 )
 
@@ -18,7 +19,7 @@ func (l *lab) imapDial(ctx context.Context, startTLS bool, o *imapauth.Options) 
 	if startTLS {
 		return imapauth.DialStartTLS(ctx, l.dc.IMAPAddr, o)
 	}
-	return imapauth.Dial(ctx, l.dc.IMAPSAddr, o)
+	return imapauth.DialTLS(ctx, l.dc.IMAPSAddr, o)
 }
 
 // imapSubjects selects INBOX and returns the subjects of all its messages.
@@ -82,7 +83,7 @@ func TestIMAPBadTokensFailTyped(t *testing.T) {
 			start := time.Now()
 			_, err := l.imapDial(ctx, false, &imapauth.Options{Mailbox: alice, Token: src, Mechanism: tc.mech})
 			elapsed := time.Since(start)
-			var ae *imapauth.AuthError
+			var ae *mailauth.AuthError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, tc.status, ae.Status(), "JSON status of Dovecot's error challenge")
 			assert.Equal(t, int64(2), src.fetches.Load(), "exactly one retry with a fresh token")
@@ -113,7 +114,7 @@ func TestIMAPPlaintextFrom127002RefusedBeforeToken(t *testing.T) {
 	require.NoError(t, c.WaitGreeting())
 	src := newSource(l.token(t, alice))
 	_, err = imapauth.Authenticate(ctx, c, &imapauth.Options{Mailbox: alice, Token: src, Conn: conn})
-	require.ErrorIs(t, err, imapauth.ErrInsecureConnection)
+	require.ErrorIs(t, err, mailauth.ErrInsecure)
 	assert.Equal(t, int64(0), src.fetches.Load(), "no token was even fetched")
 	assert.NotContains(t, l.logSince(mark), "oauth2(", "Dovecot's auth process saw no token")
 	caps, err := c.Capability().Wait()

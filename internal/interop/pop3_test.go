@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/popauth"
 )
 
@@ -23,9 +24,9 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 func (l *lab) popDial(ctx context.Context, implicit bool, o *popauth.Options) (*popauth.Client, error) {
 	o.TLSConfig = l.tls
 	if implicit {
-		return popauth.Dial(ctx, l.dc.POP3SAddr, o)
+		return popauth.DialTLS(ctx, l.dc.POP3SAddr, o)
 	}
-	return popauth.DialSTLS(ctx, l.dc.POP3Addr, o)
+	return popauth.DialStartTLS(ctx, l.dc.POP3Addr, o)
 }
 
 func TestPOP3Login(t *testing.T) {
@@ -43,7 +44,7 @@ func TestPOP3Login(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := ctxFor(t, 20*time.Second)
 			src := newSource(l.token(t, alice))
-			c, err := l.popDial(ctx, tc.implicit, &popauth.Options{Username: alice, TokenSource: src, Mechanism: tc.mech, Dialer: from127002()})
+			c, err := l.popDial(ctx, tc.implicit, &popauth.Options{Mailbox: alice, Token: src, Mechanism: tc.mech, Dialer: from127002()})
 			require.NoError(t, err, "login")
 			defer c.Quit(ctx)
 			assert.True(t, c.IsTLS())
@@ -87,9 +88,9 @@ func TestPOP3BadTokensFailTyped(t *testing.T) {
 			src := newSource(tc.tok(t, alice))
 			mark := l.logMark()
 			start := time.Now()
-			_, err := l.popDial(ctx, true, &popauth.Options{Username: alice, TokenSource: src, Mechanism: tc.mech})
+			_, err := l.popDial(ctx, true, &popauth.Options{Mailbox: alice, Token: src, Mechanism: tc.mech})
 			elapsed := time.Since(start)
-			var ae *popauth.AuthError
+			var ae *mailauth.AuthError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, tc.status, ae.Status(), "JSON status of Dovecot's error challenge")
 			assert.Equal(t, popauth.CodeAuth, ae.Code)
@@ -107,7 +108,7 @@ func TestPOP3BigToken(t *testing.T) {
 	l := newLab(t)
 	for _, implicit := range []bool{false, true} {
 		ctx := ctxFor(t, 20*time.Second)
-		c, err := l.popDial(ctx, implicit, &popauth.Options{Username: alice, TokenSource: newSource(l.bigToken(t, alice))})
+		c, err := l.popDial(ctx, implicit, &popauth.Options{Mailbox: alice, Token: newSource(l.bigToken(t, alice))})
 		require.NoError(t, err, "a >= 2 KB token, implicit=%v", implicit)
 		require.NoError(t, c.Quit(ctx))
 	}
@@ -117,8 +118,8 @@ func TestPOP3UserWithoutMailboxIsAnError(t *testing.T) {
 	l := newLab(t)
 	ctx := ctxFor(t, 20*time.Second)
 	start := time.Now()
-	_, err := l.popDial(ctx, true, &popauth.Options{Username: "nobody@example.com", TokenSource: newSource(l.token(t, "nobody@example.com"))})
-	var ae *popauth.AuthError
+	_, err := l.popDial(ctx, true, &popauth.Options{Mailbox: "nobody@example.com", Token: newSource(l.token(t, "nobody@example.com"))})
+	var ae *mailauth.AuthError
 	require.ErrorAs(t, err, &ae, "Dovecot closes the connection without a reply")
 	assert.Contains(t, ae.Hint, "mailbox does not exist")
 	assert.Less(t, time.Since(start), bounded)
@@ -131,8 +132,8 @@ func TestPOP3PlaintextFrom127002RefusedBeforeToken(t *testing.T) {
 	conn, err := from127002().DialContext(ctx, "tcp", l.dc.POP3Addr)
 	require.NoError(t, err)
 	src := newSource(l.token(t, alice))
-	_, err = popauth.NewClient(ctx, conn, &popauth.Options{Username: alice, TokenSource: src})
-	require.ErrorIs(t, err, popauth.ErrInsecure)
+	_, err = popauth.NewClient(ctx, conn, &popauth.Options{Mailbox: alice, Token: src})
+	require.ErrorIs(t, err, mailauth.ErrInsecure)
 	assert.Equal(t, int64(0), src.fetches.Load(), "no token was even fetched")
 	assert.NotContains(t, l.logSince(mark), "oauth2(", "Dovecot's auth process saw no token")
 

@@ -140,7 +140,7 @@ func TestSubmittedMessageReadBackOverIMAPAndPOP3(t *testing.T) {
 	defer ic.Close()
 	assert.Contains(t, imapSubjects(t, ic), subject, "read back over IMAP")
 
-	pc, err := l.popDial(ctx, true, &popauth.Options{Username: bob, TokenSource: bobSrc})
+	pc, err := l.popDial(ctx, true, &popauth.Options{Mailbox: bob, Token: bobSrc})
 	require.NoError(t, err)
 	defer pc.Quit(ctx)
 	list, err := pc.List(ctx)

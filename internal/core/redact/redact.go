@@ -3,8 +3,8 @@
 //
 // It masks, in this order: the secrets registered with [Redactor.Add] (and their base64
 // forms); anything shaped like a JWT; the value after "Bearer"; the initial response of an
-// IMAP AUTHENTICATE, SMTP or POP3 AUTH with XOAUTH2 or OAUTHBEARER; and a line made only of
-// base64 characters long enough to be a SASL payload.
+// IMAP AUTHENTICATE or an SMTP or POP3 AUTH, whatever the mechanism; and a line made only
+// of base64 characters long enough to be a SASL payload.
 package redact
 
 import (
@@ -24,8 +24,11 @@ var (
 	jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_\-+/=]{4,}(?:\.[A-Za-z0-9_\-+/=]*){0,2}`)
 	// bearerLike matches an Authorization header value.
 	bearerLike = regexp.MustCompile(`(?i)(bearer\s+)[A-Za-z0-9\-._~+/=]+`)
-	// saslCommand matches an AUTHENTICATE/AUTH command's initial response.
-	saslCommand = regexp.MustCompile(`(?i)((?:AUTHENTICATE|AUTH)\s+(?:XOAUTH2|OAUTHBEARER)\s+)[A-Za-z0-9+/=]+`)
+	// saslCommand matches the initial response of an AUTHENTICATE or AUTH command of any
+	// mechanism (PLAIN and LOGIN carry passwords), at the start of a line after at most
+	// two words (an IMAP tag, a transcript's direction marker). EHLO's "250-AUTH PLAIN
+	// XOAUTH2" does not match: its AUTH is glued to the reply code.
+	saslCommand = regexp.MustCompile(`(?im)^([\t\f\r ]*(?:\S+[\t\f\r ]+){0,2}(?:AUTHENTICATE|AUTH)[\t\f\r ]+\S+[\t\f\r ]+)\S+`)
 	// saslLine matches a lone line of base64 of SASL-payload length (a client's answer to a
 	// continuation).
 	saslLine = regexp.MustCompile(`(?m)^[A-Za-z0-9+/]{24,}={0,2}(\r?)$`)

@@ -3,6 +3,7 @@ package redact
 import (
 	"bytes"
 	"encoding/base64"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -14,15 +15,18 @@ const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJ1cG4iOiJhQGIifQ.c2lnbmF0dXJl"
 func TestFixedRules(t *testing.T) {
 	payload := base64.StdEncoding.EncodeToString([]byte("user=a@b\x01auth=Bearer " + jwt + "\x01\x01"))
 	for in, want := range map[string]string{
-		"Authorization: Bearer abc.def-ghi~":           "Authorization: Bearer " + Mask,
-		"token " + jwt + " end":                        "token " + Mask + " end",
-		"A1 AUTHENTICATE XOAUTH2 " + payload + "\r\n":  "A1 AUTHENTICATE XOAUTH2 " + Mask + "\r\n",
-		"AUTH XOAUTH2 " + payload:                      "AUTH XOAUTH2 " + Mask,
-		payload + "\r\n":                               Mask + "\r\n",
-		"* OK IMAP4rev1 ready\r\n":                     "* OK IMAP4rev1 ready\r\n",
-		"+ eyJzdGF0dXMiOiI0MDEifQ==\r\n":               "+ " + Mask + "\r\n",
-		"250-AUTH LOGIN PLAIN XOAUTH2\r\n":             "250-AUTH LOGIN PLAIN XOAUTH2\r\n",
-		`{"error":"invalid_token","access_token":"x"}`: `{"error":"invalid_token","access_token":"x"}`,
+		"Authorization: Bearer abc.def-ghi~":            "Authorization: Bearer " + Mask,
+		"token " + jwt + " end":                         "token " + Mask + " end",
+		"A1 AUTHENTICATE XOAUTH2 " + payload + "\r\n":   "A1 AUTHENTICATE XOAUTH2 " + Mask + "\r\n",
+		"AUTH XOAUTH2 " + payload:                       "AUTH XOAUTH2 " + Mask,
+		"C: a2 authenticate plain AGFsaWNlAHMzY3IzdA==": "C: a2 authenticate plain " + Mask,
+		"250-AUTH LOGIN PLAIN XOAUTH2":                  "250-AUTH LOGIN PLAIN XOAUTH2",
+		"* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR":     "* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR",
+		payload + "\r\n":                                Mask + "\r\n",
+		"* OK IMAP4rev1 ready\r\n":                      "* OK IMAP4rev1 ready\r\n",
+		"+ eyJzdGF0dXMiOiI0MDEifQ==\r\n":                "+ " + Mask + "\r\n",
+		"250-AUTH LOGIN PLAIN XOAUTH2\r\n":              "250-AUTH LOGIN PLAIN XOAUTH2\r\n",
+		`{"error":"invalid_token","access_token":"x"}`:  `{"error":"invalid_token","access_token":"x"}`,
 	} {
 		assert.Equal(t, want, String(in), "input %q", in)
 	}
@@ -43,13 +47,29 @@ func TestSecretsAndWriter(t *testing.T) {
 	assert.False(t, strings.Contains(String(strings.Repeat("A", 100)), "AAAA"))
 }
 
+// FuzzString: no panic, a JWT never survives, and the argument of an AUTHENTICATE or AUTH
+// command at the start of a line never survives.
+var asciiFields = regexp.MustCompile(`[\t\f\r ]+`)
+
 func FuzzString(f *testing.F) {
 	f.Add("Bearer " + jwt)
 	f.Add("A1 AUTHENTICATE XOAUTH2 dXNlcj1h")
+	f.Add("a2 AUTHENTICATE XOAUTH2 dXNlcj1hQGIBYXV0aD1CZWFyZXIgeHh4eAEB\r\n")
+	f.Add("dXNlcj1hQGIBYXV0aD1CZWFyZXIgeHh4eAEBdXNlcj1hQGIB\r\n")
+	f.Add("* OK [CAPABILITY IMAP4rev1 SASL-IR] hi\r\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		out := String(s)
 		if strings.Contains(s, jwt) && strings.Contains(out, jwt) {
 			t.Fatal("JWT survived")
+		}
+		for _, line := range strings.Split(s, "\n") {
+			f := asciiFields.Split(strings.TrimLeft(line, "\t\f\r "), -1)
+			if len(f) >= 3 && strings.EqualFold(f[0], "AUTHENTICATE") || len(f) >= 3 && strings.EqualFold(f[0], "AUTH") {
+				arg := f[2]
+				if len(arg) > 12 && strings.Contains(out, arg) && !strings.Contains(f[1], arg) && !strings.Contains(Mask, arg) {
+					t.Fatalf("payload %q survived in %q", arg, out)
+				}
+			}
 		}
 	})
 }

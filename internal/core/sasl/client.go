@@ -153,17 +153,7 @@ func (c *Client) Expiry() time.Time {
 	if c.tok == nil {
 		return time.Time{}
 	}
-	return TokenExpiry(c.tok)
-}
-
-// TokenExpiry returns the earlier of tok.Expiry and the exp claim of tok's JWT, whichever
-// is known, or the zero time.
-func TokenExpiry(tok *oauth2.Token) time.Time {
-	exp := tok.Expiry
-	if jwtExp := mailauth.ParseIdentity(tok.AccessToken).ExpiresAt; !jwtExp.IsZero() && (exp.IsZero() || jwtExp.Before(exp)) {
-		exp = jwtExp
-	}
-	return exp
+	return mailauth.TokenExpiry(c.tok)
 }
 
 // String describes the client without its token.

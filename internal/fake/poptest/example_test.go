@@ -44,10 +44,10 @@ func Example() {
 		log.Fatal(err)
 	}
 	ctx := context.Background()
-	c, err := popauth.Dial(ctx, srv.Addr(), &popauth.Options{
-		Username:    "alice@contoso.test",
-		TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
-		TLSConfig:   ca.ClientConfig(),
+	c, err := popauth.DialTLS(ctx, srv.Addr(), &popauth.Options{
+		Mailbox:   "alice@contoso.test",
+		Token:     oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
+		TLSConfig: ca.ClientConfig(),
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -42,6 +42,11 @@ func mailboxPermissionFix(t Target, appID string) string {
 
 // explainAuth turns a SASL failure into a cause and a fix.
 func explainAuth(ctx context.Context, t Target, src oauth2.TokenSource, proto string, err error) Result {
+	var mae *mailauth.MailboxAccessError
+	if errors.As(err, &mae) {
+		return fail(fmt.Sprintf("%s accepted the token but %s may not open %s (%s)", strings.ToUpper(proto), mae.Identity.Principal(), t.Mailbox, firstLine(strings.TrimSpace(mae.Code+" "+mae.ServerText))),
+			mailboxPermissionFix(t, appIDOf(ctx, src)), err.Error())
+	}
 	var ae *mailauth.AuthError
 	if !errors.As(err, &ae) {
 		return explainOther(proto, err)
@@ -97,17 +102,12 @@ func checkIMAP(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 		addr = t.Cloud.IMAPAddr()
 	}
 	opts := &imapauth.Options{Token: src, Mailbox: t.Mailbox, TLSConfig: tlsFor(t, addr), DebugWriter: t.Transcript, Logger: t.Logger}
-	dial := imapauth.Dial
+	dial := imapauth.DialTLS
 	if !implicitTLS(addr) {
 		dial = imapauth.DialStartTLS
 	}
 	c, err := dial(ctx, addr, opts)
 	if err != nil {
-		var nc *imapauth.NotConnectedError
-		if errors.As(err, &nc) {
-			return fail(fmt.Sprintf("User is authenticated but not connected: the token is valid but %s may not open %s", nc.Identity, t.Mailbox),
-				mailboxPermissionFix(t, appIDOf(ctx, src)), err.Error())
-		}
 		return explainAuth(ctx, t, src, IMAP, err)
 	}
 	defer c.Close()
@@ -128,18 +128,13 @@ func checkPOP(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 	if addr == "" {
 		addr = t.Cloud.POPAddr()
 	}
-	opts := &popauth.Options{Username: t.Mailbox, TokenSource: src, TLSConfig: tlsFor(t, addr), Logger: t.Logger}
-	dial := popauth.Dial
+	opts := &popauth.Options{Mailbox: t.Mailbox, Token: src, TLSConfig: tlsFor(t, addr), Logger: t.Logger}
+	dial := popauth.DialTLS
 	if !implicitTLS(addr) {
-		dial = popauth.DialSTLS
+		dial = popauth.DialStartTLS
 	}
 	c, err := dial(ctx, addr, opts)
 	if err != nil {
-		var pe *popauth.ProbeError
-		if errors.As(err, &pe) {
-			return fail("the server accepted the token but refused the mailbox (User is authenticated but not connected): "+firstLine(pe.Error()),
-				mailboxPermissionFix(t, appIDOf(ctx, src)), err.Error())
-		}
 		return explainAuth(ctx, t, src, POP, err)
 	}
 	defer c.Close()

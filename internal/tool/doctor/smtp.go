@@ -40,14 +40,12 @@ func checkSMTP(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 		msg := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: mailauth mailcheck test\r\nDate: %s\r\nMessage-ID: <mailcheck-%d@mailauth>\r\n\r\nThis message was sent by mailauth's mailcheck to test SMTP with OAuth.\r\n",
 			t.Mailbox, t.SendTestTo, time.Now().Format(time.RFC1123Z), time.Now().UnixNano())
 		if err := c.SendMail(ctx, t.Mailbox, []string{t.SendTestTo}, strings.NewReader(msg)); err != nil {
-			var mae *mailauth.MailboxAccessError
 			switch {
 			case errors.Is(err, smtpauth.ErrSendAsDenied):
 				return fail("the authenticated principal may not send as "+t.Mailbox+" (SendAsDenied)",
 					fmt.Sprintf("Add-RecipientPermission -Identity %s -Trustee <user or service principal> -AccessRights SendAs", t.Mailbox), err.Error())
-			case errors.As(err, &mae):
-				return fail("Exchange could not log on to the mailbox (430 4.2.0 mailbox logon failure)",
-					"the principal needs access to the mailbox: "+mailboxPermissionFix(t, appIDOf(ctx, src)), err.Error())
+			case errors.As(err, new(*mailauth.MailboxAccessError)):
+				return explainAuth(ctx, t, src, SMTP, err)
 			}
 			return explainOther(SMTP, err)
 		}
