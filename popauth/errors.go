@@ -109,4 +109,3 @@ func (e *Error) Hint() string {
 	}
 	return ""
 }
-
