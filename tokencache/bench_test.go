@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -214,7 +215,7 @@ func BenchmarkSave(b *testing.B) {
 				dir = d
 				b.Cleanup(func() { os.RemoveAll(d) })
 			}
-			fs, err := NewFileStore(dir)
+			fs, err := NewFileStore(filepath.Join(dir, "tokens"))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -3,6 +3,7 @@ package tokencache
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -95,7 +96,7 @@ func TestDelegatedWrongAccountRefused(t *testing.T) {
 
 func TestDelegatedImportRestartSignOut(t *testing.T) {
 	idp, cl := newIdP(t, fakeidp.Options{})
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "tokens") // NewFileStore creates it private
 	fs1, err := NewFileStore(dir)
 	require.NoError(t, err)
 	c1 := newTestCache(idp, &Options{Store: fs1})

@@ -39,17 +39,31 @@ type FileStore struct {
 }
 
 // ErrPermissions is matched (errors.Is) by the error of a [FileStore.Load]
-// that found a record file other users may read or write. The file is left
-// alone; fix its mode (chmod 600) or delete it.
-var ErrPermissions = errors.New("tokencache: token file is accessible to other users; chmod 600 it")
+// that found a record file other users may read or write, and by the error of
+// [NewFileStore] for a directory other users may enter, read or write. The file
+// or directory is left alone; fix its mode (chmod 600, chmod 700) or delete it.
+var ErrPermissions = errors.New("tokencache: token storage is accessible to other users")
 
-// NewFileStore returns a store in dir, creating dir (mode 0700) if needed.
+// NewFileStore returns a store in dir, creating dir (mode 0700) if needed. An
+// existing dir must be private: a directory with any group or other permission
+// bits, or not a directory, is refused (the error matches [ErrPermissions] for
+// the first), because whoever can list or write it can replace token files.
 func NewFileStore(dir string) (*FileStore, error) {
 	if dir == "" {
 		return nil, errors.New("tokencache: NewFileStore needs a directory")
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("tokencache: creating the token directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("tokencache: the token directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("tokencache: %s is not a directory", dir)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%w: the token directory %s has mode %v; run chmod 700 %s (or pick a private directory)", ErrPermissions, dir, perm, dir)
 	}
 	return &FileStore{dir: dir}, nil
 }

@@ -43,7 +43,7 @@ func TestFileStoreTwoProcesses(t *testing.T) {
 
 func twoProcesses(t *testing.T, unlocked bool) {
 	idp, cl := newIdP(t, fakeidp.Options{Latency: 50 * time.Millisecond})
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "tokens") // NewFileStore creates it private
 	certFile := filepath.Join(t.TempDir(), "idp.pem")
 	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: idp.Certificate().Raw}), 0o600))
 
@@ -128,7 +128,7 @@ func TestFileStoreChild(t *testing.T) {
 
 func TestFileStoreCorruptAndTruncated(t *testing.T) {
 	idp, cl := newIdP(t, fakeidp.Options{})
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "tokens") // NewFileStore creates it private
 	fs, err := NewFileStore(dir)
 	require.NoError(t, err)
 	c := newTestCache(idp, &Options{Store: fs})
@@ -197,13 +197,12 @@ func TestFileStorePermissions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "next", string(rec.Data))
 
-	if os.Geteuid() != 0 {
-		// A read-only directory: saves fail, are reported, and tokens keep flowing.
-		require.NoError(t, os.Chmod(dir, 0o500))
-		t.Cleanup(func() { os.Chmod(dir, 0o700) })
-		err := fs.Save(ctx, "p2", Record{Generation: 1, Data: []byte("x")})
-		require.Error(t, err)
-	}
+	// A save that cannot land (here: a directory stands where the record file goes,
+	// which no user, root included, can rename a file over) fails and is reported.
+	require.NoError(t, os.Mkdir(fs.base("p2")+".json", 0o700))
+	err = fs.Save(ctx, "p2", Record{Generation: 1, Data: []byte("x")})
+	require.Error(t, err)
+	require.NoError(t, os.Remove(fs.base("p2")+".json"))
 	// the file name does not reveal the partition
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
@@ -214,7 +213,7 @@ func TestFileStorePermissions(t *testing.T) {
 
 func TestEncryptedStore(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "tokens") // NewFileStore creates it private
 	fs, err := NewFileStore(dir)
 	require.NoError(t, err)
 	key := bytes.Repeat([]byte{7}, 32)
@@ -334,4 +333,26 @@ func TestStoreOutageKeepsRotatedToken(t *testing.T) {
 	c2 := newTestCache(idp, &Options{Store: fs.Store})
 	_, err = delegatedUser(t, c2, cl).Source(cl.DelegatedScopes(cloud.POP)...).TokenContext(t.Context())
 	require.NoError(t, err)
+}
+
+func TestNewFileStoreRefusesOpenDirectory(t *testing.T) {
+	base := t.TempDir()
+	open := filepath.Join(base, "open")
+	require.NoError(t, os.Mkdir(open, 0o700))
+	require.NoError(t, os.Chmod(open, 0o755)) // as the umask would not
+	_, err := NewFileStore(open)
+	require.ErrorIs(t, err, ErrPermissions)
+	assert.Contains(t, err.Error(), "chmod 700")
+
+	fresh := filepath.Join(base, "fresh", "tokens")
+	_, err = NewFileStore(fresh)
+	require.NoError(t, err)
+	fi, err := os.Stat(fresh)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
+
+	file := filepath.Join(base, "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	_, err = NewFileStore(file)
+	require.Error(t, err)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -50,7 +51,7 @@ func FuzzStoredRecord(f *testing.F) {
 	f.Add([]byte(`{"v":1,`))
 	f.Add([]byte{0xff, 0xfe, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		dir := t.TempDir()
+		dir := filepath.Join(t.TempDir(), "tokens") // NewFileStore creates it private
 		fs, err := NewFileStore(dir)
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -103,7 +104,7 @@ func TestRedaction(t *testing.T) {
 		require.Error(t, e)
 	}
 
-	fs, err := NewFileStore(t.TempDir())
+	fs, err := NewFileStore(filepath.Join(t.TempDir(), "tokens"))
 	require.NoError(t, err)
 	es, err := NewEncryptedStore(fs, bytes.Repeat([]byte("k"), 32))
 	require.NoError(t, err)

@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := env.EnsureSignedIn(ctx); err != nil {
-		fmt.Fprintln(stderr, "autodiscover:", env.Redactor.RedactString(err.Error()))
+		fmt.Fprintln(stderr, "autodiscover:", env.Redactor.String(err.Error()))
 		return 1
 	}
 	opts := &autodiscover.Options{Cloud: env.Cloud, AllowedDomains: allow, DialContext: dialer(connectTo),

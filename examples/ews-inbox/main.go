@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := list(ctx, env, stdout, stderr, *ewsURL, *resource, *appOnly || env.AppOnly(), *maxItems, *asJSON); err != nil {
-		fmt.Fprintln(stderr, "ews-inbox:", env.Redactor.RedactString(err.Error()))
+		fmt.Fprintln(stderr, "ews-inbox:", env.Redactor.String(err.Error()))
 		return 1
 	}
 	return 0

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/modernauth/mailauth/cloud"
+	"github.com/modernauth/mailauth/internal/core/redact"
 	"github.com/modernauth/mailauth/internal/tool/cli"
 	"github.com/modernauth/mailauth/internal/tool/doctor"
 )
@@ -91,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := env.EnsureSignedIn(ctx); err != nil {
-		fmt.Fprintln(stderr, "mailcheck:", env.Redactor.RedactString(err.Error()))
+		fmt.Fprintln(stderr, "mailcheck:", env.Redactor.String(err.Error()))
 		return 1
 	}
 	t := doctor.Target{
@@ -134,7 +135,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *asJSON {
 		b, _ := json.MarshalIndent(rep, "", "  ")
-		fmt.Fprintln(stdout, env.Redactor.RedactString(string(b)))
+		fmt.Fprintln(stdout, env.Redactor.String(string(b)))
 	} else {
 		printTable(stdout, env.Redactor, rep)
 	}
@@ -144,7 +145,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func printTable(w io.Writer, red *cli.Redactor, rep report) {
+func printTable(w io.Writer, red *redact.Redactor, rep report) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "mailbox: %s (%s)\n", rep.Mailbox, rep.Mode)
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
@@ -174,5 +175,5 @@ func printTable(w io.Writer, red *cli.Redactor, rep report) {
 	} else {
 		fmt.Fprintln(&b, "some checks failed; the detail of each failure is in -json output")
 	}
-	io.WriteString(w, red.RedactString(b.String()))
+	io.WriteString(w, red.String(b.String()))
 }

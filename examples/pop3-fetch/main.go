@@ -62,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fail := func(err error) int {
 		msg := err.Error()
 		if env != nil {
-			msg = env.Redactor.RedactString(msg)
+			msg = env.Redactor.String(msg)
 		}
 		fmt.Fprintln(stderr, "FAIL:", msg)
 		var ae *mailauth.AuthError

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/modernauth/mailauth/cloud"
+	"github.com/modernauth/mailauth/internal/core/redact"
 	"github.com/modernauth/mailauth/internal/fake/lab"
 	"github.com/modernauth/mailauth/internal/tool/cli"
 	"github.com/modernauth/mailauth/internal/tool/doctor"
@@ -77,7 +78,7 @@ func runLab(ctx context.Context, f *cli.Flags, goroutines int, stdout, stderr io
 	fmt.Fprintf(stdout, "mailauth quickstart: in-process Entra ID and IMAP, POP3, SMTP, EWS, EAS and Autodiscover servers on loopback\n\n")
 
 	var transcript io.Writer
-	red := &cli.Redactor{}
+	red := &redact.Redactor{}
 	httpTransport := l.HTTPClient().Transport
 	if f.Verbose {
 		w := red.Writer(stderr)
@@ -242,9 +243,9 @@ func runReal(ctx context.Context, f *cli.Flags, stdout, stderr io.Writer) int {
 		if !r.OK {
 			status, code = "FAIL", 1
 		}
-		fmt.Fprintln(stdout, env.Redactor.RedactString(fmt.Sprintf("%-4s %-12s %s", status, r.Protocol, r.Detail)))
+		fmt.Fprintln(stdout, env.Redactor.String(fmt.Sprintf("%-4s %-12s %s", status, r.Protocol, r.Detail)))
 		if !r.OK {
-			fmt.Fprintln(stdout, env.Redactor.RedactString("     cause: "+r.Cause+"\n     fix:   "+r.Fix))
+			fmt.Fprintln(stdout, env.Redactor.String("     cause: "+r.Cause+"\n     fix:   "+r.Fix))
 		}
 	}
 	return code

@@ -125,7 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fail := func(err error) int {
-		fmt.Fprintln(stderr, "token:", env.Redactor.RedactString(err.Error()))
+		fmt.Fprintln(stderr, "token:", env.Redactor.String(err.Error()))
 		return 1
 	}
 	switch cmd {

@@ -25,10 +25,11 @@ var (
 	// bearerLike matches an Authorization header value.
 	bearerLike = regexp.MustCompile(`(?i)(bearer\s+)[A-Za-z0-9\-._~+/=]+`)
 	// saslCommand matches the initial response of an AUTHENTICATE or AUTH command of any
-	// mechanism (PLAIN and LOGIN carry passwords), at the start of a line after at most
-	// two words (an IMAP tag, a transcript's direction marker). EHLO's "250-AUTH PLAIN
-	// XOAUTH2" does not match: its AUTH is glued to the reply code.
-	saslCommand = regexp.MustCompile(`(?im)^([\t\f\r ]*(?:\S+[\t\f\r ]+){0,2}(?:AUTHENTICATE|AUTH)[\t\f\r ]+\S+[\t\f\r ]+)\S+`)
+	// mechanism (PLAIN and LOGIN carry passwords; RFC 4422 names are upper case), at the
+	// start of a line after at most two words (an IMAP tag, a transcript's direction
+	// marker). EHLO's "250-AUTH PLAIN XOAUTH2" does not match (AUTH is glued to the reply
+	// code), nor does prose such as "SMTP AUTH is disabled".
+	saslCommand = regexp.MustCompile(`(?m)^([\t\f\r ]*(?:\S+[\t\f\r ]+){0,2}(?i:AUTHENTICATE|AUTH)[\t\f\r ]+[A-Z0-9_-]{2,20}[\t\f\r ]+)[A-Za-z0-9+/=]+`)
 	// saslLine matches a lone line of base64 of SASL-payload length (a client's answer to a
 	// continuation).
 	saslLine = regexp.MustCompile(`(?m)^[A-Za-z0-9+/]{24,}={0,2}(\r?)$`)

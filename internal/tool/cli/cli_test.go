@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/modernauth/mailauth/internal/core/redact"
 )
 
 func TestParseEnv(t *testing.T) {
@@ -53,7 +55,7 @@ func fakeJWT(claims string) string {
 }
 
 func TestRedactor(t *testing.T) {
-	var r Redactor
+	var r redact.Redactor // the one redactor, as the tools use it
 	tok := fakeJWT(`{"upn":"alice@contoso.test"}`)
 	r.Add("s3cret-value-123")
 	r.Add(tok)
@@ -99,7 +101,7 @@ func TestStaticToken(t *testing.T) {
 	if err != nil || got.AccessToken != tok || e.static.Expiry().Unix() != exp {
 		t.Fatalf("token %v err %v", got.Expiry, err)
 	}
-	if s := e.Redactor.RedactString("x " + tok); strings.Contains(s, tok) {
+	if s := e.Redactor.String("x " + tok); strings.Contains(s, tok) {
 		t.Fatal("static token not registered with the redactor")
 	}
 
@@ -130,3 +132,28 @@ func TestSetupNeedsCredentials(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestDefaultCacheDirIsPrivateAndNeverShared(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(home, "cache"))
+	d, err := DefaultCacheDir()
+	if err != nil || d != filepath.Join(home, "cache", "mailauth") {
+		t.Fatalf("DefaultCacheDir = %q, %v", d, err)
+	}
+	if _, err := openStore(""); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(d)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("cache dir mode %v, %v", fi.Mode(), err)
+	}
+	// With no way to find the user's cache directory there is no /tmp fallback.
+	t.Setenv("XDG_CACHE_HOME", "")
+	t.Setenv("HOME", "")
+	if d, err := DefaultCacheDir(); err == nil || strings.Contains(d, os.TempDir()) {
+		t.Fatalf("DefaultCacheDir without HOME = %q, %v; want an error", d, err)
+	}
+	if _, err := openStore(""); err == nil || !strings.Contains(err.Error(), "-cache") {
+		t.Fatalf("openStore without HOME: %v", err)
+	}
+}

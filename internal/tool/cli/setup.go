@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +19,9 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/cloud"
+	"github.com/modernauth/mailauth/internal/core/redact"
 	"github.com/modernauth/mailauth/tokencache"
 )
 
@@ -35,9 +36,9 @@ type Env struct {
 	// HTTP is the client for the identity provider (and any HTTPS the program makes).
 	HTTP *http.Client
 	// Redactor knows every token handed out through Source and the client secret.
-	Redactor *Redactor
+	Redactor *redact.Redactor
 	// Transcript is a redacting writer on stderr when -v is set, else nil.
-	Transcript *RedactingWriter
+	Transcript *redact.Writer
 	// Logger writes debug records to Transcript when -v is set; it is nil otherwise.
 	Logger *slog.Logger
 
@@ -89,7 +90,7 @@ func Setup(f *Flags, stderr io.Writer) (*Env, error) {
 	if stderr == nil {
 		stderr = os.Stderr
 	}
-	e := &Env{Flags: f, Redactor: &Redactor{}, stderr: stderr}
+	e := &Env{Flags: f, Redactor: &redact.Redactor{}, stderr: stderr}
 	c, err := cloud.ByName(f.Cloud)
 	if err != nil {
 		return nil, err
@@ -190,19 +191,26 @@ func Setup(f *Flags, stderr io.Writer) (*Env, error) {
 	return e, nil
 }
 
-// DefaultCacheDir is where tokens are stored when -cache is not given.
-func DefaultCacheDir() string {
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "mailauth")
+// DefaultCacheDir is where tokens are stored when -cache is not given: mailauth under the
+// user's cache directory ($XDG_CACHE_HOME or ~/.cache on Linux). There is no fallback to a
+// shared directory such as /tmp, where another user could create the name first.
+func DefaultCacheDir() (string, error) {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no user cache directory (%w); name a private directory with -cache", err)
 	}
-	return filepath.Join(os.TempDir(), "mailauth-"+fmt.Sprint(os.Getuid()))
+	return filepath.Join(d, "mailauth"), nil
 }
 
 // openStore opens the file store for -cache. A directory (existing, or a path without an
 // extension) is used as is; a file path F (tokens.json) keeps its records in F.d.
 func openStore(path string) (tokencache.Store, error) {
 	if path == "" {
-		path = DefaultCacheDir()
+		d, err := DefaultCacheDir()
+		if err != nil {
+			return nil, fmt.Errorf("-cache: %w", err)
+		}
+		path = d
 	}
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		path += ".d"
@@ -301,7 +309,7 @@ type registering struct {
 		TokenContext(context.Context) (*oauth2.Token, error)
 		Invalidate(*oauth2.Token)
 	}
-	r *Redactor
+	r *redact.Redactor
 }
 
 func (s *registering) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
@@ -365,80 +373,9 @@ func readStatic(path string) (*staticSource, error) {
 	if tok == "" || strings.ContainsAny(tok, " \t\r\n") {
 		return nil, errors.New("-access-token-file: the file must hold one access token")
 	}
-	c := DecodeClaims(tok)
+	c := mailauth.ParseIdentity(tok)
 	return &staticSource{
 		tok:     &oauth2.Token{AccessToken: tok, TokenType: "Bearer", Expiry: c.ExpiresAt},
 		appOnly: c.AppOnly(),
 	}, nil
-}
-
-// Claims are the claims of an access token that matter to a mail server, decoded WITHOUT
-// verifying the signature: for diagnostics only.
-type Claims struct {
-	Audience  []string
-	TenantID  string
-	AppID     string
-	OID       string
-	UPN       string
-	Scopes    []string
-	Roles     []string
-	ExpiresAt time.Time
-	Valid     bool // the token parsed as a JWT
-}
-
-// AppOnly reports whether the token is app-only (roles and no user scopes).
-func (c Claims) AppOnly() bool {
-	return len(c.Scopes) == 0 && (len(c.Roles) > 0 || c.UPN == "") && c.Valid
-}
-
-// DecodeClaims decodes a JWT's payload without verifying it. An opaque token gives a zero
-// Claims with Valid false.
-func DecodeClaims(token string) Claims {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return Claims{}
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return Claims{}
-	}
-	var m map[string]any
-	if json.Unmarshal(raw, &m) != nil {
-		return Claims{}
-	}
-	str := func(k string) string { s, _ := m[k].(string); return s }
-	c := Claims{Valid: true, TenantID: str("tid"), OID: str("oid")}
-	switch a := m["aud"].(type) {
-	case string:
-		c.Audience = []string{a}
-	case []any:
-		for _, v := range a {
-			if s, ok := v.(string); ok {
-				c.Audience = append(c.Audience, s)
-			}
-		}
-	}
-	c.AppID = str("appid")
-	if c.AppID == "" {
-		c.AppID = str("azp")
-	}
-	for _, k := range []string{"upn", "preferred_username", "unique_name", "email"} {
-		if c.UPN = str(k); c.UPN != "" {
-			break
-		}
-	}
-	if s := str("scp"); s != "" {
-		c.Scopes = strings.Fields(s)
-	}
-	if r, ok := m["roles"].([]any); ok {
-		for _, v := range r {
-			if s, ok := v.(string); ok {
-				c.Roles = append(c.Roles, s)
-			}
-		}
-	}
-	if exp, ok := m["exp"].(float64); ok {
-		c.ExpiresAt = time.Unix(int64(exp), 0)
-	}
-	return c
 }

@@ -19,7 +19,7 @@ func (e *Env) Transport(base http.RoundTripper) http.RoundTripper {
 
 // TranscriptTransport returns base wrapped so that every request and response line and
 // header is written to w, with Authorization and cookies replaced by [REDACTED]. Give it a
-// RedactingWriter so that anything else secret is caught too.
+// redacting writer so that anything else secret is caught too.
 func TranscriptTransport(base http.RoundTripper, w io.Writer) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport

@@ -20,7 +20,6 @@ import (
 
 	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/cloud"
-	"github.com/modernauth/mailauth/internal/tool/cli"
 	"github.com/modernauth/mailauth/tokencache"
 )
 
@@ -190,8 +189,8 @@ const exchangeAppID = "00000002-0000-0ff1-ce00-000000000000"
 
 // CheckClaims looks at the claims of tok (without verifying it) for what protocol p needs.
 func CheckClaims(tok string, p cloud.Protocol, t Target) []Finding {
-	c := cli.DecodeClaims(tok)
-	if !c.Valid {
+	c := mailauth.ParseIdentity(tok)
+	if c.IsZero() {
 		return nil // opaque token (another IdP); the server decides
 	}
 	var out []Finding
@@ -242,8 +241,8 @@ func CheckClaims(tok string, p cloud.Protocol, t Target) []Finding {
 
 // ClaimsSummary describes a token for humans, without the token.
 func ClaimsSummary(tok string) string {
-	c := cli.DecodeClaims(tok)
-	if !c.Valid {
+	c := mailauth.ParseIdentity(tok)
+	if c.IsZero() {
 		return "opaque token (not a JWT)"
 	}
 	who := c.UPN

@@ -16,14 +16,13 @@ import (
 	"github.com/modernauth/mailauth/eas"
 	"github.com/modernauth/mailauth/ews"
 	"github.com/modernauth/mailauth/imapauth"
-	"github.com/modernauth/mailauth/internal/tool/cli"
 	"github.com/modernauth/mailauth/popauth"
 )
 
 // appIDOf returns the appid claim of the token src currently holds, or a placeholder.
 func appIDOf(ctx context.Context, src oauth2.TokenSource) string {
 	if tok, err := fetch(ctx, src); err == nil {
-		if id := cli.DecodeClaims(tok.AccessToken).AppID; id != "" {
+		if id := mailauth.ParseIdentity(tok.AccessToken).AppID; id != "" {
 			return id
 		}
 	}
