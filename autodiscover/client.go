@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/modernauth/mailauth/cloud"
+	"github.com/modernauth/mailauth/internal/core/httpx"
 )
 
 // Protocol names the service whose URL a lookup returns.
@@ -128,7 +130,8 @@ type Options struct {
 
 	// Transport, if set, sends every request; it must not follow
 	// redirects itself (an http.RoundTripper never does). Nil means a
-	// clone of [http.DefaultTransport] with DialContext and TLSConfig.
+	// clone of [http.DefaultTransport] (Go's defaults when a program replaced
+	// it) with DialContext and TLSConfig.
 	Transport http.RoundTripper
 
 	// MaxRedirects caps the redirects (HTTP 3xx, redirectUrl,
@@ -166,9 +169,18 @@ type Result struct {
 	// address asked for after a redirectAddr.
 	Email    string   `json:"email"`
 	Protocol Protocol `json:"protocol"`
-	// URL is the EWS or ActiveSync endpoint, always https and on an
-	// allowed host.
+	// URL is the EWS or ActiveSync endpoint, always https and on a host the
+	// lookup was allowed to contact. That is not the same as a host that may
+	// receive the token: see TokenAllowed.
 	URL string `json:"url"`
+	// TokenAllowed reports whether URL's host may receive the token: a host
+	// of the cloud, or one under Options.AllowedDomains. A URL on the
+	// address's own domain that nobody allowed is returned with
+	// TokenAllowed false; do not hand such a URL to ews or eas with an
+	// Exchange Online token (that token opens every mailbox the app may
+	// read) unless you trust the host: then name its domain in
+	// AllowedDomains.
+	TokenAllowed bool `json:"token_allowed"`
 	// Method and Endpoint say which autodiscover request answered.
 	Method   Method `json:"method"`
 	Endpoint string `json:"endpoint"`
@@ -181,7 +193,7 @@ type Result struct {
 // otherCloud names the built-in cloud that host belongs to, for hints.
 func otherCloud(host string) string {
 	host = strings.ToLower(host)
-	for _, c := range []cloud.Cloud{cloud.Global, cloud.USGov, cloud.USGovDoD, cloud.China} {
+	for _, c := range cloud.All() {
 		for _, h := range c.Hosts() {
 			if h == host {
 				return c.Name
@@ -282,7 +294,7 @@ func New(opts *Options) (*Client, error) {
 		c.resolver = net.DefaultResolver
 	}
 	if c.base == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
+		t := httpx.Transport()
 		if o.DialContext != nil {
 			t.DialContext = o.DialContext
 			t.Proxy = nil
@@ -357,7 +369,7 @@ func (c *Client) Lookup(ctx context.Context, email string, p Protocol) (*Result,
 	}
 	key := cacheKey{email: strings.ToLower(addr), proto: p}
 	if r, ok := c.cached(key); ok {
-		return r, nil
+		return c.withTokenPolicy(r), nil
 	}
 	f := c.join(ctx, key, func(fctx context.Context) (*Result, error) {
 		return c.lookup(fctx, addr, domain, p, key)
@@ -369,7 +381,7 @@ func (c *Client) Lookup(ctx context.Context, email string, p Protocol) (*Result,
 			return nil, f.err
 		}
 		res := *f.res
-		return &res, nil
+		return c.withTokenPolicy(&res), nil
 	case <-ctx.Done():
 		c.leave(key, f)
 		return nil, &LookupError{Email: addr, Protocol: p, Err: ctx.Err()}
@@ -497,6 +509,14 @@ func (c *Client) store(key cacheKey, r Result) {
 		}
 	}
 	c.cache[key] = cacheEntry{res: r, expires: now.Add(c.ttl)}
+}
+
+// withTokenPolicy sets r.TokenAllowed from the token allow-list.
+func (c *Client) withTokenPolicy(r *Result) *Result {
+	if u, err := url.Parse(r.URL); err == nil {
+		r.TokenAllowed = u.Scheme == "https" && c.allowedHost(u.Hostname(), "")
+	}
+	return r
 }
 
 // allowedHost reports whether host (no port) is a cloud host, in an

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -105,6 +106,7 @@ func TestLookupV2(t *testing.T) {
 	assert.Equal(t, cloudEWS, res.URL)
 	assert.Equal(t, autodiscover.MethodV2, res.Method)
 	assert.Equal(t, "Alice@contoso.test", res.Email)
+	assert.True(t, res.TokenAllowed, "a cloud host may receive the token")
 
 	res, err = c.Lookup(ctx(t), "alice@contoso.test", autodiscover.ActiveSync)
 	require.NoError(t, err)
@@ -796,4 +798,47 @@ func TestHybridRedirectAddrToCloud(t *testing.T) {
 	for _, r := range srv.Requests() {
 		assert.NotEqual(t, "contoso.mail.onmicrosoft.test", r.Host)
 	}
+}
+
+// A URL on the address's own domain is found, but the result says the token may not go
+// there unless the caller named the domain: README hands res.URL to ews/eas only then.
+func TestResultSaysWhetherTokenMayGo(t *testing.T) {
+	t.Parallel()
+	hosts := []autodtest.Host{
+		{Name: "outlook.cloud.test", V2: true},
+		{Name: "contoso.test", Status: 404},
+		{Name: "autodiscover.contoso.test", POX: true, SOAP: true, Mailboxes: map[string]autodtest.Mailbox{
+			"bob@contoso.test": {EWSURL: onpremEWS, EASURL: onpremEAS}}},
+	}
+	srv := startServer(t, autodtest.Options{Hosts: hosts})
+	res, err := newClient(t, srv, autodiscover.Options{}).Lookup(ctx(t), "bob@contoso.test", autodiscover.EWS)
+	require.NoError(t, err)
+	assert.Equal(t, onpremEWS, res.URL)
+	assert.False(t, res.TokenAllowed, "nobody allowed contoso.test to receive an Exchange Online token")
+
+	c := newClient(t, srv, autodiscover.Options{AllowedDomains: []string{"contoso.test"}})
+	res, err = c.Lookup(ctx(t), "bob@contoso.test", autodiscover.EWS)
+	require.NoError(t, err)
+	assert.True(t, res.TokenAllowed)
+	res, err = c.Lookup(ctx(t), "bob@contoso.test", autodiscover.EWS)
+	require.NoError(t, err)
+	assert.True(t, res.Cached)
+	assert.True(t, res.TokenAllowed, "cached results carry the policy too")
+}
+
+type replacedTransport struct{}
+
+func (replacedTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, errors.New("not used")
+}
+
+// A program that replaced http.DefaultTransport (with a tracing wrapper, say) can still
+// create a client: New used to panic on the type assertion.
+func TestNewWithReplacedDefaultTransport(t *testing.T) {
+	old := http.DefaultTransport
+	http.DefaultTransport = replacedTransport{}
+	defer func() { http.DefaultTransport = old }()
+	c, err := autodiscover.New(nil)
+	require.NoError(t, err)
+	require.NotNil(t, c)
 }

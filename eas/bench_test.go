@@ -126,8 +126,8 @@ func benchClient(b *testing.B, messages int) (*Client, *eastest.Server) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := New(Options{URL: srv.URL(), User: "bench@contoso.test", DeviceID: "Bench01",
-		Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}), Base: srv.Transport()})
+	c, err := New(&Options{URL: srv.URL(), Mailbox: "bench@contoso.test", DeviceID: "Bench01",
+		Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}), Transport: srv.Transport()})
 	if err != nil {
 		b.Fatal(err)
 	}

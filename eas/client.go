@@ -20,6 +20,7 @@ import (
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/eas/wbxml"
 	"github.com/modernauth/mailauth/internal/core/bearer"
+	"github.com/modernauth/mailauth/internal/core/httpx"
 )
 
 // Protocol versions this client speaks. [MS-ASHTTP] 2.2.1.1.2.6 lists them
@@ -46,9 +47,10 @@ type Options struct {
 	// 451 redirect) wins over it.
 	URL string
 
-	// User is the mailbox to open, normally the user's UPN. Exchange Online
-	// takes the identity from the token and requires User to match it.
-	User string
+	// Mailbox is the mailbox to open (the ActiveSync User parameter),
+	// normally the user's UPN. Exchange Online takes the identity from the
+	// token and requires Mailbox to match it.
+	Mailbox string
 
 	// DeviceID identifies this device partnership: up to 32 letters and
 	// digits, stable across runs (the server keeps sync state and policy
@@ -82,9 +84,9 @@ type Options struct {
 	// URL.
 	AllowedHosts []string
 
-	// Base is the RoundTripper under the bearer transport. Nil means
+	// Transport is the RoundTripper under the bearer transport. Nil means
 	// http.DefaultTransport.
-	Base http.RoundTripper
+	Transport http.RoundTripper
 
 	// InsecureAllowHTTP allows plain http (tests on loopback only).
 	InsecureAllowHTTP bool
@@ -159,8 +161,8 @@ type Client struct {
 
 // String describes the options without the token source.
 func (o Options) String() string {
-	return fmt.Sprintf("eas.Options{URL:%q User:%q DeviceID:%q DeviceType:%q ProtocolVersion:%q Base64Query:%t Token:[redacted] AllowedHosts:%q}",
-		o.URL, o.User, o.DeviceID, o.DeviceType, o.ProtocolVersion, o.Base64Query, o.AllowedHosts)
+	return fmt.Sprintf("eas.Options{URL:%q Mailbox:%q DeviceID:%q DeviceType:%q ProtocolVersion:%q Base64Query:%t Token:[redacted] AllowedHosts:%q}",
+		o.URL, o.Mailbox, o.DeviceID, o.DeviceType, o.ProtocolVersion, o.Base64Query, o.AllowedHosts)
 }
 
 // GoString is like String, so %#v redacts the token source too.
@@ -175,18 +177,22 @@ func (c *Client) String() string {
 func (c *Client) GoString() string { return c.String() }
 
 // New returns a Client configured by opts. It does no I/O.
-func New(opts Options) (*Client, error) {
+func New(o *Options) (*Client, error) {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
 	if opts.Token == nil {
 		return nil, errors.New("eas: Options.Token must be set")
 	}
-	if opts.User == "" {
-		return nil, errors.New("eas: Options.User must be set (the mailbox, normally the user's UPN)")
+	if opts.Mailbox == "" {
+		return nil, errors.New("eas: Options.Mailbox must be set (the mailbox, normally the user's UPN)")
 	}
 	if err := checkDeviceID(opts.DeviceID); err != nil {
 		return nil, err
 	}
 	c := &Client{
-		user:       opts.User,
+		user:       opts.Mailbox,
 		deviceID:   opts.DeviceID,
 		deviceType: opts.DeviceType,
 		userAgent:  opts.UserAgent,
@@ -226,8 +232,8 @@ func New(opts Options) (*Client, error) {
 	hosts := opts.AllowedHosts
 	if len(hosts) == 0 {
 		hosts = []string{u.Hostname()}
-		for _, name := range []string{"global", "usgov", "usgovdod", "china"} {
-			if cl, err := cloud.ByName(name); err == nil && strings.EqualFold(cl.EASURL, strings.TrimRight(c.url, "/")) {
+		for _, cl := range cloud.All() {
+			if strings.EqualFold(cl.EASURL, strings.TrimRight(c.url, "/")) {
 				hosts = append(hosts, cl.Hosts()...)
 			}
 		}
@@ -235,7 +241,7 @@ func New(opts Options) (*Client, error) {
 	c.bt, err = bearer.New(bearer.Options{
 		Token:             opts.Token,
 		AllowedHosts:      hosts,
-		Base:              opts.Base,
+		Base:              opts.Transport,
 		InsecureAllowHTTP: opts.InsecureAllowHTTP,
 		MaxRetries:        opts.MaxRetries,
 		MaxBackoff:        opts.MaxBackoff,
@@ -556,12 +562,8 @@ func (c *Client) debug(ctx context.Context, msg, cmd string, status int) {
 
 func newHTTPError(cmd string, resp *http.Response) *HTTPError {
 	e := &HTTPError{Command: cmd, StatusCode: resp.StatusCode, Hint: httpHint(resp.StatusCode)}
-	if s := resp.Header.Get("Retry-After"); s != "" {
-		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n >= 0 {
-			e.RetryAfter = time.Duration(n) * time.Second
-		} else if t, err := http.ParseTime(s); err == nil {
-			e.RetryAfter = max(time.Until(t), 0)
-		}
+	if d, ok := httpx.RetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+		e.RetryAfter = d
 	}
 	for _, ch := range bearer.ParseChallenges(resp.Header.Values("WWW-Authenticate")) {
 		if ch.Error != "" {

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/eas"
 	"github.com/modernauth/mailauth/internal/core/bearer"
@@ -460,7 +461,7 @@ func TestSecurityDefaults(t *testing.T) {
 	e := newEnv(t, eastest.Options{})
 	c := e.client(t, func(o *eas.Options) { o.URL = "http://" + e.srv.Addr() + eastest.Path })
 	_, err := c.FolderSync(t.Context(), "0")
-	require.ErrorIs(t, err, bearer.ErrInsecureHTTP)
+	require.ErrorIs(t, err, mailauth.ErrInsecure)
 
 	c = e.client(t, func(o *eas.Options) { o.AllowedHosts = []string{"outlook.office365.com"} })
 	_, err = c.FolderSync(t.Context(), "0")
@@ -477,15 +478,15 @@ func TestNewValidates(t *testing.T) {
 		o    eas.Options
 		want string
 	}{
-		{"no token", eas.Options{User: "u", DeviceID: "d1"}, "Token"},
-		{"no user", eas.Options{Token: src, DeviceID: "d1"}, "User"},
-		{"no device", eas.Options{Token: src, User: "u"}, "DeviceID"},
-		{"bad device", eas.Options{Token: src, User: "u", DeviceID: "has-dash"}, "letters and digits"},
-		{"bad version", eas.Options{Token: src, User: "u", DeviceID: "d1", ProtocolVersion: "12.0"}, "not supported"},
-		{"bad url", eas.Options{Token: src, User: "u", DeviceID: "d1", URL: "/relative"}, "absolute"},
+		{"no token", eas.Options{Mailbox: "u", DeviceID: "d1"}, "Token"},
+		{"no mailbox", eas.Options{Token: src, DeviceID: "d1"}, "Mailbox"},
+		{"no device", eas.Options{Token: src, Mailbox: "u"}, "DeviceID"},
+		{"bad device", eas.Options{Token: src, Mailbox: "u", DeviceID: "has-dash"}, "letters and digits"},
+		{"bad version", eas.Options{Token: src, Mailbox: "u", DeviceID: "d1", ProtocolVersion: "12.0"}, "not supported"},
+		{"bad url", eas.Options{Token: src, Mailbox: "u", DeviceID: "d1", URL: "/relative"}, "absolute"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := eas.New(tc.o)
+			_, err := eas.New(&tc.o)
 			assert.ErrorContains(t, err, tc.want)
 		})
 	}
@@ -514,8 +515,8 @@ func TestContextCancel(t *testing.T) {
 func TestNoTokenInOutput(t *testing.T) {
 	t.Parallel()
 	const secret = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2Vu.c2ln"
-	o := eas.Options{User: "u@contoso.test", DeviceID: "d1", Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: secret})}
-	c, err := eas.New(o)
+	o := eas.Options{Mailbox: "u@contoso.test", DeviceID: "d1", Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: secret})}
+	c, err := eas.New(&o)
 	require.NoError(t, err)
 	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
 		assert.NotContains(t, fmt.Sprintf(format, o), secret, format)
@@ -582,8 +583,8 @@ func TestServerOptionsSpecSample(t *testing.T) {
 		h.Set("Content-Length", "0")
 	}))
 	t.Cleanup(srv.Close)
-	c, err := eas.New(eas.Options{URL: srv.URL + "/Microsoft-Server-ActiveSync", User: "u", DeviceID: "d1",
-		Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok"}), Base: srv.Client().Transport})
+	c, err := eas.New(&eas.Options{URL: srv.URL + "/Microsoft-Server-ActiveSync", Mailbox: "u", DeviceID: "d1",
+		Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok"}), Transport: srv.Client().Transport})
 	require.NoError(t, err)
 	info, err := c.ServerOptions(t.Context())
 	assert.ErrorContains(t, err, "none of which this client speaks")
@@ -654,4 +655,15 @@ func Test401ThenSuccessColdSource(t *testing.T) {
 	_, err = cl.Folders(t.Context())
 	require.NoError(t, err)
 	assert.EqualValues(t, 2, e.idp.TotalRequests(), "no more afterwards")
+}
+
+func TestNilOptionsAndLoopbackOnlyHTTP(t *testing.T) {
+	t.Parallel()
+	_, err := eas.New(nil)
+	assert.ErrorContains(t, err, "Options.Token must be set")
+	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"})
+	c, err := eas.New(&eas.Options{URL: "http://mail.contoso.test/Microsoft-Server-ActiveSync", Token: src, Mailbox: "u@contoso.test", DeviceID: "d1", InsecureAllowHTTP: true})
+	require.NoError(t, err)
+	_, err = c.FolderSync(t.Context(), "0")
+	assert.ErrorIs(t, err, mailauth.ErrInsecure, "InsecureAllowHTTP holds on loopback only")
 }

@@ -7,8 +7,8 @@
 // form of [MS-ASHTTP] 2.2.1.1.1.1), the MS-ASProtocolVersion (14.1 or 16.1)
 // and X-MS-PolicyKey headers and a WBXML body ([eas/wbxml]):
 //
-//	c, err := eas.New(eas.Options{
-//		User:     "alice@contoso.com",
+//	c, err := eas.New(&eas.Options{
+//		Mailbox:  "alice@contoso.com",
 //		DeviceID: "mailauth0001",
 //		Token:    src, // EAS.AccessAsUser.All for https://outlook.office365.com
 //	})

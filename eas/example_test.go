@@ -34,12 +34,12 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	c, err := eas.New(eas.Options{
-		URL:      srv.URL(),
-		User:     "alice@contoso.test",
-		DeviceID: "Example01",
-		Token:    oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
-		Base:     srv.Transport(), // trusts the test server's CA
+	c, err := eas.New(&eas.Options{
+		URL:       srv.URL(),
+		Mailbox:   "alice@contoso.test",
+		DeviceID:  "Example01",
+		Token:     oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
+		Transport: srv.Transport(), // trusts the test server's CA
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -78,7 +78,7 @@ func ExampleClient_State() {
 			log.Fatal(err)
 		}
 	}
-	c, err := eas.New(eas.Options{User: "alice@contoso.com", DeviceID: "MyScript01", Token: src, State: saved})
+	c, err := eas.New(&eas.Options{Mailbox: "alice@contoso.com", DeviceID: "MyScript01", Token: src, State: saved})
 	if err != nil {
 		log.Fatal(err)
 	}

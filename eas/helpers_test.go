@@ -57,16 +57,16 @@ func newEnv(t *testing.T, sopts eastest.Options) *env {
 func (e *env) client(t *testing.T, mod func(*eas.Options)) *eas.Client {
 	t.Helper()
 	o := eas.Options{
-		URL:      e.srv.URL(),
-		User:     testUser,
-		DeviceID: testDevice,
-		Token:    e.src,
-		Base:     e.srv.Transport(),
+		URL:       e.srv.URL(),
+		Mailbox:   testUser,
+		DeviceID:  testDevice,
+		Token:     e.src,
+		Transport: e.srv.Transport(),
 	}
 	if mod != nil {
 		mod(&o)
 	}
-	c, err := eas.New(o)
+	c, err := eas.New(&o)
 	require.NoError(t, err, "eas.New")
 	return c
 }

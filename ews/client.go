@@ -13,7 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/internal/core/bearer"
+	"github.com/modernauth/mailauth/internal/core/redact"
+	"github.com/modernauth/mailauth/internal/core/tlsconf"
 	"golang.org/x/oauth2"
 )
 
@@ -58,8 +61,8 @@ type Options struct {
 	// that keep notification subscriptions on one backend server.
 	PreferServerAffinity bool
 
-	// Base sends the HTTP requests. Nil means http.DefaultTransport.
-	Base http.RoundTripper
+	// Transport sends the HTTP requests. Nil means http.DefaultTransport.
+	Transport http.RoundTripper
 
 	// InsecureAllowHTTP allows an http:// URL (tests on loopback only).
 	InsecureAllowHTTP bool
@@ -107,8 +110,13 @@ type Client struct {
 	backendCk string // guarded by cookieMu: X-BackEndOverrideCookie value to echo
 }
 
-// New returns a Client for opts. It does no I/O.
-func New(opts Options) (*Client, error) {
+// New returns a Client for opts (nil is the zero value, which lacks the
+// required fields). It does no I/O.
+func New(o *Options) (*Client, error) {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
 	if opts.URL == "" {
 		return nil, errors.New("ews: Options.URL must be set (for Exchange Online: https://outlook.office365.com/EWS/Exchange.asmx)")
 	}
@@ -116,8 +124,13 @@ func New(opts Options) (*Client, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, fmt.Errorf("ews: Options.URL %q is not an http(s) URL", opts.URL)
 	}
-	if u.Scheme == "http" && !opts.InsecureAllowHTTP {
-		return nil, ErrInsecureHTTP
+	if u.Scheme == "http" {
+		if !opts.InsecureAllowHTTP {
+			return nil, fmt.Errorf("ews: %w: refusing plain http to %s (Options.InsecureAllowHTTP is for tests on loopback)", mailauth.ErrInsecure, u.Host)
+		}
+		if err := tlsconf.CheckInsecure("ews: Options.InsecureAllowHTTP", u.Host); err != nil {
+			return nil, err
+		}
 	}
 	if opts.Token == nil {
 		return nil, errors.New("ews: Options.Token must be set")
@@ -128,7 +141,7 @@ func New(opts Options) (*Client, error) {
 	tr, err := bearer.New(bearer.Options{
 		Token:             opts.Token,
 		AllowedHosts:      []string{u.Host},
-		Base:              opts.Base,
+		Base:              opts.Transport,
 		InsecureAllowHTTP: opts.InsecureAllowHTTP,
 		MaxRetries:        opts.MaxRetries,
 		MaxBackoff:        opts.MaxBackoff,
@@ -305,44 +318,8 @@ func (c *Client) post(ctx context.Context, op string, body []byte, payload paylo
 		he.AuthError, he.AuthErrorDescription, he.Claims = ch[0].Error, ch[0].Description, ch[0].Claims
 	}
 	snippet, _ := io.ReadAll(io.LimitReader(body2, 512))
-	he.Body = redact(strings.ToValidUTF8(string(snippet), "?"))
+	he.Body = redact.String(strings.ToValidUTF8(string(snippet), "?"))
 	return nil, he
-}
-
-// redact masks what looks like a bearer token or a JWT in text copied from
-// a response (an error page that echoes request headers), so that it cannot
-// reach logs through an error.
-func redact(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		rest := s[i:]
-		switch {
-		case len(rest) > 7 && strings.EqualFold(rest[:7], "bearer "):
-			b.WriteString(rest[:7] + "[redacted]")
-			i += 7 + tokenLen(rest[7:])
-		case strings.HasPrefix(rest, "eyJ"):
-			b.WriteString("[redacted]")
-			i += tokenLen(rest)
-		default:
-			b.WriteByte(s[i])
-			i++
-		}
-	}
-	return b.String()
-}
-
-// tokenLen is the length of the token68/JWT run at the start of s.
-func tokenLen(s string) int {
-	n := 0
-	for n < len(s) {
-		c := s[n]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~+/=", c) >= 0 {
-			n++
-			continue
-		}
-		break
-	}
-	return n
 }
 
 // firstError returns nil when every message succeeded, else the errors of

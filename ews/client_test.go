@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/ews"
 	"github.com/modernauth/mailauth/internal/fake/ewstest"
@@ -87,11 +88,11 @@ func (e *env) userToken(t *testing.T, upn string) string {
 
 func (e *env) client(t *testing.T, src oauth2.TokenSource, mailbox string, appOnly bool, mod func(*ews.Options)) *ews.Client {
 	t.Helper()
-	o := ews.Options{URL: e.srv.URL(), Token: src, Mailbox: mailbox, AppOnly: appOnly, Base: e.srv.Transport()}
+	o := ews.Options{URL: e.srv.URL(), Token: src, Mailbox: mailbox, AppOnly: appOnly, Transport: e.srv.Transport()}
 	if mod != nil {
 		mod(&o)
 	}
-	c, err := ews.New(o)
+	c, err := ews.New(&o)
 	require.NoError(t, err)
 	return c
 }
@@ -585,8 +586,8 @@ func TestRedirectNotFollowedAndNoTokenToOtherHost(t *testing.T) {
 		http.Redirect(w, r, other.URL+"/EWS/Exchange.asmx", http.StatusFound)
 	}))
 	defer redir.Close()
-	c, err := ews.New(ews.Options{URL: redir.URL + "/EWS/Exchange.asmx", Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "secret-token"}),
-		Mailbox: alice, Base: redir.Client().Transport})
+	c, err := ews.New(&ews.Options{URL: redir.URL + "/EWS/Exchange.asmx", Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "secret-token"}),
+		Mailbox: alice, Transport: redir.Client().Transport})
 	require.NoError(t, err)
 	_, err = c.GetFolder(t.Context(), ews.Inbox)
 	var he *ews.HTTPError
@@ -603,15 +604,15 @@ func TestRedirectNotFollowedAndNoTokenToOtherHost(t *testing.T) {
 func TestOptionsValidation(t *testing.T) {
 	t.Parallel()
 	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"})
-	_, err := ews.New(ews.Options{URL: "http://mail.contoso.test/EWS/Exchange.asmx", Token: src, Mailbox: alice})
-	assert.ErrorIs(t, err, ews.ErrInsecureHTTP)
-	_, err = ews.New(ews.Options{URL: "https://mail.contoso.test/EWS/Exchange.asmx", Token: src})
+	_, err := ews.New(&ews.Options{URL: "http://mail.contoso.test/EWS/Exchange.asmx", Token: src, Mailbox: alice})
+	assert.ErrorIs(t, err, mailauth.ErrInsecure)
+	_, err = ews.New(&ews.Options{URL: "https://mail.contoso.test/EWS/Exchange.asmx", Token: src})
 	assert.ErrorContains(t, err, "Mailbox")
-	_, err = ews.New(ews.Options{URL: "https://mail.contoso.test/EWS/Exchange.asmx", Mailbox: alice})
+	_, err = ews.New(&ews.Options{URL: "https://mail.contoso.test/EWS/Exchange.asmx", Mailbox: alice})
 	assert.ErrorContains(t, err, "Token")
-	_, err = ews.New(ews.Options{Token: src, Mailbox: alice})
+	_, err = ews.New(&ews.Options{Token: src, Mailbox: alice})
 	assert.ErrorContains(t, err, "URL")
-	c, err := ews.New(ews.Options{URL: "https://mail.contoso.test/EWS/Exchange.asmx", Token: src, Mailbox: alice})
+	c, err := ews.New(&ews.Options{URL: "https://mail.contoso.test/EWS/Exchange.asmx", Token: src, Mailbox: alice})
 	require.NoError(t, err)
 	assert.Equal(t, `ews.Client{URL:"https://mail.contoso.test/EWS/Exchange.asmx" Mailbox:"alice@contoso.test" AppOnly:false}`, fmt.Sprint(c))
 }
@@ -677,14 +678,14 @@ func TestNoTokenInErrorsOrLogs(t *testing.T) {
 	defer srv.Close()
 	const token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL291dGxvb2sifQ.c2lnbmF0dXJl"
 	var logs strings.Builder
-	c, err := ews.New(ews.Options{URL: srv.URL + "/EWS/Exchange.asmx", Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}),
-		Mailbox: alice, Base: srv.Client().Transport, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	c, err := ews.New(&ews.Options{URL: srv.URL + "/EWS/Exchange.asmx", Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}),
+		Mailbox: alice, Transport: srv.Client().Transport, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	require.NoError(t, err)
 	_, err = c.GetFolder(t.Context(), ews.Inbox)
 	var he *ews.HTTPError
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, http.StatusBadRequest, he.StatusCode)
-	assert.Contains(t, he.Body, "Bearer [redacted]")
+	assert.Contains(t, he.Body, "Bearer [REDACTED]")
 	for _, s := range []string{fmt.Sprintf("%v %+v %#v", err, he, he), he.Body, logs.String(), fmt.Sprintf("%v %#v", c, c)} {
 		assert.NotContains(t, s, "eyJ0eXAi")
 	}
@@ -757,4 +758,15 @@ func TestFindItemsStopsWithContext(t *testing.T) {
 	}
 	assert.Equal(t, 5, n)
 	assert.Equal(t, 1, errs)
+}
+
+func TestNilOptionsAndLoopbackOnlyHTTP(t *testing.T) {
+	t.Parallel()
+	_, err := ews.New(nil)
+	assert.ErrorContains(t, err, "Options.URL must be set")
+	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"})
+	_, err = ews.New(&ews.Options{URL: "http://mail.contoso.test/EWS/Exchange.asmx", Token: src, Mailbox: alice, InsecureAllowHTTP: true})
+	assert.ErrorIs(t, err, mailauth.ErrInsecure, "InsecureAllowHTTP holds on loopback only")
+	_, err = ews.New(&ews.Options{URL: "http://127.0.0.1:8080/EWS/Exchange.asmx", Token: src, Mailbox: alice, InsecureAllowHTTP: true})
+	assert.NoError(t, err)
 }

@@ -189,12 +189,8 @@ func (e *HTTPError) Temporary() bool {
 		e.StatusCode == http.StatusBadGateway || e.StatusCode == http.StatusGatewayTimeout
 }
 
-// Errors of the bearer transport, re-exported so callers can test for them.
-var (
-	// ErrInsecureHTTP is returned instead of sending a token over plain
-	// http; see [Options.InsecureAllowHTTP].
-	ErrInsecureHTTP = bearer.ErrInsecureHTTP
-)
+// Errors of the bearer transport, exported here so callers can test for them
+// with errors.As.
 
 // HostNotAllowedError is returned for a request to a host that may not
 // receive the token; nothing was sent.

@@ -35,11 +35,11 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	c, err := ews.New(ews.Options{
-		URL:     srv.URL(),
-		Token:   oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}),
-		Mailbox: "alice@contoso.test",
-		Base:    srv.Transport(), // trusts the test server's certificate
+	c, err := ews.New(&ews.Options{
+		URL:       srv.URL(),
+		Token:     oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}),
+		Mailbox:   "alice@contoso.test",
+		Transport: srv.Transport(), // trusts the test server's certificate
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -70,7 +70,7 @@ func Example_appOnly() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	c, err := ews.New(ews.Options{
+	c, err := ews.New(&ews.Options{
 		URL:     cloud.Global.EWSURL,
 		Token:   app.Source(cloud.Global.AppOnlyScope()),
 		Mailbox: "shared@contoso.com",

@@ -66,7 +66,7 @@ func canon(t *testing.T, doc []byte, local string) string {
 
 func testClient(t *testing.T, appOnly bool, mailbox string) *Client {
 	t.Helper()
-	c, err := New(Options{URL: "https://outlook.office365.com/EWS/Exchange.asmx", Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"}),
+	c, err := New(&Options{URL: "https://outlook.office365.com/EWS/Exchange.asmx", Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"}),
 		Mailbox: mailbox, AppOnly: appOnly})
 	require.NoError(t, err)
 	return c

@@ -20,11 +20,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"slices"
 	"time"
+
+	"github.com/modernauth/mailauth/internal/core/httpx"
 
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/eas"
@@ -89,10 +90,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	base := http.DefaultTransport.(*http.Transport).Clone()
+	base := httpx.Transport()
 	base.TLSClientConfig = env.TLS
-	c, err := eas.New(eas.Options{URL: *easURL, User: f.Mailbox, DeviceID: *deviceID, Token: env.Source(cloud.EAS),
-		Base: env.Transport(base), State: st, Logger: env.Logger})
+	c, err := eas.New(&eas.Options{URL: *easURL, Mailbox: f.Mailbox, DeviceID: *deviceID, Token: env.Source(cloud.EAS),
+		Transport: env.Transport(base), State: st, Logger: env.Logger})
 	if err != nil {
 		return err
 	}

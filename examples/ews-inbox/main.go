@@ -87,8 +87,8 @@ func list(ctx context.Context, env *cli.Env, stdout, stderr io.Writer, ewsURL, r
 	if err := env.EnsureSignedIn(ctx); err != nil {
 		return err
 	}
-	c, err := ews.New(ews.Options{URL: ewsURL, Token: env.Source(cloud.EWS), Mailbox: env.Flags.Mailbox, AppOnly: appOnly,
-		Base: env.HTTP.Transport, Logger: env.Logger})
+	c, err := ews.New(&ews.Options{URL: ewsURL, Token: env.Source(cloud.EWS), Mailbox: env.Flags.Mailbox, AppOnly: appOnly,
+		Transport: env.HTTP.Transport, Logger: env.Logger})
 	if err != nil {
 		return err
 	}

@@ -16,8 +16,8 @@
 //     differs from the first request's, it goes out without a token. Use
 //     [CheckRedirect] (or [Transport.Client]) so an http.Client also refuses
 //     https-to-http downgrades and strips a caller-set Authorization header.
-//   - Plain http is refused with [ErrInsecureHTTP] unless
-//     [Options.InsecureAllowHTTP] is set (tests on loopback).
+//   - Plain http is refused with an error wrapping mailauth.ErrInsecure unless
+//     [Options.InsecureAllowHTTP] is set and the host is a loopback address.
 //   - Tokens never appear in an error, a log line or a %v of any value of
 //     this package.
 //

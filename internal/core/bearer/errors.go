@@ -1,19 +1,8 @@
 package bearer
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
-)
-
-var (
-	// ErrInsecureHTTP is returned instead of sending a token over plain
-	// http. Set [Options.InsecureAllowHTTP] to allow it (tests on loopback).
-	ErrInsecureHTTP = errors.New("bearer: refusing to send a token over plain http; use https (or set InsecureAllowHTTP for tests on loopback)")
-
-	// ErrNoToken is returned when the token source returns a nil or empty
-	// token.
-	ErrNoToken = errors.New("bearer: the token source returned an empty token")
 )
 
 // HostNotAllowedError is returned by [Transport.RoundTrip] for a request

@@ -10,12 +10,15 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/modernauth/mailauth"
+	"github.com/modernauth/mailauth/internal/core/httpx"
+	"github.com/modernauth/mailauth/internal/core/tlsconf"
 )
 
 // Defaults used when the corresponding [Options] field is zero.
@@ -229,29 +232,13 @@ func firstRequest(req *http.Request) *http.Request {
 	return req
 }
 
-type contextTokenSource interface {
-	TokenContext(ctx context.Context) (*oauth2.Token, error)
-}
-
-type invalidator interface {
-	Invalidate(tok *oauth2.Token)
-}
-
 func (t *Transport) token(ctx context.Context) (*oauth2.Token, error) {
-	var (
-		tok *oauth2.Token
-		err error
-	)
-	if cs, ok := t.src.(contextTokenSource); ok {
-		tok, err = cs.TokenContext(ctx)
-	} else {
-		tok, err = t.src.Token()
+	tok, err := mailauth.TokenContext(ctx, t.src)
+	if errors.Is(err, mailauth.ErrNoToken) {
+		return nil, fmt.Errorf("bearer: %w", err)
 	}
 	if err != nil {
 		return nil, &TokenError{Err: err}
-	}
-	if tok == nil || tok.AccessToken == "" {
-		return nil, ErrNoToken
 	}
 	return tok, nil
 }
@@ -276,8 +263,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		withToken = false
 	}
 	if withToken {
-		if req.URL.Scheme != "https" && !t.insecure {
-			return nil, ErrInsecureHTTP
+		if req.URL.Scheme != "https" {
+			if !t.insecure {
+				return nil, fmt.Errorf("bearer: %w: refusing plain http to %s; use https (InsecureAllowHTTP is for tests on loopback)", mailauth.ErrInsecure, req.URL.Host)
+			}
+			if err := tlsconf.CheckInsecure("InsecureAllowHTTP", req.URL.Host); err != nil {
+				return nil, err
+			}
 		}
 		if !t.Allowed(req.URL.Host) {
 			return nil, &HostNotAllowedError{Host: req.URL.Host}
@@ -326,28 +318,26 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			for _, c := range ParseChallenges(resp.Header.Values("WWW-Authenticate")) {
 				if c.Claims != "" {
-					discard(resp)
+					httpx.Drain(resp)
 					return nil, &ChallengeError{StatusCode: resp.StatusCode, Challenge: c}
 				}
 			}
 			if resp.StatusCode == http.StatusForbidden || retried401 || !replayable {
 				return resp, nil
 			}
-			inv, ok := t.src.(invalidator)
-			if !ok {
+			if !mailauth.Invalidate(t.src, tok) {
 				return resp, nil
 			}
-			inv.Invalidate(tok)
 			retried401 = true
 			t.debug(ctx, "bearer: 401, retrying once with a fresh token", req, resp.StatusCode, 0)
-			discard(resp)
+			httpx.Drain(resp)
 			continue
 
 		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 			if retries >= t.maxRetries || !replayable {
 				return resp, nil
 			}
-			wait, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now())
+			wait, ok := httpx.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
 			if !ok {
 				wait = min(backoff, t.maxBackoff)
 				backoff *= 2
@@ -359,7 +349,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				return resp, nil
 			}
 			t.debug(ctx, "bearer: server busy, waiting before retry", req, resp.StatusCode, wait)
-			discard(resp)
+			httpx.Drain(resp)
 			if err := sleep(ctx, wait); err != nil {
 				return nil, err
 			}
@@ -377,27 +367,6 @@ func (t *Transport) debug(ctx context.Context, msg string, req *http.Request, st
 	t.log.DebugContext(ctx, msg, slog.String("host", req.URL.Host), slog.Int("status", status), slog.Duration("wait", wait))
 }
 
-// retryAfter parses a Retry-After value: delay-seconds or an HTTP-date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0, false
-		}
-		if n > int64(365*24*time.Hour/time.Second) {
-			n = int64(365 * 24 * time.Hour / time.Second)
-		}
-		return time.Duration(n) * time.Second, true
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		return max(at.Sub(now), 0), true
-	}
-	return 0, false
-}
-
 func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
@@ -410,9 +379,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-tm.C:
 		return nil
 	}
-}
-
-func discard(resp *http.Response) {
-	io.CopyN(io.Discard, resp.Body, maxDrain)
-	resp.Body.Close()
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modernauth/mailauth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
@@ -180,8 +181,16 @@ func TestRefusesPlainHTTP(t *testing.T) {
 	require.NoError(t, err)
 	req, _ := http.NewRequest("GET", srv.URL, nil)
 	_, err = tr.RoundTrip(req)
-	require.ErrorIs(t, err, ErrInsecureHTTP)
+	require.ErrorIs(t, err, mailauth.ErrInsecure)
 	assert.EqualValues(t, 0, hits.Load())
+
+	// InsecureAllowHTTP holds on loopback only.
+	tr, err = New(Options{Token: &countingSource{}, AllowedHosts: []string{"mail.contoso.test"}, InsecureAllowHTTP: true})
+	require.NoError(t, err)
+	far, _ := http.NewRequest("GET", "http://mail.contoso.test/EWS/Exchange.asmx", nil)
+	_, err = tr.RoundTrip(far)
+	require.ErrorIs(t, err, mailauth.ErrInsecure)
+	assert.ErrorContains(t, err, "mail.contoso.test")
 
 	tr, err = New(Options{Token: &countingSource{}, AllowedHosts: []string{u.Hostname()}, InsecureAllowHTTP: true})
 	require.NoError(t, err)
@@ -451,7 +460,7 @@ func TestTokenErrorWrapped(t *testing.T) {
 
 	tr = newTransport(t, srv, oauth2.StaticTokenSource(&oauth2.Token{}), nil)
 	_, err = tr.RoundTrip(req)
-	assert.ErrorIs(t, err, ErrNoToken)
+	assert.ErrorIs(t, err, mailauth.ErrNoToken)
 }
 
 func TestNoTokenInLogs(t *testing.T) {
@@ -477,21 +486,6 @@ func TestNoTokenInLogs(t *testing.T) {
 	assert.Contains(t, buf.String(), "status=503")
 	assert.NotContains(t, buf.String(), "tok-")
 	assert.NotContains(t, fmt.Sprintf("%v %+v %#v", tr, tr, tr), "tok-")
-}
-
-func TestRetryAfterParse(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	d, ok := retryAfter("7", now)
-	assert.True(t, ok)
-	assert.Equal(t, 7*time.Second, d)
-	d, ok = retryAfter(now.Add(3*time.Second).Format(http.TimeFormat), now)
-	assert.True(t, ok)
-	assert.Equal(t, 3*time.Second, d)
-	_, ok = retryAfter("soon", now)
-	assert.False(t, ok)
-	_, ok = retryAfter("-1", now)
-	assert.False(t, ok)
 }
 
 func TestConcurrentUse(t *testing.T) {

@@ -20,8 +20,8 @@ const Mask = "[REDACTED]"
 
 var (
 	// jwtLike matches a JWT (a base64url JSON header "eyJ", then two more parts) and any
-	// long base64url run that starts like one.
-	jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_\-+/=]{4,}(?:\.[A-Za-z0-9_\-+/=]*){0,2}`)
+	// base64url run that starts like one: no "eyJ" survives.
+	jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_\-+/=]*(?:\.[A-Za-z0-9_\-+/=]*){0,2}`)
 	// bearerLike matches an Authorization header value.
 	bearerLike = regexp.MustCompile(`(?i)(bearer\s+)[A-Za-z0-9\-._~+/=]+`)
 	// saslCommand matches the initial response of an AUTHENTICATE or AUTH command of any

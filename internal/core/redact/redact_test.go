@@ -58,13 +58,15 @@ var (
 func FuzzString(f *testing.F) {
 	f.Add("Bearer " + jwt)
 	f.Add("A1 AUTHENTICATE XOAUTH2 dXNlcj1h")
+	f.Add("BEARER abc eyJ")
+	f.Add("Authorization: Bearer eyJ0eXAi.eyJhdWQi.sig-_= and token eyJabc.def.ghi, end")
 	f.Add("a2 AUTHENTICATE XOAUTH2 dXNlcj1hQGIBYXV0aD1CZWFyZXIgeHh4eAEB\r\n")
 	f.Add("dXNlcj1hQGIBYXV0aD1CZWFyZXIgeHh4eAEBdXNlcj1hQGIB\r\n")
 	f.Add("* OK [CAPABILITY IMAP4rev1 SASL-IR] hi\r\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		out := String(s)
-		if strings.Contains(s, jwt) && strings.Contains(out, jwt) {
-			t.Fatal("JWT survived")
+		if strings.Contains(out, "eyJ") {
+			t.Fatalf("a JWT-shaped run survived in %q", out)
 		}
 		for _, line := range strings.Split(s, "\n") {
 			f := asciiFields.Split(strings.TrimLeft(line, "\t\f\r "), -1)

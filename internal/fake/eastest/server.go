@@ -35,6 +35,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modernauth/mailauth/internal/core/httpx"
+
 	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 	"github.com/modernauth/mailauth/internal/fake/testpki"
 )
@@ -207,7 +209,7 @@ func (s *Server) CA() *testpki.CA { return s.ca }
 // Transport returns an http.Transport that trusts the server's CA, to use
 // as the client's base RoundTripper.
 func (s *Server) Transport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
+	t := httpx.Transport()
 	t.TLSClientConfig = s.ca.ClientConfig()
 	return t
 }

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modernauth/mailauth/internal/core/httpx"
+
 	"golang.org/x/oauth2"
 
 	"github.com/modernauth/mailauth"
@@ -118,7 +120,7 @@ func Setup(f *Flags, stderr io.Writer) (*Env, error) {
 		e.Transcript = e.Redactor.Writer(stderr)
 		e.Logger = slog.New(slog.NewTextHandler(e.Transcript, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr := httpx.Transport()
 	tr.TLSClientConfig = e.TLS.Clone()
 	e.HTTP = &http.Client{Transport: e.Transport(tr), Timeout: 60 * time.Second}
 

@@ -150,7 +150,7 @@ func checkEWS(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 	if url == "" {
 		url = t.Cloud.EWSURL
 	}
-	c, err := ews.New(ews.Options{URL: url, Token: src, Mailbox: t.Mailbox, AppOnly: t.AppOnly, Base: t.HTTP, Logger: t.Logger})
+	c, err := ews.New(&ews.Options{URL: url, Token: src, Mailbox: t.Mailbox, AppOnly: t.AppOnly, Transport: t.HTTP, Logger: t.Logger})
 	if err != nil {
 		return fail("bad EWS settings", "check -ews-url and -mailbox", err.Error())
 	}
@@ -195,7 +195,7 @@ func checkEAS(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 	if dev == "" {
 		dev = "mailcheck0001"
 	}
-	c, err := eas.New(eas.Options{URL: url, User: t.Mailbox, DeviceID: dev, Token: src, Base: t.HTTP, Logger: t.Logger})
+	c, err := eas.New(&eas.Options{URL: url, Mailbox: t.Mailbox, DeviceID: dev, Token: src, Transport: t.HTTP, Logger: t.Logger})
 	if err != nil {
 		return fail("bad ActiveSync settings", "check -eas-url, -mailbox and -device-id", err.Error())
 	}
