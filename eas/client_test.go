@@ -19,7 +19,6 @@ import (
 	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/eas"
-	"github.com/modernauth/mailauth/internal/core/bearer"
 	"github.com/modernauth/mailauth/internal/fake/eastest"
 )
 
@@ -465,7 +464,7 @@ func TestSecurityDefaults(t *testing.T) {
 
 	c = e.client(t, func(o *eas.Options) { o.AllowedHosts = []string{"outlook.office365.com"} })
 	_, err = c.FolderSync(t.Context(), "0")
-	var hn *bearer.HostNotAllowedError
+	var hn *eas.HostNotAllowedError // exported by eas: a caller outside the module can errors.As it
 	require.ErrorAs(t, err, &hn)
 	assert.Equal(t, 0, e.srv.TotalRequests())
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/modernauth/mailauth/internal/core/bearer"
 )
 
 var (
@@ -227,3 +229,18 @@ var (
 	_ error = (*RedirectError)(nil)
 	_ error = (*ProtocolError)(nil)
 )
+
+// Errors of the bearer transport under the client, exported here so callers can test
+// for them with errors.As (they are the same types ews exports).
+
+// HostNotAllowedError is returned for a request to a host that may not receive the
+// token (an HTTP 451 redirect to a host outside Options.AllowedHosts, say); nothing was
+// sent.
+type HostNotAllowedError = bearer.HostNotAllowedError
+
+// TokenError reports that the token source failed; it unwraps to the source's error.
+type TokenError = bearer.TokenError
+
+// ChallengeError reports a 401 or 403 carrying a claims challenge (Conditional Access,
+// continuous access evaluation): get a token with those claims and try again.
+type ChallengeError = bearer.ChallengeError

@@ -200,6 +200,10 @@ type HostNotAllowedError = bearer.HostNotAllowedError
 // source's error.
 type TokenError = bearer.TokenError
 
+// ChallengeError reports a 401 or 403 carrying a claims challenge (Conditional Access,
+// continuous access evaluation): get a token with those claims and try again.
+type ChallengeError = bearer.ChallengeError
+
 // ParseError reports a response that is not well-formed EWS SOAP.
 type ParseError struct {
 	Op  string

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/modernauth/mailauth"
 	"golang.org/x/oauth2"
 )
 
@@ -288,14 +289,10 @@ func (c *Cache) Wrap(name string, src oauth2.TokenSource) *Source {
 
 type wrapped struct{ src oauth2.TokenSource }
 
-type contextTokenSource interface {
-	TokenContext(ctx context.Context) (*oauth2.Token, error)
-}
-
 func (w wrapped) fetch(ctx context.Context, _ *oauth2.Token) (*oauth2.Token, time.Time, error) {
 	var tok *oauth2.Token
 	var err error
-	if cs, ok := w.src.(contextTokenSource); ok {
+	if cs, ok := w.src.(mailauth.ContextTokenSource); ok {
 		tok, err = cs.TokenContext(ctx)
 	} else {
 		tok, err = w.src.Token()

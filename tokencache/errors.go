@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modernauth/mailauth/internal/core/httpx"
+
 	"golang.org/x/oauth2"
 )
 
@@ -205,12 +207,8 @@ func idpError(status int, header http.Header, body []byte, cause error) error {
 		e.Code = "invalid_response"
 	}
 	if header != nil {
-		if ra := header.Get("Retry-After"); ra != "" {
-			if n, err := strconv.Atoi(strings.TrimSpace(ra)); err == nil && n >= 0 {
-				e.RetryAfter = time.Duration(min(n, 300)) * time.Second
-			} else if t, err := http.ParseTime(ra); err == nil {
-				e.RetryAfter = min(max(time.Until(t), 0), 5*time.Minute)
-			}
+		if d, ok := httpx.RetryAfter(header.Get("Retry-After"), time.Now()); ok {
+			e.RetryAfter = min(d, 5*time.Minute)
 		}
 	}
 	e.Transient = status == 0 || status >= 500 || status == 429 || status == 408 ||

@@ -32,8 +32,10 @@ type Source struct {
 }
 
 var (
-	_ oauth2.TokenSource = (*Source)(nil)
-	_ contextTokenSource = (*Source)(nil)
+	// A Source honours the module's token-source contract: protocol packages pass the
+	// request's context to TokenContext and call Invalidate after a refusal.
+	_ mailauth.ContextTokenSource = (*Source)(nil)
+	_ mailauth.Invalidator        = (*Source)(nil)
 )
 
 // Token implements [oauth2.TokenSource]. A blocking fetch is bounded by
