@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modernauth/mailauth/internal/core/audience"
 	"github.com/modernauth/mailauth/internal/core/bearer"
 	"golang.org/x/oauth2"
 )
@@ -126,7 +127,7 @@ func New(opts Options) (*Client, error) {
 		return nil, errors.New("ews: Options.Mailbox must be the SMTP address of the mailbox to open (it routes every request via X-AnchorMailbox)")
 	}
 	tr, err := bearer.New(bearer.Options{
-		Token:             opts.Token,
+		Token:             audience.Guard(opts.Token, audience.Exchange), // a Graph token is refused before it is sent
 		AllowedHosts:      []string{u.Host},
 		Base:              opts.Base,
 		InsecureAllowHTTP: opts.InsecureAllowHTTP,
