@@ -221,7 +221,7 @@ func (c *Client) Upload(ctx context.Context, s *UploadSession, r io.ReaderAt) (s
 			return "", fmt.Errorf("graph: Upload: reading bytes %d-%d: %w", off, off+n-1, err)
 		}
 		k := &call{op: "upload attachment chunk", method: http.MethodPut, url: s.URL, plain: true, body: buf[:n],
-			ctype: "application/octet-stream",
+			ctype:  "application/octet-stream",
 			header: http.Header{"Content-Range": {fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, s.Size)}}}
 		resp, err := c.do(ctx, k)
 		if err != nil {

@@ -638,9 +638,9 @@ type jsonMessage struct {
 		ContentType string `json:"contentType"`
 		Content     string `json:"content"`
 	} `json:"body"`
-	To          []jsonRecipient `json:"toRecipients"`
-	Cc          []jsonRecipient `json:"ccRecipients"`
-	Bcc         []jsonRecipient `json:"bccRecipients"`
+	To          []jsonRecipient  `json:"toRecipients"`
+	Cc          []jsonRecipient  `json:"ccRecipients"`
+	Bcc         []jsonRecipient  `json:"bccRecipients"`
 	Attachments []jsonAttachment `json:"attachments"`
 }
 

@@ -139,9 +139,9 @@ type Server struct {
 	inflight    map[string]int // guarded by mu: by mailbox
 	maxInflight map[string]int // guarded by mu
 	sent        []Sent
-	throttle    int           // guarded by mu: next API requests answered throttleCode
-	throttleSt  int           // guarded by mu
-	retryAfter  time.Duration // guarded by mu
+	throttle    int                        // guarded by mu: next API requests answered throttleCode
+	throttleSt  int                        // guarded by mu
+	retryAfter  time.Duration              // guarded by mu
 	restricted  map[string]map[string]bool // guarded by mu: app id -> mailboxes in its scope
 	linkBase    string                     // guarded by mu: base of nextLink/deltaLink URLs
 	uploadBase  string                     // guarded by mu: base of upload URLs

@@ -76,8 +76,8 @@ type tombstone struct {
 
 type mbox struct {
 	addr        string
-	folders     map[string]*folder // by id
-	wellKnown   map[string]string  // well-known name -> id
+	folders     map[string]*folder  // by id
+	wellKnown   map[string]string   // well-known name -> id
 	messages    map[string]*message // by immutable id
 	grants      map[string]bool     // lower-case UPNs or app ids with FullAccess
 	restOff     bool
