@@ -25,7 +25,7 @@ type counting struct {
 }
 
 func (c *counting) Token() (*oauth2.Token, error) { return c.tok, nil }
-func (c *counting) Invalidate(*oauth2.Token)     { c.invalidated++ }
+func (c *counting) Invalidate(*oauth2.Token)      { c.invalidated++ }
 
 func TestGuard(t *testing.T) {
 	graphTok := &oauth2.Token{AccessToken: jwt("https://graph.microsoft.com")}
