@@ -1,7 +1,9 @@
 package graph_test
 
 import (
+	"encoding/base64"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -104,3 +106,18 @@ func (e *env) statuses() []int {
 }
 
 var _ = http.StatusOK
+
+// base64Lines encodes data as MIME base64 with 76-character lines.
+func base64Lines(data []byte) string {
+	enc := base64.StdEncoding.EncodeToString(data)
+	var b strings.Builder
+	b.Grow(len(enc) + len(enc)/76*2 + 2)
+	for len(enc) > 76 {
+		b.WriteString(enc[:76])
+		b.WriteString("\r\n")
+		enc = enc[76:]
+	}
+	b.WriteString(enc)
+	b.WriteString("\r\n")
+	return b.String()
+}

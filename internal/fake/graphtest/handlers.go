@@ -441,18 +441,17 @@ func (x *exchange) maxPageSize(def int) int {
 
 // deltaLinks writes @odata.nextLink or @odata.deltaLink for a delta page.
 func (s *Server) deltaLinks(w *jsonWriter, x *exchange, d deltaState, end, total int) {
-	q := url.Values{}
+	// Graph's delta links keep the OData keys literal: ...delta?$skiptoken=... / ?$deltatoken=...
+	q := ""
 	if v := x.r.URL.Query().Get("$select"); v != "" {
-		q.Set("$select", v)
+		q = "$select=" + url.QueryEscape(v) + "&"
 	}
 	path := x.r.URL.EscapedPath()
 	if end < total {
-		q.Set("$skiptoken", deltaState{since: d.since, upto: d.upto, offset: end}.token())
-		w.field("@odata.nextLink", s.linkBase+path+"?"+q.Encode())
+		w.field("@odata.nextLink", s.linkBase+path+"?"+q+"$skiptoken="+deltaState{since: d.since, upto: d.upto, offset: end}.token())
 		return
 	}
-	q.Set("$deltatoken", deltaState{since: d.upto, upto: d.upto}.token())
-	w.field("@odata.deltaLink", s.linkBase+path+"?"+q.Encode())
+	w.field("@odata.deltaLink", s.linkBase+path+"?"+q+"$deltatoken="+deltaState{since: d.upto, upto: d.upto}.token())
 }
 
 func (s *Server) messageDelta(x *exchange, folderID string) {
