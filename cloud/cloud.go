@@ -1,6 +1,7 @@
 // Package cloud describes the Microsoft clouds that host Exchange Online: where Entra ID signs
 // tokens, which resource the mail protocols accept tokens for, and which hosts serve IMAP, POP3,
-// SMTP, EWS, Exchange ActiveSync and Autodiscover.
+// SMTP, EWS, Exchange ActiveSync and Autodiscover, and where each cloud's Microsoft Graph lives
+// (GraphURL, with its own scopes: Graph tokens and Exchange tokens are not interchangeable).
 //
 // The four clouds are plain values. Copy one and change any field to reach a test server, an
 // ADFS authority or a host this package does not know:
@@ -57,6 +58,10 @@ type Cloud struct {
 	// AutodiscoverPOXHost serves Exchange Online's POX and SOAP autodiscover; the
 	// unauthenticated http probe of a domain hosted in this cloud redirects to it.
 	AutodiscoverPOXHost string
+	// GraphURL is the cloud's Microsoft Graph endpoint, scheme and host with no version
+	// (the graph package adds /v1.0), for example "https://graph.microsoft.com". It is also
+	// the resource Graph tokens are issued for; see [Cloud.GraphScopes].
+	GraphURL string
 }
 
 // Global is the worldwide commercial cloud (also used by GCC).
@@ -71,6 +76,7 @@ var Global = Cloud{
 	EASURL:              "https://outlook.office365.com/Microsoft-Server-ActiveSync",
 	AutodiscoverHost:    "outlook.office365.com",
 	AutodiscoverPOXHost: "autodiscover-s.outlook.com",
+	GraphURL:            "https://graph.microsoft.com",
 }
 
 // USGov is Microsoft 365 GCC High (US Government L4).
@@ -85,6 +91,7 @@ var USGov = Cloud{
 	EASURL:              "https://outlook.office365.us/Microsoft-Server-ActiveSync",
 	AutodiscoverHost:    "outlook.office365.us",
 	AutodiscoverPOXHost: "autodiscover-s.office365.us",
+	GraphURL:            "https://graph.microsoft.us",
 }
 
 // USGovDoD is Microsoft 365 DoD (US Government L5).
@@ -105,6 +112,7 @@ var USGovDoD = Cloud{
 	EASURL:              "https://outlook-dod.office365.us/Microsoft-Server-ActiveSync",
 	AutodiscoverHost:    "outlook-dod.office365.us",
 	AutodiscoverPOXHost: "autodiscover-s-dod.office365.us",
+	GraphURL:            "https://dod-graph.microsoft.us",
 }
 
 // China is Microsoft 365 operated by 21Vianet.
@@ -119,6 +127,7 @@ var China = Cloud{
 	EASURL:              "https://partner.outlook.cn/Microsoft-Server-ActiveSync",
 	AutodiscoverHost:    "partner.outlook.cn",
 	AutodiscoverPOXHost: "autodiscover-s.partner.outlook.cn",
+	GraphURL:            "https://microsoftgraph.chinacloudapi.cn",
 }
 
 // ByName returns the cloud with the given short name ("global", "usgov", "usgovdod", "china").
@@ -159,12 +168,15 @@ func permission(p Protocol) string {
 		return "EWS.AccessAsUser.All"
 	case EAS:
 		return "EAS.AccessAsUser.All"
+	case Graph:
+		return "Mail.ReadWrite"
 	}
 	return ""
 }
 
 // AppPermission returns the application permission (app role) a token needs for p when it is
-// acquired app-only, for example "IMAP.AccessAsApp" or, for EWS, "full_access_as_app".
+// acquired app-only, for example "IMAP.AccessAsApp", for EWS "full_access_as_app" and for Graph
+// "Mail.ReadWrite" (Microsoft Graph's permission, not Exchange's).
 // EAS has no app-only permission; AppPermission returns "" for it.
 func AppPermission(p Protocol) string {
 	switch p {
@@ -176,6 +188,8 @@ func AppPermission(p Protocol) string {
 		return "SMTP.SendAsApp"
 	case EWS:
 		return "full_access_as_app"
+	case Graph:
+		return "Mail.ReadWrite"
 	}
 	return ""
 }
@@ -187,6 +201,9 @@ func DelegatedPermission(p Protocol) string { return permission(p) }
 // DelegatedScope returns the fully qualified delegated scope for p,
 // for example "https://outlook.office365.com/IMAP.AccessAsUser.All".
 func (c Cloud) DelegatedScope(p Protocol) string {
+	if p == Graph {
+		return c.GraphScope(permission(p))
+	}
 	perm := permission(p)
 	if perm == "" {
 		return ""
@@ -197,6 +214,9 @@ func (c Cloud) DelegatedScope(p Protocol) string {
 // DelegatedScopes returns the scopes to request for delegated access to p: the protocol's
 // scope and offline_access, so that Entra ID also issues a refresh token.
 func (c Cloud) DelegatedScopes(p Protocol) []string {
+	if p == Graph {
+		return c.GraphDelegatedScopes()
+	}
 	s := c.DelegatedScope(p)
 	if s == "" {
 		return []string{"offline_access"}
@@ -205,7 +225,7 @@ func (c Cloud) DelegatedScopes(p Protocol) []string {
 }
 
 // AppOnlyScope returns the scope for app-only (client credentials) tokens: the resource
-// followed by "/.default".
+// followed by "/.default". For Graph use [Cloud.GraphAppOnlyScope].
 func (c Cloud) AppOnlyScope() string { return strings.TrimRight(c.Resource, "/") + "/.default" }
 
 // IMAPAddr returns the IMAP host with the implicit-TLS port 993.

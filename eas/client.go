@@ -19,6 +19,7 @@ import (
 
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/eas/wbxml"
+	"github.com/modernauth/mailauth/internal/core/audience"
 	"github.com/modernauth/mailauth/internal/core/bearer"
 	"github.com/modernauth/mailauth/internal/core/httpx"
 )
@@ -239,7 +240,7 @@ func New(o *Options) (*Client, error) {
 		}
 	}
 	c.bt, err = bearer.New(bearer.Options{
-		Token:             opts.Token,
+		Token:             audience.Guard(opts.Token, audience.Exchange), // a Graph token is refused before it is sent
 		AllowedHosts:      hosts,
 		Base:              opts.Transport,
 		InsecureAllowHTTP: opts.InsecureAllowHTTP,

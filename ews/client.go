@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/modernauth/mailauth"
+	"github.com/modernauth/mailauth/internal/core/audience"
 	"github.com/modernauth/mailauth/internal/core/bearer"
 	"github.com/modernauth/mailauth/internal/core/redact"
 	"github.com/modernauth/mailauth/internal/core/tlsconf"
@@ -139,7 +140,7 @@ func New(o *Options) (*Client, error) {
 		return nil, errors.New("ews: Options.Mailbox must be the SMTP address of the mailbox to open (it routes every request via X-AnchorMailbox)")
 	}
 	tr, err := bearer.New(bearer.Options{
-		Token:             opts.Token,
+		Token:             audience.Guard(opts.Token, audience.Exchange), // a Graph token is refused before it is sent
 		AllowedHosts:      []string{u.Host},
 		Base:              opts.Transport,
 		InsecureAllowHTTP: opts.InsecureAllowHTTP,

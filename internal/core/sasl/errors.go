@@ -39,30 +39,12 @@ func orMailbox(m string) string {
 // audience is unknown, is an Exchange one, or belongs to another server (Dovecot, Gmail).
 func AudienceHint(id mailauth.Identity) string {
 	for _, a := range id.Audience {
-		if IsExchangeAudience(a) {
+		if cloud.IsExchangeAudience(a) {
 			return ""
 		}
-		if strings.Contains(strings.ToLower(a), "graph.microsoft") || a == "00000003-0000-0000-c000-000000000000" {
+		if cloud.IsGraphAudience(a) || strings.Contains(strings.ToLower(a), "graph.microsoft") {
 			return fmt.Sprintf("the token's audience is %s (Microsoft Graph): IMAP, POP and SMTP need a token for Exchange Online, e.g. scope https://outlook.office365.com/.default (app-only) or https://outlook.office.com/IMAP.AccessAsUser.All (delegated)", a)
 		}
 	}
 	return ""
-}
-
-// IsExchangeAudience reports whether aud is an audience Exchange accepts for the mail
-// protocols: a cloud's resource, the outlook.office.com alias, the Exchange application id,
-// or the legacy ps.outlook.com.
-func IsExchangeAudience(aud string) bool {
-	aud = strings.TrimSuffix(aud, "/")
-	for _, c := range cloud.All() {
-		if strings.EqualFold(aud, c.Resource) {
-			return true
-		}
-	}
-	for _, x := range []string{"https://outlook.office.com", "00000002-0000-0ff1-ce00-000000000000", "https://ps.outlook.com"} {
-		if strings.EqualFold(aud, x) {
-			return true
-		}
-	}
-	return false
 }
