@@ -28,9 +28,6 @@ const (
 	// firstBackoff is the wait before the first retry of a 429/503 that
 	// carries no Retry-After; it doubles on each retry, up to MaxBackoff.
 	firstBackoff = 500 * time.Millisecond
-	// maxDrain bounds how much of a discarded response body is read so
-	// that the connection can be reused.
-	maxDrain = 64 << 10
 )
 
 // Options configures a [Transport]. Token and AllowedHosts are required.
