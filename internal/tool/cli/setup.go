@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modernauth/mailauth/internal/core/tlsconf"
+
 	"github.com/modernauth/mailauth/internal/core/httpx"
 
 	"golang.org/x/oauth2"
@@ -115,7 +117,7 @@ func Setup(f *Flags, stderr io.Writer) (*Env, error) {
 			return nil, fmt.Errorf("-ca-file %s: no PEM certificate found", f.CAFile)
 		}
 	}
-	e.TLS = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	e.TLS = tlsconf.Client(&tls.Config{RootCAs: pool}, "") // each package sets ServerName per dial
 	if f.Verbose {
 		e.Transcript = e.Redactor.Writer(stderr)
 		e.Logger = slog.New(slog.NewTextHandler(e.Transcript, &slog.HandlerOptions{Level: slog.LevelDebug}))

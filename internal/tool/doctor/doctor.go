@@ -284,15 +284,4 @@ func implicitTLS(addr string) bool {
 	return port == "993" || port == "995" || port == "465"
 }
 
-func tlsFor(t Target, addr string) *tls.Config {
-	c := t.TLS.Clone()
-	if c == nil {
-		c = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	if host, _, err := net.SplitHostPort(addr); err == nil && c.ServerName == "" {
-		c.ServerName = host
-	}
-	return c
-}
-
 func fail(cause, fix, detail string) Result { return Result{Cause: cause, Fix: fix, Detail: detail} }

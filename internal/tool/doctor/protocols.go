@@ -100,7 +100,7 @@ func checkIMAP(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 	if addr == "" {
 		addr = t.Cloud.IMAPAddr()
 	}
-	opts := &imapauth.Options{Token: src, Mailbox: t.Mailbox, TLSConfig: tlsFor(t, addr), DebugWriter: t.Transcript, Logger: t.Logger}
+	opts := &imapauth.Options{Token: src, Mailbox: t.Mailbox, TLSConfig: t.TLS, DebugWriter: t.Transcript, Logger: t.Logger}
 	dial := imapauth.DialTLS
 	if !implicitTLS(addr) {
 		dial = imapauth.DialStartTLS
@@ -127,7 +127,7 @@ func checkPOP(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 	if addr == "" {
 		addr = t.Cloud.POPAddr()
 	}
-	opts := &popauth.Options{Mailbox: t.Mailbox, Token: src, TLSConfig: tlsFor(t, addr), Logger: t.Logger}
+	opts := &popauth.Options{Mailbox: t.Mailbox, Token: src, TLSConfig: t.TLS, Logger: t.Logger}
 	dial := popauth.DialTLS
 	if !implicitTLS(addr) {
 		dial = popauth.DialStartTLS
