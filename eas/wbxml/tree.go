@@ -112,15 +112,27 @@ func (n *Node) Child(name string) *Node {
 // [Node.Child]) as a string: its Text, or its Opaque bytes. It returns ""
 // when there is no such child. It is safe on a nil Node, so lookups chain:
 // n.Child("Collections").Child("Collection").ChildText("SyncKey").
-func (n *Node) ChildText(name string) string {
-	c := n.Child(name)
-	if c == nil {
+func (n *Node) ChildText(name string) string { return n.Child(name).Content() }
+
+// Content returns a leaf's content as a string, whether it came as inline text
+// (STR_I, STR_T) or as OPAQUE bytes. It is "" on a nil Node.
+func (n *Node) Content() string {
+	if n == nil {
 		return ""
 	}
-	if c.Opaque != nil {
-		return string(c.Opaque)
+	if n.Opaque != nil {
+		return string(n.Opaque)
 	}
-	return c.Text
+	return n.Text
+}
+
+// Elements returns n's children; nil on a nil Node, so a missing parent reads as
+// "no children" rather than a panic.
+func (n *Node) Elements() []*Node {
+	if n == nil {
+		return nil
+	}
+	return n.Children
 }
 
 // All returns every child element named name (see [Node.Child]).
