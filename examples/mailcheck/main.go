@@ -4,8 +4,13 @@
 // token, checks its claims before dialing (audience, the protocol's permission, tenant, app,
 // expiry; printed without the token), then tries each protocol: IMAP (AUTHENTICATE, LIST,
 // SELECT INBOX), POP3 (AUTH, STAT), SMTP (EHLO, AUTH; a test message only with
-// -send-test-to), EWS (GetFolder inbox), EAS (FolderSync) and Autodiscover. The server has
-// the last word: a finding in the claims does not stop the attempt.
+// -send-test-to), EWS (GetFolder inbox), EAS (FolderSync), Autodiscover and Microsoft Graph
+// (GET mailFolders/inbox, with its own Graph token). The server has the last word: a finding
+// in the claims does not stop the attempt. An EWS refusal because EWS is switched off for
+// the tenant is named as such, with Graph as the fix.
+//
+// A token from -access-token-file is for one API: with -protocols all, mailcheck checks
+// Graph alone for a Graph token and everything but Graph for an Exchange token.
 //
 // It prints PASS or FAIL per protocol with the cause and the fix in plain words (the
 // PowerShell line to run where that is the fix), or JSON with -json. The exit status is 0
@@ -50,18 +55,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mailcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	f := cli.Register(fs)
-	protocols := fs.String("protocols", "all", "comma-separated `LIST` of checks: imap,pop,smtp,ews,eas,autodiscover")
+	protocols := fs.String("protocols", "all", "comma-separated `LIST` of checks: imap,pop,smtp,ews,eas,autodiscover,graph")
 	imapAddr := fs.String("imap-addr", "", "IMAP `HOST:PORT` (993: implicit TLS, other ports: STARTTLS; default the cloud's)")
 	popAddr := fs.String("pop-addr", "", "POP3 `HOST:PORT` (995: implicit TLS, other ports: STLS; default the cloud's)")
 	smtpAddr := fs.String("smtp-addr", "", "SMTP submission `HOST:PORT` (465: implicit TLS, other ports: STARTTLS; default the cloud's)")
 	ewsURL := fs.String("ews-url", "", "EWS endpoint `URL` (default the cloud's)")
 	easURL := fs.String("eas-url", "", "ActiveSync endpoint `URL` (default the cloud's)")
+	graphURL := fs.String("graph-url", "", "Microsoft Graph endpoint `URL` without version (default the cloud's, e.g. https://graph.microsoft.com)")
 	deviceID := fs.String("device-id", "mailcheck0001", "ActiveSync device `ID`")
 	sendTo := fs.String("send-test-to", "", "send a short test message to `ADDR` over SMTP (no message is sent without it)")
 	appOnly := fs.Bool("app-only", false, "treat the token as app-only (implied by -client-secret-env or -cert, and by a token file whose claims say so)")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	fs.Usage = func() {
-		cli.Usage(fs, stderr, "mailcheck checks whether OAuth works for one mailbox over IMAP, POP3, SMTP, EWS, EAS and Autodiscover, and says why not.")
+		cli.Usage(fs, stderr, "mailcheck checks whether OAuth works for one mailbox over IMAP, POP3, SMTP, EWS, EAS, Autodiscover and Microsoft Graph, and says why not.")
 	}
 	if err := cli.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -104,6 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		SMTPAddr:   *smtpAddr,
 		EWSURL:     *ewsURL,
 		EASURL:     *easURL,
+		GraphURL:   *graphURL,
 		DeviceID:   *deviceID,
 		SendTestTo: *sendTo,
 		Source:     env.Source,
@@ -118,6 +125,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rep := report{Mailbox: f.Mailbox, Mode: string(env.Mode()), OK: true}
 	if env.Mode() == cli.ModeAppOnly || t.AppOnly {
 		rep.Mode = string(cli.ModeAppOnly)
+	}
+	// One static token serves one API: with "all", check the protocols of its audience.
+	if env.Mode() == cli.ModeStatic && (*protocols == "" || *protocols == "all") {
+		list = protocolsForStatic(env, list)
 	}
 	// The token is described (never printed) before anything is dialed.
 	if tok, err := env.Source(cloud.IMAP).Token(); err == nil {
@@ -176,4 +187,23 @@ func printTable(w io.Writer, red *redact.Redactor, rep report) {
 		fmt.Fprintln(&b, "some checks failed; the detail of each failure is in -json output")
 	}
 	io.WriteString(w, red.String(b.String()))
+}
+
+// protocolsForStatic keeps Graph alone for a Graph token and drops it for any other token.
+func protocolsForStatic(env *cli.Env, list []string) []string {
+	tok, err := env.Source(cloud.Graph).Token()
+	if err != nil {
+		return list
+	}
+	graphToken := false
+	for _, a := range cli.DecodeClaims(tok.AccessToken).Audience {
+		graphToken = graphToken || cloud.IsGraphAudience(a)
+	}
+	var out []string
+	for _, p := range list {
+		if (p == doctor.Graph) == graphToken {
+			out = append(out, p)
+		}
+	}
+	return out
 }

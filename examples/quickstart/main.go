@@ -1,7 +1,7 @@
 // Command quickstart runs the whole SDK end to end.
 //
 // With no flags it needs no account and no network: it boots an in-process Entra ID and
-// IMAP, POP3, SMTP, EWS, ActiveSync and Autodiscover servers on loopback, gets app-only and
+// IMAP, POP3, SMTP, EWS, ActiveSync, Autodiscover and Microsoft Graph servers on loopback, gets app-only and
 // delegated tokens through one token cache from many goroutines, then uses every protocol
 // package through that cache and prints a short report: what was done, and how many token
 // requests served how many sessions.
@@ -75,7 +75,7 @@ func runLab(ctx context.Context, f *cli.Flags, goroutines int, stdout, stderr io
 		return err
 	}
 	defer l.Close()
-	fmt.Fprintf(stdout, "mailauth quickstart: in-process Entra ID and IMAP, POP3, SMTP, EWS, EAS and Autodiscover servers on loopback\n\n")
+	fmt.Fprintf(stdout, "mailauth quickstart: in-process Entra ID and IMAP, POP3, SMTP, EWS, EAS, Autodiscover and Microsoft Graph servers on loopback\n\n")
 
 	var transcript io.Writer
 	red := &redact.Redactor{}
@@ -110,6 +110,9 @@ func runLab(ctx context.Context, f *cli.Flags, goroutines int, stdout, stderr io
 	for _, p := range cloud.Protocols() {
 		userSrcs[p] = user.Source(l.Cloud.DelegatedScopes(p)...)
 	}
+	// Graph tokens are for another resource: their own sources, from the same cache.
+	userSrcs[cloud.Graph] = user.Source(l.Cloud.GraphDelegatedScopes()...)
+	appGraph := app.Source(l.Cloud.GraphAppOnlyScope())
 	before := l.IdP.TotalRequests()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -149,6 +152,7 @@ func runLab(ctx context.Context, f *cli.Flags, goroutines int, stdout, stderr io
 		SMTPAddr:             l.SMTP.Addr(),
 		EWSURL:               l.EWS.URL(),
 		EASURL:               l.EAS.URL(),
+		GraphURL:             l.Graph.URL(),
 		DeviceID:             "quickstart0001",
 		SendTestTo:           lab.User,
 		Source:               func(p cloud.Protocol) oauth2.TokenSource { return userSrcs[p] },
@@ -166,8 +170,14 @@ func runLab(ctx context.Context, f *cli.Flags, goroutines int, stdout, stderr io
 	appOnly := delegated
 	appOnly.Mailbox = lab.Shared
 	appOnly.AppOnly = true
-	appOnly.Source = func(cloud.Protocol) oauth2.TokenSource { return appSrc }
+	appOnly.Source = func(p cloud.Protocol) oauth2.TokenSource {
+		if p == cloud.Graph {
+			return appGraph
+		}
+		return appSrc
+	}
 	results = append(results, relabel(doctor.Run(ctx, appOnly, []string{doctor.EWS}), "ews (app-only, impersonating "+lab.Shared+")")...)
+	results = append(results, relabel(doctor.Run(ctx, appOnly, []string{doctor.Graph}), "graph (app-only, /users/"+lab.Shared+")")...)
 
 	ok := true
 	for _, r := range results {

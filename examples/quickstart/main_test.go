@@ -14,10 +14,13 @@ func TestQuickstart(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
 	report := out.String()
-	for _, p := range []string{"imap", "pop", "smtp", "ews", "eas", "autodiscover"} {
+	for _, p := range []string{"imap", "pop", "smtp", "ews", "eas", "autodiscover", "graph"} {
 		if !strings.Contains(report, "PASS "+p) {
 			t.Errorf("report lacks a PASS line for %s", p)
 		}
+	}
+	if !strings.Contains(report, "PASS graph (app-only, /users/shared@contoso.test)") {
+		t.Errorf("report lacks the app-only Graph check:\n%s", report)
 	}
 	if strings.Contains(report, "FAIL") {
 		t.Errorf("report has a failure:\n%s", report)

@@ -1,7 +1,7 @@
 // Package lab boots a complete in-process Exchange-like world on loopback: a fake Entra ID
-// (internal/fake/fakeidp) and IMAP, POP3, SMTP, EWS, ActiveSync and Autodiscover servers that
-// validate its tokens, all under one test CA. The quickstart, mailcheck's tests and the
-// token helper's tests run against it.
+// (internal/fake/fakeidp) and IMAP, POP3, SMTP, EWS, ActiveSync, Autodiscover and Microsoft
+// Graph servers that validate its tokens, all under one test CA. The quickstart, mailcheck's
+// tests and the token helper's tests run against it.
 package lab
 
 import (
@@ -23,6 +23,7 @@ import (
 	"github.com/modernauth/mailauth/internal/fake/eastest"
 	"github.com/modernauth/mailauth/internal/fake/ewstest"
 	"github.com/modernauth/mailauth/internal/fake/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/graphtest"
 	"github.com/modernauth/mailauth/internal/fake/imaptest"
 	"github.com/modernauth/mailauth/internal/fake/poptest"
 	"github.com/modernauth/mailauth/internal/fake/smtptest"
@@ -63,8 +64,11 @@ type Lab struct {
 	EWS   *ewstest.Server
 	EAS   *eastest.Server
 	Autod *autodtest.Server
+	Graph *graphtest.Server
 
-	// Cloud points the authority at the IdP and the autodiscover host at the lab.
+	// Cloud points the authority at the IdP and the autodiscover host at the lab. Its
+	// GraphURL stays https://graph.microsoft.com, the resource Graph tokens are asked for
+	// (and the audience Graph checks); the lab's Graph server is at Graph.URL().
 	Cloud cloud.Cloud
 	// AppSecret is the confidential app's secret.
 	AppSecret string
@@ -97,7 +101,7 @@ func Start(opts Options) (_ *Lab, err error) {
 	}
 	l.closers = append(l.closers, l.IdP.Close)
 	l.IdP.AddApp(fakeidp.App{TenantID: Tenant, ClientID: AppClientID, Secret: l.AppSecret,
-		Roles: []string{"IMAP.AccessAsApp", "POP.AccessAsApp", "SMTP.SendAsApp", "full_access_as_app"}})
+		Roles: []string{"IMAP.AccessAsApp", "POP.AccessAsApp", "SMTP.SendAsApp", "full_access_as_app", "Mail.ReadWrite", "Mail.Send"}})
 	l.IdP.AddApp(fakeidp.App{TenantID: Tenant, ClientID: PublicClientID})
 	l.IdP.AddUser(fakeidp.User{TenantID: Tenant, UPN: User})
 	l.IdP.AddUser(fakeidp.User{TenantID: Tenant, UPN: Other})
@@ -166,6 +170,12 @@ func Start(opts Options) (_ *Lab, err error) {
 		return nil, fmt.Errorf("lab: autodiscover server: %w", err)
 	}
 	l.closers = append(l.closers, l.Autod.Close)
+
+	if l.Graph, err = graphtest.New(graphtest.Options{Verify: l.IdP.Verify, TLS: l.CA.ServerConfig(), Mailboxes: []string{User, Other, Shared}, Items: 12}); err != nil {
+		return nil, fmt.Errorf("lab: Graph server: %w", err)
+	}
+	l.closers = append(l.closers, l.Graph.Close)
+	l.Graph.Grant(Shared, User)
 
 	c := cloud.Global
 	c.Name = "lab"

@@ -229,9 +229,12 @@ func openStore(path string) (tokencache.Store, error) {
 }
 
 // Scopes returns the scopes to ask for protocol p: the app-only .default scope, or the
-// protocol's delegated scopes.
+// protocol's delegated scopes. For cloud.Graph they are Microsoft Graph's, not Exchange's.
 func (e *Env) Scopes(p cloud.Protocol) []string {
 	if e.App != nil {
+		if p == cloud.Graph {
+			return []string{e.Cloud.GraphAppOnlyScope()}
+		}
 		return []string{e.Cloud.AppOnlyScope()}
 	}
 	return e.Cloud.DelegatedScopes(p)

@@ -1,5 +1,5 @@
-// Package doctor checks whether OAuth works for one mailbox over each mail protocol and
-// explains a failure in plain words with its fix. examples/mailcheck and the quickstart's
+// Package doctor checks whether OAuth works for one mailbox over each mail protocol (and
+// Microsoft Graph) and explains a failure in plain words with its fix. examples/mailcheck and the quickstart's
 // Exchange Online mode print its results.
 package doctor
 
@@ -34,7 +34,7 @@ const (
 )
 
 // AllProtocols lists every check in the order they run.
-var AllProtocols = []string{IMAP, POP, SMTP, EWS, EAS, Autodiscover}
+var AllProtocols = []string{IMAP, POP, SMTP, EWS, EAS, Autodiscover, Graph}
 
 // ParseProtocols parses a comma-separated list of protocol names; "" or "all" means all.
 func ParseProtocols(s string) ([]string, error) {
@@ -81,7 +81,9 @@ type Target struct {
 	// other port STARTTLS.
 	IMAPAddr, POPAddr, SMTPAddr string
 	EWSURL, EASURL              string
-	DeviceID                    string
+	// GraphURL is the Microsoft Graph endpoint without version; empty means the cloud's.
+	GraphURL string
+	DeviceID string
 	// SendTestTo, when set, makes the SMTP check send a short test message there.
 	SendTestTo string
 
@@ -143,7 +145,11 @@ func check(ctx context.Context, t Target, p string) Result {
 	if err != nil {
 		tokenErr = err
 	} else {
-		findings = CheckClaims(tok.AccessToken, proto, t)
+		if p == Graph {
+			findings = CheckGraphClaims(tok.AccessToken, t)
+		} else {
+			findings = CheckClaims(tok.AccessToken, proto, t)
+		}
 	}
 	if tokenErr != nil {
 		f := explainTokenError(tokenErr)
@@ -161,6 +167,8 @@ func check(ctx context.Context, t Target, p string) Result {
 		r = checkEWS(ctx, t, src)
 	case EAS:
 		r = checkEAS(ctx, t, src)
+	case Graph:
+		r = checkGraph(ctx, t, src)
 	}
 	for _, f := range findings {
 		r.Findings = append(r.Findings, f.Cause)

@@ -171,6 +171,9 @@ func checkEWS(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 			return fail("an app-only token was used without impersonation", "run with -app-only (the client then sends ExchangeImpersonation for -mailbox)", err.Error())
 		}
 		var he *ews.HTTPError
+		if errors.As(err, &he) && he.StatusCode == 403 && he.Claims == "" {
+			return ewsDisabled(t, err.Error())
+		}
 		if errors.As(err, &he) {
 			return fail(fmt.Sprintf("EWS answered HTTP %d", he.StatusCode), "check the token's audience and EWS.AccessAsUser.All / full_access_as_app permission; EWS may be disabled for the mailbox (Set-CASMailbox -EwsEnabled $true)", err.Error())
 		}
