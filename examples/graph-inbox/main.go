@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := list(ctx, env, stdout, stderr, *graphURL, *maxItems, *asJSON); err != nil {
-		fmt.Fprintln(stderr, "graph-inbox:", env.Redactor.RedactString(err.Error()))
+		fmt.Fprintln(stderr, "graph-inbox:", env.Redactor.String(err.Error()))
 		return 1
 	}
 	return 0

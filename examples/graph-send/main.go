@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := send(ctx, env, stdin, *graphURL, *mimeFile, *to, *subject, *body); err != nil {
-		fmt.Fprintln(stderr, "graph-send:", env.Redactor.RedactString(err.Error()))
+		fmt.Fprintln(stderr, "graph-send:", env.Redactor.String(err.Error()))
 		return 1
 	}
 	fmt.Fprintln(stdout, "accepted by Microsoft Graph for delivery")

@@ -32,6 +32,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/internal/core/redact"
 	"github.com/modernauth/mailauth/internal/tool/cli"
@@ -196,7 +197,7 @@ func protocolsForStatic(env *cli.Env, list []string) []string {
 		return list
 	}
 	graphToken := false
-	for _, a := range cli.DecodeClaims(tok.AccessToken).Audience {
+	for _, a := range mailauth.ParseIdentity(tok.AccessToken).Audience {
 		graphToken = graphToken || cloud.IsGraphAudience(a)
 	}
 	var out []string

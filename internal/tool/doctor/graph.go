@@ -10,9 +10,9 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/graph"
-	"github.com/modernauth/mailauth/internal/tool/cli"
 )
 
 // Graph is the name of the Microsoft Graph check.
@@ -24,8 +24,8 @@ var graphReadPermissions = []string{"Mail.Read", "Mail.ReadWrite", "Mail.ReadBas
 // CheckGraphClaims looks at the claims of tok (without verifying it) for what Graph mail
 // access needs: a Graph audience and a Mail.* permission.
 func CheckGraphClaims(tok string, t Target) []Finding {
-	c := cli.DecodeClaims(tok)
-	if !c.Valid {
+	c := mailauth.ParseIdentity(tok)
+	if c.IsZero() {
 		return nil
 	}
 	var out []Finding
