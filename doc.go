@@ -20,16 +20,17 @@
 //     for STARTTLS/STLS.
 //   - [github.com/modernauth/mailauth/ews], [github.com/modernauth/mailauth/eas] (with
 //     [github.com/modernauth/mailauth/eas/wbxml]) and
-//     [github.com/modernauth/mailauth/autodiscover]: HTTP bearer clients for Exchange.
-//   - [github.com/modernauth/mailauth/graph]: mail over Microsoft Graph, for tenants where
-//     EWS or SMTP AUTH is switched off.
+//     [github.com/modernauth/mailauth/autodiscover]: HTTP bearer clients.
+//   - [github.com/modernauth/mailauth/graph]: mail over Microsoft Graph v1.0, the way on when
+//     Exchange Online switches EWS and SMTP AUTH off (Graph tokens, not Exchange ones).
 //
 // Inside (not importable): internal/core holds the shared engines (the SASL mechanisms,
-// the bearer transport, the audience guard, the one redactor, TLS builder and Retry-After parser);
-// internal/fake holds the test doubles (a fake Entra ID, in-process IMAP, POP3, SMTP, EWS,
-// EAS, autodiscover and Graph servers, a test PKI and the lab that wires them together);
-// internal/tool holds the plumbing of the example programs (common flags, the mailbox
-// doctor); internal/interop runs the SASL packages against a real Dovecot.
+// the bearer transport, the one redactor, TLS builder and Retry-After parser, the audience
+// check between Graph and Exchange tokens); internal/fake holds the test doubles (a fake
+// Entra ID, in-process IMAP, POP3, SMTP, EWS, EAS, autodiscover and Graph servers, a test
+// PKI and the lab that wires them together); internal/tool holds the plumbing of the
+// example programs (common flags, the mailbox doctor); internal/interop runs the SASL
+// packages against a real Dovecot.
 //
 // # The token-source contract
 //

@@ -2,7 +2,6 @@ package graph_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -830,5 +829,3 @@ func (s *swapSource) Invalidate(t *oauth2.Token) {
 		s.invalidated++
 	}
 }
-
-var _ = errors.New

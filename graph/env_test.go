@@ -2,7 +2,6 @@ package graph_test
 
 import (
 	"encoding/base64"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -96,7 +95,7 @@ func (e *env) userClient(t testing.TB, tune func(*graph.Options)) *graph.Client 
 	return e.client(t, e.userToken(t), "", tune)
 }
 
-// apiRequests returns the recorded requests that are not inside a $batch.
+// statuses returns the HTTP status of every recorded request, oldest first.
 func (e *env) statuses() []int {
 	var out []int
 	for _, r := range e.srv.Requests() {
@@ -104,8 +103,6 @@ func (e *env) statuses() []int {
 	}
 	return out
 }
-
-var _ = http.StatusOK
 
 // base64Lines encodes data as MIME base64 with 76-character lines.
 func base64Lines(data []byte) string {
