@@ -280,17 +280,16 @@ func (c *Client) slotKey() string { return strings.ToLower(c.root) }
 
 // call is one logical request; it may be sent several times.
 type call struct {
-	method  string
-	url     string // absolute
-	body    []byte
-	ctype   string
-	accept  string
-	prefer  []string
-	header  http.Header
-	plain   bool // a pre-authorised URL: sent without a token, through the plain client
-	stream  bool // the caller reads the body; its slot is held until Close
-	op      string
-	wantTop bool
+	method string
+	url    string // absolute
+	body   []byte
+	ctype  string
+	accept string
+	prefer []string
+	header http.Header
+	plain  bool // a pre-authorised URL: sent without a token, through the plain client
+	stream bool // the caller reads the body; its slot is held until Close
+	op     string
 }
 
 // path returns the absolute URL of a path under the mailbox root ("/mailFolders/inbox").

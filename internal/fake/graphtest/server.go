@@ -692,17 +692,6 @@ func (x *exchange) writeJSON(status int, b []byte) {
 	x.w.Write(b)
 }
 
-// link returns an absolute link for path and query under the current linkBase.
-func (s *Server) link(path, query string) string {
-	s.mu.Lock()
-	base := s.linkBase
-	s.mu.Unlock()
-	if query != "" {
-		return base + path + "?" + query
-	}
-	return base + path
-}
-
 func (s *Server) context(x *exchange, what string) string {
 	return s.srv.URL + "/v1.0/$metadata#" + x.ctxPath + what
 }

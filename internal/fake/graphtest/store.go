@@ -75,15 +75,14 @@ type tombstone struct {
 }
 
 type mbox struct {
-	addr        string
-	folders     map[string]*folder  // by id
-	wellKnown   map[string]string   // well-known name -> id
-	messages    map[string]*message // by immutable id
-	grants      map[string]bool     // lower-case UPNs or app ids with FullAccess
-	restOff     bool
-	seq         int64
-	tombs       []tombstone // messages gone from a folder
-	folderTombs []tombstone // deleted folders (restID = folder id)
+	addr      string
+	folders   map[string]*folder  // by id
+	wellKnown map[string]string   // well-known name -> id
+	messages  map[string]*message // by immutable id
+	grants    map[string]bool     // lower-case UPNs or app ids with FullAccess
+	restOff   bool
+	seq       int64
+	tombs     []tombstone // messages gone from a folder
 }
 
 func newID(prefix string, n int) string {
