@@ -57,7 +57,7 @@ func bigSyncResponse(b *testing.B, n, bodySize int) []byte {
 }
 
 // BenchmarkParseSyncResponse decodes a ~230 KB Sync response of 100
-// messages and maps it to []Email: what the client does per window.
+// messages and maps it to []Item: what the client does per window.
 func BenchmarkParseSyncResponse(b *testing.B) {
 	raw := bigSyncResponse(b, 100, 2000)
 	b.SetBytes(int64(len(raw)))
@@ -67,7 +67,7 @@ func BenchmarkParseSyncResponse(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r, err := parseSync(n, "1")
+		r, err := parseSync(n, "1", "")
 		if err != nil || len(r.Added) != 100 {
 			b.Fatal(err)
 		}
@@ -75,7 +75,7 @@ func BenchmarkParseSyncResponse(b *testing.B) {
 	b.ReportMetric(100, "msgs/op")
 }
 
-// BenchmarkParseSyncTree is the parsing step alone (tree to []Email).
+// BenchmarkParseSyncTree is the parsing step alone (tree to []Item).
 func BenchmarkParseSyncTree(b *testing.B) {
 	n, err := wbxml.Unmarshal(bigSyncResponse(b, 100, 2000))
 	if err != nil {
@@ -83,7 +83,7 @@ func BenchmarkParseSyncTree(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := parseSync(n, "1"); err != nil {
+		if _, err := parseSync(n, "1", ""); err != nil {
 			b.Fatal(err)
 		}
 	}

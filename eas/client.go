@@ -79,10 +79,15 @@ type Options struct {
 	// and Invalidate are used when the source has them.
 	Token oauth2.TokenSource
 
-	// AllowedHosts lists the hosts that may receive the token (and so the
-	// only hosts an HTTP 451 redirect is followed to). Empty means the
-	// host of URL plus the Exchange hosts of the cloud whose EASURL equals
-	// URL.
+	// AllowedHosts lists the hosts trusted with the token (and so the only
+	// hosts an HTTP 451 redirect is followed to). Empty means the host of
+	// URL plus the Exchange hosts of the cloud whose EASURL equals URL, and
+	// then only while the token's audience names the host (an Exchange
+	// Online token goes to Exchange Online's hosts, a token for
+	// https://mail.contoso.com to that host; loopback is always allowed), so
+	// a URL that Autodiscover or a configuration file pointed elsewhere
+	// gets no token: the request fails with [*HostNotAllowedError]. List a
+	// host here only if it is your server.
 	AllowedHosts []string
 
 	// Transport is the RoundTripper under the bearer transport. Nil means
@@ -242,6 +247,7 @@ func New(o *Options) (*Client, error) {
 	c.bt, err = bearer.New(bearer.Options{
 		Token:             audience.Guard(opts.Token, audience.Exchange), // a Graph token is refused before it is sent
 		AllowedHosts:      hosts,
+		AudienceBound:     len(opts.AllowedHosts) == 0,
 		Base:              opts.Transport,
 		InsecureAllowHTTP: opts.InsecureAllowHTTP,
 		MaxRetries:        opts.MaxRetries,

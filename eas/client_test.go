@@ -87,7 +87,7 @@ func TestEndToEnd(t *testing.T) {
 				assert.False(t, seen[m.ServerID], "duplicate %s", m.ServerID)
 				seen[m.ServerID] = true
 			}
-			first := res.Added[0]
+			first := res.Added[0].Email
 			assert.Equal(t, "Message 120", first.Subject, "newest first")
 			assert.Equal(t, eas.BodyPlainText, first.Body.Type)
 			assert.True(t, first.Body.Truncated)
@@ -124,7 +124,7 @@ func TestEndToEnd(t *testing.T) {
 			res, err = c.SyncFolder(ctx, inbox.ServerID, nil)
 			require.NoError(t, err, "SyncFolder after Ping")
 			require.Len(t, res.Added, 1)
-			assert.Equal(t, "New arrival", res.Added[0].Subject)
+			assert.Equal(t, "New arrival", res.Added[0].Email.Subject)
 
 			msg, err := c.Fetch(ctx, inbox.ServerID, res.Added[0].ServerID, nil)
 			require.NoError(t, err, "Fetch")
@@ -420,7 +420,7 @@ func TestStatePersistence(t *testing.T) {
 	assert.Len(t, folders2, 7, "incremental FolderSync keeps the stored folders")
 	assert.Equal(t, 0, e.srv.Requests("Provision")-2, "no new Provision")
 
-	gone, flipped := res.Added[0].ServerID, res.Added[1]
+	gone, flipped := res.Added[0].ServerID, res.Added[1].Email
 	require.True(t, e.srv.DeleteMessage(testUser, gone))
 	require.True(t, e.srv.SetRead(testUser, flipped.ServerID, !flipped.Read))
 	res2, err := c2.SyncFolder(ctx, inbox.ServerID, nil)
@@ -429,7 +429,7 @@ func TestStatePersistence(t *testing.T) {
 	assert.Equal(t, []string{gone}, res2.Deleted)
 	require.Len(t, res2.Changed, 1)
 	assert.Equal(t, flipped.ServerID, res2.Changed[0].ServerID)
-	assert.Equal(t, !flipped.Read, res2.Changed[0].Read)
+	assert.Equal(t, !flipped.Read, res2.Changed[0].Email.Read)
 
 	// Client-side: mark one read, delete one, refer to a missing one.
 	target, victim := res.Added[2], res.Added[3]
@@ -447,7 +447,7 @@ func TestStatePersistence(t *testing.T) {
 	assert.Len(t, all.Added, 8, "10 minus the one deleted elsewhere and the one deleted by the client")
 	for _, m := range all.Added {
 		if m.ServerID == target.ServerID {
-			assert.True(t, m.Read)
+			assert.True(t, m.Email.Read)
 		}
 		assert.NotEqual(t, victim.ServerID, m.ServerID)
 	}
@@ -665,4 +665,61 @@ func TestNilOptionsAndLoopbackOnlyHTTP(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.FolderSync(t.Context(), "0")
 	assert.ErrorIs(t, err, mailauth.ErrInsecure, "InsecureAllowHTTP holds on loopback only")
+}
+
+// A Contacts or Calendar folder gives contacts and events, not empty
+// messages: each item says its class and carries its own properties.
+func TestSyncContactsAndCalendar(t *testing.T) {
+	ctx := t.Context()
+	e := newEnv(t, eastest.Options{Messages: 2})
+	start := time.Date(2026, 12, 14, 9, 30, 0, 0, time.UTC)
+	e.srv.AddContact(testUser, eastest.Contact{FirstName: "Ada", LastName: "Lovelace", CompanyName: "Analytical Engines",
+		JobTitle: "Programmer", Email: "ada@contoso.test", MobilePhone: "+1 555 0100", Birthday: time.Date(1815, 12, 10, 0, 0, 0, 0, time.UTC)})
+	e.srv.AddEvent(testUser, eastest.Event{UID: "040000008200E00074C5B7101A82E008", Subject: "Migration review", Location: "Room 4",
+		Start: start, End: start.Add(time.Hour), OrganizerName: "Ada", OrganizerEmail: "ada@contoso.test", Attendees: []string{"bob@contoso.test"}})
+
+	c := e.client(t, nil)
+	folders, err := c.Folders(ctx)
+	require.NoError(t, err)
+	byType := map[eas.FolderType]eas.Folder{}
+	for _, f := range folders {
+		byType[f.Type] = f
+	}
+
+	res, err := c.SyncFolder(ctx, byType[eas.FolderContacts].ServerID, nil)
+	require.NoError(t, err)
+	require.Len(t, res.Added, 1)
+	it := res.Added[0]
+	assert.Equal(t, eas.ClassContacts, it.Class)
+	assert.Nil(t, it.Email, "a contact is not an empty message")
+	require.NotNil(t, it.Contact)
+	assert.Equal(t, eas.Contact{FileAs: "Lovelace, Ada", FirstName: "Ada", LastName: "Lovelace", CompanyName: "Analytical Engines",
+		JobTitle: "Programmer", Email1Address: `"Ada Lovelace" <ada@contoso.test>`, MobilePhoneNumber: "+1 555 0100",
+		Birthday: time.Date(1815, 12, 10, 0, 0, 0, 0, time.UTC), Body: eas.Body{Type: eas.BodyPlainText}}, *it.Contact)
+	assert.Equal(t, "Lovelace, Ada", it.Data.ChildText("FileAs"), "the raw properties stay reachable")
+
+	res, err = c.SyncFolder(ctx, byType[eas.FolderCalendar].ServerID, nil)
+	require.NoError(t, err)
+	require.Len(t, res.Added, 1)
+	it = res.Added[0]
+	assert.Equal(t, eas.ClassCalendar, it.Class)
+	require.NotNil(t, it.Event)
+	ev := it.Event
+	assert.Equal(t, "Migration review", ev.Subject)
+	assert.Equal(t, "Room 4", ev.Location)
+	assert.True(t, ev.StartTime.Equal(start), "basic ISO 8601 (20261214T093000Z) read: %v", ev.StartTime)
+	assert.True(t, ev.EndTime.Equal(start.Add(time.Hour)))
+	assert.Equal(t, "ada@contoso.test", ev.OrganizerEmail)
+	assert.Equal(t, []eas.Attendee{{Email: "bob@contoso.test", Name: "bob@contoso.test", Type: 1}}, ev.Attendees)
+	assert.Equal(t, 2, ev.BusyStatus)
+
+	res, err = c.SyncFolder(ctx, inboxOf(t, folders).ServerID, nil)
+	require.NoError(t, err)
+	require.Len(t, res.Added, 2)
+	for _, it := range res.Added {
+		assert.Equal(t, eas.ClassEmail, it.Class)
+		require.NotNil(t, it.Email)
+		assert.Nil(t, it.Contact)
+		assert.Equal(t, it.ServerID, it.Email.ServerID)
+	}
 }

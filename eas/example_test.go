@@ -60,7 +60,7 @@ func Example() {
 	}
 	fmt.Println("protocol:", c.ProtocolVersion())
 	fmt.Println("folders:", len(folders))
-	fmt.Println("new in Inbox:", len(res.Added), "newest:", res.Added[0].Subject)
+	fmt.Println("new in Inbox:", len(res.Added), "newest:", res.Added[0].Email.Subject)
 	// Output:
 	// protocol: 16.1
 	// folders: 7

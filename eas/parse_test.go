@@ -28,11 +28,13 @@ func readVector(t testing.TB, name string) *wbxml.Node {
 // and tools produced; the parsers must read them.
 
 func TestParseSyncVector(t *testing.T) {
-	r, err := parseSync(readVector(t, "libwbxml_sync_response_email"), "14")
+	r, err := parseSync(readVector(t, "libwbxml_sync_response_email"), "14", "")
 	require.NoError(t, err)
 	assert.Equal(t, "16668481", r.SyncKey)
 	require.Len(t, r.Added, 1)
-	m := r.Added[0]
+	require.Equal(t, ClassEmail, r.Added[0].Class)
+	require.NotNil(t, r.Added[0].Email)
+	m := r.Added[0].Email
 	assert.Equal(t, "14:4", m.ServerID)
 	assert.Equal(t, "Hello world!", m.Subject)
 	assert.Equal(t, `"Momo" <momo@example.org>`, m.From)
@@ -43,7 +45,7 @@ func TestParseSyncVector(t *testing.T) {
 	assert.Equal(t, Body{Type: BodyHTML, EstimatedDataSize: 8224, Truncated: true, Data: "Bla bla bla", Preview: "Guten tag"}, m.Body)
 	assert.False(t, r.MoreAvailable)
 
-	_, err = parseSync(readVector(t, "libwbxml_sync_response_email"), "15")
+	_, err = parseSync(readVector(t, "libwbxml_sync_response_email"), "15", "")
 	var pe *ProtocolError
 	assert.ErrorAs(t, err, &pe, "a collection that is not in the response")
 }
@@ -96,7 +98,7 @@ func TestParseErrors(t *testing.T) {
 		{"wrong root", func() error { _, err := parseFolderSync(wbxml.Elem("AirSync", "Sync")); return err }, "not a FolderSync element"},
 		{"no status", func() error { _, err := parsePing(wbxml.Elem("Ping", "Ping")); return err }, "missing or malformed Status"},
 		{"sync global status", func() error {
-			_, err := parseSync(wbxml.Elem("AirSync", "Sync", wbxml.Text("AirSync", "Status", "4")), "1")
+			_, err := parseSync(wbxml.Elem("AirSync", "Sync", wbxml.Text("AirSync", "Status", "4")), "1", "")
 			return err
 		}, "Sync status 4: protocol error"},
 		{"undocumented", func() error {
@@ -215,7 +217,7 @@ func FuzzParseResponse(f *testing.F) {
 			t.Fatal("parseFolderSync: success without a sync key")
 		}
 		for _, id := range []string{"1", "14", ""} {
-			if r, err := parseSync(n, id); err == nil && (r == nil || r.SyncKey == "") {
+			if r, err := parseSync(n, id, ""); err == nil && (r == nil || r.SyncKey == "") {
 				t.Fatal("parseSync: success without a sync key")
 			}
 		}
@@ -258,4 +260,69 @@ func FuzzBase64Query(f *testing.F) {
 			t.Fatalf("round trip: got %+v from %+v", p, id)
 		}
 	})
+}
+
+// The class of an item comes from its Class element, else the namespace
+// of its properties, else the folder; unknown classes keep their data.
+func TestParseItemClass(t *testing.T) {
+	sync := func(cmds ...*wbxml.Node) *wbxml.Node {
+		return wbxml.Elem("AirSync", "Sync", wbxml.Elem("AirSync", "Collections", wbxml.Elem("AirSync", "Collection",
+			wbxml.Text("AirSync", "SyncKey", "2"), wbxml.Text("AirSync", "CollectionId", "9"), wbxml.Text("AirSync", "Status", "1"),
+			wbxml.Elem("AirSync", "Commands", cmds...))))
+	}
+	add := func(id string, extra ...*wbxml.Node) *wbxml.Node {
+		return wbxml.Elem("AirSync", "Add", append([]*wbxml.Node{wbxml.Text("AirSync", "ServerId", id)}, extra...)...)
+	}
+	data := func(props ...*wbxml.Node) *wbxml.Node { return wbxml.Elem("AirSync", "ApplicationData", props...) }
+	r, err := parseSync(sync(
+		add("9:1", data(wbxml.Text("Tasks", "Subject", "File the report"), wbxml.Text("Tasks", "Complete", "1"),
+			wbxml.Text("Tasks", "DueDate", "2026-12-31T17:00:00.000Z"),
+			wbxml.Elem("Tasks", "Categories", wbxml.Text("Tasks", "Category", "Work")))),
+		add("9:2", wbxml.Text("AirSync", "Class", "Notes"), data(wbxml.Text("Notes", "Subject", "idea"))),
+		add("9:3", data(wbxml.Elem("AirSyncBase", "Body", wbxml.Text("AirSyncBase", "Type", "1"), wbxml.Text("AirSyncBase", "Data", "x")))),
+		add("9:4"),
+	), "9", ClassTasks)
+	require.NoError(t, err)
+	require.Len(t, r.Added, 4)
+	task := r.Added[0]
+	assert.Equal(t, ClassTasks, task.Class)
+	require.NotNil(t, task.Task)
+	assert.Equal(t, Task{Subject: "File the report", Complete: true, DueDate: time.Date(2026, 12, 31, 17, 0, 0, 0, time.UTC), Categories: []string{"Work"}}, *task.Task)
+	note := r.Added[1]
+	assert.Equal(t, ClassNotes, note.Class)
+	assert.True(t, note.Email == nil && note.Contact == nil && note.Event == nil && note.Task == nil)
+	assert.Equal(t, "idea", note.Data.ChildText("Subject"))
+	body := r.Added[2]
+	assert.Equal(t, ClassTasks, body.Class, "only AirSyncBase properties: the folder's class")
+	assert.Equal(t, "x", body.Task.Body.Data)
+	empty := r.Added[3]
+	assert.Equal(t, ClassTasks, empty.Class)
+	assert.Nil(t, empty.Data)
+
+	r, err = parseSync(sync(add("9:5")), "9", "")
+	require.NoError(t, err)
+	assert.Empty(t, r.Added[0].Class, "nothing says: no class, no typed field")
+	assert.Nil(t, r.Added[0].Email)
+}
+
+// libwbxml's contacts Sync (protocol 2.5, a Class per collection, legacy
+// tags, properties without a class of their own such as Picture) reads as
+// a contact.
+func TestParseSyncContactsVector(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "libwbxml_sync_request_contacts_legacy.wbxml"))
+	require.NoError(t, err)
+	d := wbxml.NewBytesDecoder(b)
+	d.AllowLegacy = true
+	n, err := d.Decode()
+	require.NoError(t, err)
+	// It is a request: give the collection the Status a response has.
+	coll := n.Child("Collections").Child("Collection")
+	coll.Children = append(coll.Children, wbxml.Text("AirSync", "Status", "1"))
+	r, err := parseSync(n, "{F0A866C8-E590-42B9-830C-4CF4DFD545DF}", "")
+	require.NoError(t, err)
+	require.Len(t, r.Added, 1)
+	it := r.Added[0]
+	assert.Equal(t, ClassContacts, it.Class)
+	require.NotNil(t, it.Contact)
+	assert.Equal(t, Contact{FileAs: "Bue, Tryggve", FirstName: "Tryggve", LastName: "Bue", MobilePhoneNumber: "12345678"}, *it.Contact)
 }

@@ -96,9 +96,11 @@ type SyncResult struct {
 	// WindowSize: send Sync again with SyncKey.
 	MoreAvailable bool
 	// Added, Changed, Deleted and SoftDeleted are the server's changes.
+	// Added and Changed items carry their class and typed properties
+	// ([Item]): a contacts or calendar folder gives contacts and events.
 	// SoftDeleted items left the sync window (the filter) but still exist.
-	Added       []Email
-	Changed     []Email
+	Added       []Item
+	Changed     []Item
 	Deleted     []string
 	SoftDeleted []string
 	// Responses lists the client-side changes the server refused.
@@ -173,10 +175,25 @@ func (c *Client) Sync(ctx context.Context, req *SyncRequest) (*SyncResult, error
 	if resp == nil {
 		return &SyncResult{CollectionID: req.CollectionID, SyncKey: key}, nil
 	}
-	return parseSync(resp, req.CollectionID)
+	return parseSync(resp, req.CollectionID, c.folderClass(req.CollectionID))
 }
 
-func parseSync(n *wbxml.Node, collectionID string) (*SyncResult, error) {
+// folderClass returns the class of a folder the last FolderSync listed,
+// or "" when the client's state does not know the folder.
+func (c *Client) folderClass(collectionID string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range c.state.Folders {
+		if f.ServerID == collectionID {
+			return f.Type.Class()
+		}
+	}
+	return ""
+}
+
+// parseSync reads a Sync response for one collection; class is the
+// folder's class when known, for items whose properties do not say.
+func parseSync(n *wbxml.Node, collectionID, class string) (*SyncResult, error) {
 	if n == nil || n.Name != "Sync" {
 		return nil, &ProtocolError{Command: "Sync", Reason: "the body is not a Sync element"}
 	}
@@ -201,6 +218,9 @@ func parseSync(n *wbxml.Node, collectionID string) (*SyncResult, error) {
 		}
 		return nil, err
 	}
+	if c := childText(coll, "Class"); c != "" {
+		class = c // protocol 2.5 names the class per collection
+	}
 	r := &SyncResult{
 		CollectionID:  collectionID,
 		SyncKey:       childText(coll, "SyncKey"),
@@ -212,9 +232,9 @@ func parseSync(n *wbxml.Node, collectionID string) (*SyncResult, error) {
 	for _, e := range children(child(coll, "Commands")) {
 		switch e.Name {
 		case "Add":
-			r.Added = append(r.Added, parseEmail(childText(e, "ServerId"), child(e, "ApplicationData")))
+			r.Added = append(r.Added, parseItem(e, class))
 		case "Change":
-			r.Changed = append(r.Changed, parseEmail(childText(e, "ServerId"), child(e, "ApplicationData")))
+			r.Changed = append(r.Changed, parseItem(e, class))
 		case "Delete":
 			r.Deleted = append(r.Deleted, childText(e, "ServerId"))
 		case "SoftDelete":
@@ -254,9 +274,7 @@ func parseEmail(serverID string, n *wbxml.Node) Email {
 		case "ThreadTopic":
 			m.ThreadTopic = text(p)
 		case "DateReceived":
-			if t, err := time.Parse(time.RFC3339Nano, text(p)); err == nil {
-				m.DateReceived = t
-			}
+			m.DateReceived = parseTime(text(p))
 		case "Importance":
 			m.Importance, _ = strconv.Atoi(text(p))
 		case "Read":
@@ -264,15 +282,7 @@ func parseEmail(serverID string, n *wbxml.Node) Email {
 		case "MessageClass":
 			m.MessageClass = text(p)
 		case "Body":
-			t, _ := strconv.Atoi(childText(p, "Type"))
-			size, _ := strconv.ParseInt(childText(p, "EstimatedDataSize"), 10, 64)
-			m.Body = Body{
-				Type:              BodyType(t),
-				EstimatedDataSize: size,
-				Truncated:         childText(p, "Truncated") == "1",
-				Data:              childText(p, "Data"),
-				Preview:           childText(p, "Preview"),
-			}
+			m.Body = parseBody(p)
 		}
 	}
 	return m

@@ -49,6 +49,16 @@ type Options struct {
 	// (so a user's token can open a shared mailbox it has rights on).
 	Mailbox string
 
+	// AllowedHosts lists the hosts trusted with the token, as "host" or
+	// "host:port"; URL's host must be one of them. Empty means URL's host,
+	// and then only while the token's audience names that host (an
+	// Exchange Online token goes to Exchange Online's hosts, a token for
+	// https://mail.contoso.com to that host; loopback is always allowed), so
+	// a URL that Autodiscover or a configuration file pointed elsewhere
+	// gets no token: the request fails with [*HostNotAllowedError]. List a
+	// host here only if it is your server.
+	AllowedHosts []string
+
 	// AppOnly says Token yields app-only (client credentials) tokens: every
 	// request then impersonates Mailbox with the ExchangeImpersonation SOAP
 	// header, which Exchange requires for such tokens.
@@ -139,9 +149,14 @@ func New(o *Options) (*Client, error) {
 	if strings.TrimSpace(opts.Mailbox) == "" || !strings.Contains(opts.Mailbox, "@") {
 		return nil, errors.New("ews: Options.Mailbox must be the SMTP address of the mailbox to open (it routes every request via X-AnchorMailbox)")
 	}
+	hosts := opts.AllowedHosts
+	if len(hosts) == 0 {
+		hosts = []string{u.Host}
+	}
 	tr, err := bearer.New(bearer.Options{
 		Token:             audience.Guard(opts.Token, audience.Exchange), // a Graph token is refused before it is sent
-		AllowedHosts:      []string{u.Host},
+		AllowedHosts:      hosts,
+		AudienceBound:     len(opts.AllowedHosts) == 0,
 		Base:              opts.Transport,
 		InsecureAllowHTTP: opts.InsecureAllowHTTP,
 		MaxRetries:        opts.MaxRetries,
@@ -150,6 +165,9 @@ func New(o *Options) (*Client, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ews: %w", err)
+	}
+	if !tr.Allowed(u.Host) {
+		return nil, fmt.Errorf("ews: Options.AllowedHosts %q does not hold URL's host %q", opts.AllowedHosts, u.Host)
 	}
 	c := &Client{
 		url:  u.String(),

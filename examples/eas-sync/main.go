@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/modernauth/mailauth/internal/core/httpx"
@@ -47,6 +48,8 @@ type output struct {
 	Folders  []eas.Folder `json:"folders"`
 	Folder   string       `json:"folder"`
 	Messages []eas.Email  `json:"messages"`
+	// Items are the folder's other items: contacts, events, tasks, notes.
+	Items []eas.Item `json:"items,omitempty"`
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -57,7 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	deviceID := fs.String("device-id", "MailAuthEasSync", "device `ID`: letters and digits, stable across runs")
 	folder := fs.String("folder", "Inbox", "folder to list, by display `NAME` or server ID")
 	maxN := fs.Int("max", 20, "list at most `N` messages, newest first (0: all)")
-	asJSON := fs.Bool("json", false, "print {folders, folder, messages} as JSON")
+	asJSON := fs.Bool("json", false, "print {folders, folder, messages, items} as JSON")
 	stateFile := fs.String("state", "", "keep the sync state in `FILE` between runs (then only changes are listed)")
 	fs.Usage = func() {
 		cli.Usage(fs, stderr, "eas-sync lists folders and the newest messages of a mailbox over Exchange ActiveSync.")
@@ -119,14 +122,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	msgs := slices.SortedFunc(slices.Values(res.Added), func(a, b eas.Email) int { return b.DateReceived.Compare(a.DateReceived) })
+	var msgs []eas.Email
+	var others []eas.Item
+	for _, it := range res.Added {
+		if it.Email != nil {
+			msgs = append(msgs, *it.Email)
+		} else {
+			others = append(others, it)
+		}
+	}
+	slices.SortFunc(msgs, func(a, b eas.Email) int { return b.DateReceived.Compare(a.DateReceived) })
 	if *maxN > 0 && len(msgs) > *maxN {
 		msgs = msgs[:*maxN]
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(output{Folders: folders, Folder: target.ServerID, Messages: msgs})
+		return enc.Encode(output{Folders: folders, Folder: target.ServerID, Messages: msgs, Items: others})
 	}
 	for _, fo := range folders {
 		fmt.Fprintf(stdout, "%-8s %-14s %s\n", fo.ServerID, fo.Type, fo.DisplayName)
@@ -139,6 +151,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%s %s  %-30.30s  %s\n", mark, m.DateReceived.Local().Format(time.DateTime), m.From, m.Subject)
 	}
-	fmt.Fprintf(stderr, "%d folder(s); %d new message(s) in %s, %d listed\n", len(folders), len(res.Added), target.DisplayName, len(msgs))
+	for _, it := range others {
+		fmt.Fprintf(stdout, "%-8s %s\n", it.Class, describe(it))
+	}
+	fmt.Fprintf(stderr, "%d folder(s); %d new item(s) in %s, %d message(s) listed\n", len(folders), len(res.Added), target.DisplayName, len(msgs))
 	return nil
+}
+
+// describe is one line for an item that is not a message.
+func describe(it eas.Item) string {
+	switch {
+	case it.Contact != nil:
+		return strings.TrimSpace(it.Contact.FileAs + "  " + it.Contact.Email1Address)
+	case it.Event != nil:
+		return it.Event.StartTime.Local().Format(time.DateTime) + "  " + it.Event.Subject
+	case it.Task != nil:
+		return it.Task.Subject
+	}
+	return it.ServerID
 }

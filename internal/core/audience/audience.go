@@ -11,6 +11,8 @@ package audience
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 	"sync/atomic"
 
@@ -18,6 +20,7 @@ import (
 
 	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/cloud"
+	"github.com/modernauth/mailauth/internal/core/tlsconf"
 )
 
 // API names what a client talks to.
@@ -129,4 +132,46 @@ type guardInvalidator struct{ *guard }
 // Invalidate passes the refused token on to the wrapped source.
 func (g *guardInvalidator) Invalidate(tok *oauth2.Token) {
 	g.src.(mailauth.Invalidator).Invalidate(tok)
+}
+
+// HostAllowed reports whether a token whose aud claim is aud
+// ([mailauth.Identity.Audience]) may be sent to host (host or host:port),
+// judging by its audience alone: the rule ews and eas apply when
+// their caller did not list the hosts they trust. It allows
+//   - a token that is not a JWT, or has no aud (nothing to judge by: aud
+//     is empty);
+//   - a host an aud URL names ("https://outlook.office365.com" goes to
+//     outlook.office365.com and nowhere else);
+//   - for Exchange Online's resource id (aud 00000002-0000-0ff1-ce00-…, as
+//     some app-only tokens carry) or resource URL, the hosts of the clouds'
+//     Exchange endpoints ([cloud.Cloud.Hosts]);
+//   - a loopback host (tests, a local proxy).
+//
+// Otherwise it returns false: an Exchange Online token must not reach
+// mail.contoso.com because Autodiscover or a redirect named it.
+func HostAllowed(aud []string, host string) bool {
+	if len(aud) == 0 || tlsconf.IsLoopback(host) {
+		return true
+	}
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	name = strings.TrimSuffix(strings.ToLower(name), ".")
+	for _, a := range aud {
+		a = strings.TrimSpace(a)
+		if cloud.IsExchangeAudience(a) {
+			for _, c := range cloud.All() {
+				for _, h := range c.Hosts() {
+					if strings.EqualFold(h, name) {
+						return true
+					}
+				}
+			}
+		}
+		if u, err := url.Parse(a); err == nil && u.Host != "" && strings.EqualFold(strings.TrimSuffix(u.Hostname(), "."), name) {
+			return true
+		}
+	}
+	return false
 }

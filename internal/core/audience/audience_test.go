@@ -91,3 +91,28 @@ func canceled() context.Context {
 	cancel()
 	return ctx
 }
+
+func TestHostAllowed(t *testing.T) {
+	for _, tc := range []struct {
+		aud  []string
+		host string
+		want bool
+	}{
+		{nil, "mail.fabrikam.test", true},
+		{[]string{"https://outlook.office365.com"}, "outlook.office365.com", true},
+		{[]string{"https://outlook.office365.com/"}, "OUTLOOK.office365.com:443", true},
+		{[]string{"https://outlook.office365.com"}, "autodiscover-s.outlook.com", true},
+		{[]string{"00000002-0000-0ff1-ce00-000000000000"}, "outlook.office365.us", true},
+		{[]string{"https://outlook.office365.com"}, "mail.fabrikam.test", false},
+		{[]string{"https://outlook.office365.com"}, "outlook.office365.com.fabrikam.test", false},
+		{[]string{"https://mail.contoso.test"}, "mail.contoso.test", true},
+		{[]string{"https://mail.contoso.test"}, "mail.fabrikam.test", false},
+		{[]string{"https://mail.contoso.test"}, "127.0.0.1:8443", true},
+		{[]string{"https://mail.contoso.test"}, "[::1]:8443", true},
+		{[]string{"api://not-a-host-we-know"}, "mail.fabrikam.test", false},
+	} {
+		if got := HostAllowed(tc.aud, tc.host); got != tc.want {
+			t.Errorf("HostAllowed(%q, %q) = %v, want %v", tc.aud, tc.host, got, tc.want)
+		}
+	}
+}

@@ -9,10 +9,16 @@ import (
 // to a host that is not on the allow-list. Nothing was sent.
 type HostNotAllowedError struct {
 	Host string // host[:port] of the refused request
+	// Audience, when set, is the token's audience, which does not name
+	// Host (see Options.AudienceBound).
+	Audience string
 }
 
 // Error names the refused host and what to do.
 func (e *HostNotAllowedError) Error() string {
+	if e.Audience != "" {
+		return fmt.Sprintf("bearer: the token is for %s, not for host %q, so no request was sent; if that server is yours and trusted with this token, list it in the client's AllowedHosts", e.Audience, e.Host)
+	}
 	return fmt.Sprintf("bearer: host %q is not on the allow-list, so no request was sent; add it to AllowedHosts only if it is a server you trust with your token", e.Host)
 }
 

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/modernauth/mailauth"
+	"github.com/modernauth/mailauth/internal/core/audience"
 	"github.com/modernauth/mailauth/internal/core/httpx"
 	"github.com/modernauth/mailauth/internal/core/tlsconf"
 )
@@ -45,6 +46,14 @@ type Options struct {
 	// case. Requests for other hosts fail with [*HostNotAllowedError]
 	// without being sent.
 	AllowedHosts []string
+
+	// AudienceBound additionally lets the token go only to a host its
+	// audience names ([audience.HostAllowed]): an Exchange Online token to
+	// Exchange Online's hosts, a token for https://mail.contoso.com to that
+	// host. Clients set it when their caller did not list the hosts it
+	// trusts. A refused request fails with [*HostNotAllowedError] carrying
+	// the audience, without being sent.
+	AudienceBound bool
 
 	// Base is the RoundTripper that sends the requests. Nil means
 	// [http.DefaultTransport].
@@ -78,6 +87,7 @@ type Transport struct {
 	hosts      map[string]bool // lower-cased "host" or "host:port"
 	base       http.RoundTripper
 	insecure   bool
+	bound      bool // Options.AudienceBound
 	maxRetries int
 	maxBackoff time.Duration
 	log        *slog.Logger
@@ -91,17 +101,22 @@ type Transport struct {
 type authHeader struct {
 	tok   *oauth2.Token
 	value string
+	aud   []string // the token's aud claim, decoded once when AudienceBound
 }
 
-// authValue returns "Bearer " + tok.AccessToken, reusing the last string
-// when tok is the same token as last time.
-func (t *Transport) authValue(tok *oauth2.Token) string {
+// authHeaderFor returns "Bearer " + tok.AccessToken (and, when the
+// transport is audience-bound, the token's audience), reusing the last
+// result when tok is the same token as last time.
+func (t *Transport) authHeaderFor(tok *oauth2.Token) *authHeader {
 	if h := t.hdr.Load(); h != nil && h.tok == tok && tok.AccessToken == h.value[len("Bearer "):] {
-		return h.value
+		return h
 	}
 	h := &authHeader{tok: tok, value: "Bearer " + tok.AccessToken}
+	if t.bound {
+		h.aud = mailauth.ParseIdentity(tok.AccessToken).Audience
+	}
 	t.hdr.Store(h)
-	return h.value
+	return h
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -119,6 +134,7 @@ func New(opts Options) (*Transport, error) {
 		hosts:      make(map[string]bool, len(opts.AllowedHosts)),
 		base:       opts.Base,
 		insecure:   opts.InsecureAllowHTTP,
+		bound:      opts.AudienceBound,
 		maxRetries: opts.MaxRetries,
 		maxBackoff: opts.MaxBackoff,
 		log:        opts.Logger,
@@ -295,7 +311,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			r2.Body = body
 		}
 		if tok != nil {
-			r2.Header.Set("Authorization", t.authValue(tok))
+			h := t.authHeaderFor(tok)
+			if t.bound && !audience.HostAllowed(h.aud, req.URL.Host) {
+				return nil, &HostNotAllowedError{Host: req.URL.Host, Audience: strings.Join(h.aud, " ")}
+			}
+			r2.Header.Set("Authorization", h.value)
 		} else {
 			r2.Header.Del("Authorization")
 		}

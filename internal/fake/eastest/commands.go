@@ -3,6 +3,7 @@ package eastest
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"net/http"
 	"net/textproto"
 	"slices"
@@ -256,7 +257,7 @@ func (s *Server) syncCollectionLocked(dev *device, mb *mailbox, c *wbxml.Node) *
 				commands.Children = append(commands.Children, wbxml.Elem("AirSync", "Add",
 					wbxml.Text("AirSync", "ServerId", it.id),
 					applicationData(it, bodyType, trunc)))
-			} else {
+			} else if it.contact == nil && it.event == nil {
 				commands.Children = append(commands.Children, wbxml.Elem("AirSync", "Change",
 					wbxml.Text("AirSync", "ServerId", it.id),
 					wbxml.Elem("AirSync", "ApplicationData", wbxml.Text("Email", "Read", boolText(it.read)))))
@@ -291,9 +292,16 @@ func boolText(b bool) string {
 	return "0"
 }
 
-// applicationData renders an email item with the body type asked for
-// ([MS-ASEMAIL], [MS-ASAIRS] Body).
+// applicationData renders an item with the body type asked for: a contact
+// ([MS-ASCNTC] 4.1), a meeting ([MS-ASCAL] 4.1) or an email ([MS-ASEMAIL],
+// [MS-ASAIRS] Body).
 func applicationData(it *item, bodyType, trunc int) *wbxml.Node {
+	switch {
+	case it.contact != nil:
+		return contactData(it.contact)
+	case it.event != nil:
+		return eventData(it.event)
+	}
 	var data string
 	switch bodyType {
 	case 2:
@@ -334,6 +342,71 @@ func applicationData(it *item, bodyType, trunc int) *wbxml.Node {
 		wbxml.Text("Email", "InternetCPID", "65001"),
 		wbxml.Text("Email", "ContentClass", "urn:content-classes:message"),
 		wbxml.Text("AirSyncBase", "NativeBodyType", "1"))
+}
+
+func contactData(c *Contact) *wbxml.Node {
+	name := strings.TrimSpace(c.FirstName + " " + c.LastName)
+	n := wbxml.Elem("AirSync", "ApplicationData",
+		wbxml.Elem("AirSyncBase", "Body",
+			wbxml.Text("AirSyncBase", "Type", "1"),
+			wbxml.Text("AirSyncBase", "EstimatedDataSize", "0")),
+		wbxml.Text("Contacts", "FileAs", strings.TrimSpace(c.LastName+", "+c.FirstName)),
+		wbxml.Text("Contacts", "FirstName", c.FirstName),
+		wbxml.Text("Contacts", "LastName", c.LastName))
+	if c.CompanyName != "" {
+		n.Children = append(n.Children, wbxml.Text("Contacts", "CompanyName", c.CompanyName))
+	}
+	if c.JobTitle != "" {
+		n.Children = append(n.Children, wbxml.Text("Contacts", "JobTitle", c.JobTitle))
+	}
+	if c.Email != "" {
+		n.Children = append(n.Children, wbxml.Text("Contacts", "Email1Address", `"`+name+`" <`+c.Email+`>`))
+	}
+	if c.MobilePhone != "" {
+		n.Children = append(n.Children, wbxml.Text("Contacts", "MobilePhoneNumber", c.MobilePhone))
+	}
+	if !c.Birthday.IsZero() {
+		n.Children = append(n.Children, wbxml.Text("Contacts", "Birthday", c.Birthday.UTC().Format("2006-01-02T15:04:05.000Z")))
+	}
+	n.Children = append(n.Children, wbxml.Text("AirSyncBase", "NativeBodyType", "1"))
+	return n
+}
+
+// utcTimeZone is the TimeZone of a meeting in UTC: the 172-byte structure
+// of [MS-ASDTYPE] 2.7 (bias 0, no daylight rules), base64-encoded.
+var utcTimeZone = base64.StdEncoding.EncodeToString(make([]byte, 172))
+
+// eventData renders a meeting; Calendar dates use the basic ISO 8601 form
+// ([MS-ASCAL] 2.2.2.18).
+func eventData(e *Event) *wbxml.Node {
+	const basic = "20060102T150405Z"
+	attendees := wbxml.Elem("Calendar", "Attendees")
+	for _, a := range e.Attendees {
+		attendees.Children = append(attendees.Children, wbxml.Elem("Calendar", "Attendee",
+			wbxml.Text("Calendar", "Email", a),
+			wbxml.Text("Calendar", "Name", a),
+			wbxml.Text("Calendar", "AttendeeType", "1")))
+	}
+	return wbxml.Elem("AirSync", "ApplicationData",
+		wbxml.Text("Calendar", "TimeZone", utcTimeZone),
+		wbxml.Text("Calendar", "DtStamp", e.Start.UTC().Add(-24*time.Hour).Format(basic)),
+		wbxml.Text("Calendar", "StartTime", e.Start.UTC().Format(basic)),
+		wbxml.Text("Calendar", "Subject", e.Subject),
+		wbxml.Text("Calendar", "UID", e.UID),
+		wbxml.Text("Calendar", "OrganizerName", e.OrganizerName),
+		wbxml.Text("Calendar", "OrganizerEmail", e.OrganizerEmail),
+		attendees,
+		wbxml.Text("Calendar", "Location", e.Location),
+		wbxml.Text("Calendar", "EndTime", e.End.UTC().Format(basic)),
+		wbxml.Elem("AirSyncBase", "Body",
+			wbxml.Text("AirSyncBase", "Type", "1"),
+			wbxml.Text("AirSyncBase", "EstimatedDataSize", "0")),
+		wbxml.Text("Calendar", "Sensitivity", "0"),
+		wbxml.Text("Calendar", "BusyStatus", "2"),
+		wbxml.Text("Calendar", "AllDayEvent", "0"),
+		wbxml.Text("Calendar", "MeetingStatus", "1"),
+		wbxml.Text("AirSyncBase", "NativeBodyType", "1"),
+		wbxml.Text("Calendar", "ResponseRequested", "1"))
 }
 
 func displayName(addr string) string {

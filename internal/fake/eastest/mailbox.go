@@ -22,6 +22,8 @@ const (
 type item struct {
 	id      string
 	msg     Message
+	contact *Contact // set for an item of a Contacts folder
+	event   *Event   // set for an item of a Calendar folder
 	read    bool
 	version int
 }
@@ -100,6 +102,17 @@ func (mb *mailbox) add(folderID string, m Message) string {
 	f.items[id] = &item{id: id, msg: m, read: m.Read, version: 1}
 	f.order = append(f.order, id)
 	return id
+}
+
+// addItem files a contact or event (or any prepared item) in a folder.
+func (mb *mailbox) addItem(folderID string, it *item) string {
+	f := mb.folder(folderID)
+	mb.next++
+	it.id = folderID + ":" + strconv.Itoa(mb.next)
+	it.version = 1
+	f.items[it.id] = it
+	f.order = append(f.order, it.id)
+	return it.id
 }
 
 func (mb *mailbox) find(serverID string) (*folder, *item) {

@@ -327,6 +327,48 @@ type Message struct {
 	Read    bool
 }
 
+// Contact is a contact to put in a mailbox's Contacts folder
+// ([MS-ASCNTC]).
+type Contact struct {
+	FirstName, LastName string
+	CompanyName         string
+	JobTitle            string
+	Email               string // Email1Address, sent as "Name" <address>
+	MobilePhone         string
+	Birthday            time.Time
+}
+
+// Event is a meeting to put in a mailbox's Calendar folder ([MS-ASCAL]).
+type Event struct {
+	UID            string
+	Subject        string
+	Location       string
+	Start, End     time.Time
+	OrganizerName  string
+	OrganizerEmail string
+	Attendees      []string // addresses, required attendees
+}
+
+// AddContact adds a contact to user's Contacts folder and returns its
+// server ID.
+func (s *Server) AddContact(user string, c Contact) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.mailboxLocked(user).addItem(contactID, &item{contact: &c})
+	s.notifyLocked()
+	return id
+}
+
+// AddEvent adds a meeting to user's Calendar folder and returns its
+// server ID.
+func (s *Server) AddEvent(user string, e Event) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.mailboxLocked(user).addItem(calID, &item{event: &e})
+	s.notifyLocked()
+	return id
+}
+
 // Deliver adds a message to user's Inbox and wakes the Pings watching it.
 // It returns the message's server ID.
 func (s *Server) Deliver(user string, m Message) string {

@@ -1,0 +1,73 @@
+package eas
+
+import (
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+)
+
+// recorder is a base transport that records what would have left the
+// machine and answers 500.
+type recorder struct {
+	mu   sync.Mutex
+	seen []string // "host Authorization"
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	r.seen = append(r.seen, req.URL.Host+" "+req.Header.Get("Authorization"))
+	r.mu.Unlock()
+	return &http.Response{StatusCode: 500, Status: "500 Internal Server Error", Header: http.Header{},
+		Body: io.NopCloser(strings.NewReader("")), Request: req}, nil
+}
+
+func jwtFor(aud string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"none"}`)) + "." + enc([]byte(`{"aud":"`+aud+`","upn":"alice@contoso.test"}`)) + ".c2ln"
+}
+
+// A URL on a host the token's audience does not name (say, what
+// Autodiscover found on the address's own domain) gets no token unless the
+// caller listed the host; the audience's own host does.
+func TestTokenGoesOnlyWhereItsAudienceOrTheCallerAllows(t *testing.T) {
+	exo := jwtFor("https://outlook.office365.com")
+	for _, tc := range []struct {
+		name, url, token string
+		allowed          []string
+		sent             bool
+	}{
+		{"exchange online token, exchange online host", "https://outlook.office365.com/Microsoft-Server-ActiveSync", exo, nil, true},
+		{"exchange online token, autodiscovered host", "https://mail.fabrikam.test/Microsoft-Server-ActiveSync", exo, nil, false},
+		{"exchange online token, host the caller listed", "https://mail.fabrikam.test/Microsoft-Server-ActiveSync", exo, []string{"mail.fabrikam.test"}, true},
+		{"on-premises token, its own host", "https://mail.contoso.test/Microsoft-Server-ActiveSync", jwtFor("https://mail.contoso.test"), nil, true},
+		{"on-premises token, another host", "https://mail.fabrikam.test/Microsoft-Server-ActiveSync", jwtFor("https://mail.contoso.test"), nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			c, err := New(&Options{URL: tc.url, Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tc.token}),
+				Mailbox: "alice@contoso.test", DeviceID: "mailauthtest01", Transport: rec, AllowedHosts: tc.allowed, MaxRetries: -1})
+			require.NoError(t, err)
+			_, err = c.Folders(t.Context())
+			require.Error(t, err, "the recorder answers 500")
+			var hn *HostNotAllowedError
+			if tc.sent {
+				require.NotEmpty(t, rec.seen)
+				assert.Equal(t, "Bearer "+tc.token, strings.SplitN(rec.seen[0], " ", 2)[1])
+				assert.False(t, errors.As(err, &hn))
+				return
+			}
+			assert.Empty(t, rec.seen, "nothing left the machine")
+			require.ErrorAs(t, err, &hn)
+			assert.Contains(t, err.Error(), "AllowedHosts")
+			assert.NotContains(t, err.Error(), tc.token)
+		})
+	}
+}
