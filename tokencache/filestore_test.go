@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,7 +43,14 @@ func TestFileStoreTwoProcesses(t *testing.T) {
 }
 
 func twoProcesses(t *testing.T, unlocked bool) {
-	idp, cl := newIdP(t, fakeidp.Options{Latency: 50 * time.Millisecond})
+	latency := 50 * time.Millisecond
+	if unlocked {
+		// Both must redeem: the first redemption stays in flight long enough
+		// that the second child, however late a loaded machine starts it,
+		// finds nothing stored yet.
+		latency = 2 * time.Second
+	}
+	idp, cl := newIdP(t, fakeidp.Options{Latency: latency})
 	dir := filepath.Join(t.TempDir(), "tokens") // NewFileStore creates it private
 	certFile := filepath.Join(t.TempDir(), "idp.pem")
 	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: idp.Certificate().Raw}), 0o600))
@@ -250,32 +258,60 @@ func TestEncryptedStore(t *testing.T) {
 	assert.True(t, isLocker)
 }
 
-// hungStore never answers: every call waits for its context.
-type hungStore struct{}
-
-func (hungStore) Load(ctx context.Context, _ string) (Record, error) {
-	<-ctx.Done()
-	return Record{}, ctx.Err()
+// hungStore never answers: every call waits for its context. It records
+// the time each call was given (its context's deadline as the call began).
+type hungStore struct {
+	mu     sync.Mutex
+	budget map[string][]time.Duration
 }
-func (hungStore) Save(ctx context.Context, _ string, _ Record) error { <-ctx.Done(); return ctx.Err() }
-func (hungStore) Delete(ctx context.Context, _ string) error         { <-ctx.Done(); return ctx.Err() }
-func (hungStore) Lock(ctx context.Context, _ string) (func(), error) {
+
+func (h *hungStore) wait(ctx context.Context, op string) error {
+	d, ok := ctx.Deadline()
+	h.mu.Lock()
+	if h.budget == nil {
+		h.budget = map[string][]time.Duration{}
+	}
+	if ok {
+		h.budget[op] = append(h.budget[op], time.Until(d))
+	} else {
+		h.budget[op] = append(h.budget[op], -1) // no deadline: would hang
+	}
+	h.mu.Unlock()
 	<-ctx.Done()
-	return nil, ctx.Err()
+	return ctx.Err()
+}
+
+func (h *hungStore) Load(ctx context.Context, _ string) (Record, error) {
+	return Record{}, h.wait(ctx, "load")
+}
+func (h *hungStore) Save(ctx context.Context, _ string, _ Record) error { return h.wait(ctx, "save") }
+func (h *hungStore) Delete(ctx context.Context, _ string) error         { return h.wait(ctx, "delete") }
+func (h *hungStore) Lock(ctx context.Context, _ string) (func(), error) {
+	return nil, h.wait(ctx, "lock")
 }
 
 // TestStoreDown: a shared store that hangs (Redis down) costs bounded time;
 // tokens keep coming from the IdP and the errors are counted.
 func TestStoreDown(t *testing.T) {
 	idp, cl := newIdP(t, fakeidp.Options{})
-	c := newTestCache(idp, &Options{Store: hungStore{}, FetchTimeout: 20 * time.Second})
+	hung := &hungStore{}
+	c := newTestCache(idp, &Options{Store: hung, FetchTimeout: 20 * time.Second})
 	app, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: tApp, Credential: ClientSecret(tSecret)})
 	require.NoError(t, err)
-	t0 := time.Now()
 	tok, err := app.Source(cl.AppOnlyScope()).TokenContext(t.Context())
 	require.NoError(t, err)
 	assert.NotEmpty(t, tok.AccessToken)
-	assert.Less(t, time.Since(t0), 14*time.Second, "5 s lock wait (half the 10 s attempt) + 2 s load + 2 s save, plus slack")
+	// What bounds the time is the budget each store call gets, not how fast
+	// a loaded machine runs: the lock wait is at most half the 10 s attempt,
+	// a load or save at most 2 s.
+	hung.mu.Lock()
+	defer hung.mu.Unlock()
+	for op, max := range map[string]time.Duration{"lock": 5 * time.Second, "load": 2 * time.Second, "save": 2 * time.Second} {
+		require.NotEmpty(t, hung.budget[op], "the cache called %s", op)
+		for _, d := range hung.budget[op] {
+			assert.True(t, d > 0 && d <= max, "%s was given %v (at most %v)", op, d, max)
+		}
+	}
 	assert.GreaterOrEqual(t, c.Stats().StoreErrors, uint64(3), "lock, load and save failures are counted")
 }
 

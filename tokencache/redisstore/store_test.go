@@ -124,7 +124,7 @@ func TestLock(t *testing.T) {
 	rdb := srv.client(t)
 	// The TTL is short so that renewal must happen, but generous enough for
 	// a loaded test machine to renew in time.
-	st := New(rdb, &Options{LockTTL: 1500 * time.Millisecond, MaxLockWait: 20 * time.Millisecond})
+	st := New(rdb, &Options{LockTTL: 3 * time.Second, MaxLockWait: 20 * time.Millisecond})
 	ctx := ctxT(t)
 
 	unlock, err := st.Lock(ctx, "p")
@@ -132,7 +132,7 @@ func TestLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Held past its TTL thanks to renewal: another locker times out.
-	short, cancel := context.WithTimeout(ctx, 3500*time.Millisecond)
+	short, cancel := context.WithTimeout(ctx, 7*time.Second) // over twice the TTL
 	_, err = st.Lock(short, "p")
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
