@@ -156,6 +156,15 @@ func parseBody(p *wbxml.Node) Body {
 	}
 }
 
+// anyBody reads a Body property: AirSyncBase's element, or the plain text
+// body of protocol 2.5 in the class's own namespace.
+func anyBody(p *wbxml.Node) Body {
+	if p.Namespace() == "AirSyncBase" {
+		return parseBody(p)
+	}
+	return Body{Type: BodyPlainText, Data: text(p)}
+}
+
 // parseTime reads the date forms ActiveSync uses: extended ISO 8601
 // ("2026-12-01T10:00:00.000Z", Email, Contacts, Tasks) and the basic form
 // ("20261201T100000Z", Calendar). A value it cannot read is the zero time.
@@ -181,11 +190,7 @@ func parseContact(n *wbxml.Node) *Contact {
 	c := &Contact{}
 	for _, p := range children(n) {
 		if p.Name == "Body" {
-			if p.Namespace() == "AirSyncBase" {
-				c.Body = parseBody(p)
-			} else {
-				c.Body = Body{Type: BodyPlainText, Data: text(p)}
-			}
+			c.Body = anyBody(p)
 			continue
 		}
 		if classOf(p.Namespace()) != ClassContacts {
@@ -232,11 +237,7 @@ func parseEvent(n *wbxml.Node) *Event {
 	e := &Event{}
 	for _, p := range children(n) {
 		if p.Name == "Body" {
-			if p.Namespace() == "AirSyncBase" {
-				e.Body = parseBody(p)
-			} else {
-				e.Body = Body{Type: BodyPlainText, Data: text(p)}
-			}
+			e.Body = anyBody(p)
 			continue
 		}
 		if p.Namespace() != "Calendar" {
@@ -282,11 +283,7 @@ func parseTask(n *wbxml.Node) *Task {
 	t := &Task{}
 	for _, p := range children(n) {
 		if p.Name == "Body" {
-			if p.Namespace() == "AirSyncBase" {
-				t.Body = parseBody(p)
-			} else {
-				t.Body = Body{Type: BodyPlainText, Data: text(p)}
-			}
+			t.Body = anyBody(p)
 			continue
 		}
 		if p.Namespace() != "Tasks" {

@@ -1,12 +1,10 @@
 package ews
 
 import (
-	"encoding/base64"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/recorder"
+
 	"errors"
-	"io"
-	"net/http"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,24 +12,8 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// recorder is a base transport that records what would have left the
-// machine and answers 500.
-type recorder struct {
-	mu   sync.Mutex
-	seen []string // "host Authorization"
-}
-
-func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	r.mu.Lock()
-	r.seen = append(r.seen, req.URL.Host+" "+req.Header.Get("Authorization"))
-	r.mu.Unlock()
-	return &http.Response{StatusCode: 500, Status: "500 Internal Server Error", Header: http.Header{},
-		Body: io.NopCloser(strings.NewReader("")), Request: req}, nil
-}
-
 func jwtFor(aud string) string {
-	enc := base64.RawURLEncoding.EncodeToString
-	return enc([]byte(`{"alg":"none"}`)) + "." + enc([]byte(`{"aud":"`+aud+`","upn":"alice@contoso.test"}`)) + ".c2ln"
+	return fakeidp.Unsigned(`{"aud":"` + aud + `","upn":"alice@contoso.test"}`)
 }
 
 // A URL on a host the token's audience does not name (say, what
@@ -54,7 +36,7 @@ func TestTokenGoesOnlyWhereItsAudienceOrTheCallerAllows(t *testing.T) {
 		{"opaque token: nothing to judge by", "https://mail.fabrikam.test/EWS/Exchange.asmx", "opaque-token-value", nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := &recorder{}
+			rec := &recorder.Transport{}
 			c, err := New(&Options{URL: tc.url, Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tc.token}),
 				Mailbox: "alice@contoso.test", Transport: rec, AllowedHosts: tc.allowed, MaxRetries: -1})
 			require.NoError(t, err)
@@ -62,12 +44,12 @@ func TestTokenGoesOnlyWhereItsAudienceOrTheCallerAllows(t *testing.T) {
 			require.Error(t, err, "the recorder answers 500")
 			var hn *HostNotAllowedError
 			if tc.sent {
-				require.Len(t, rec.seen, 1)
-				assert.Equal(t, "Bearer "+tc.token, strings.SplitN(rec.seen[0], " ", 2)[1])
+				require.Len(t, rec.Seen(), 1)
+				assert.Equal(t, "Bearer "+tc.token, rec.Seen()[0].Authorization)
 				assert.False(t, errors.As(err, &hn))
 				return
 			}
-			assert.Empty(t, rec.seen, "nothing left the machine")
+			assert.Empty(t, rec.Seen(), "nothing left the machine")
 			require.ErrorAs(t, err, &hn)
 			assert.Contains(t, err.Error(), "AllowedHosts")
 			assert.NotContains(t, err.Error(), tc.token)

@@ -410,3 +410,11 @@ func (p *IdP) jwks() []byte {
 	}}})
 	return b
 }
+
+// Unsigned returns a JWT-shaped token with the given claims (a JSON object)
+// and no valid signature: enough for code that reads claims without
+// verifying them (audience checks, redaction), never accepted by [IdP.Verify].
+func Unsigned(claims string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc([]byte(claims)) + ".c2ln"
+}
