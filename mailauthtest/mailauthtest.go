@@ -414,7 +414,7 @@ func (l *Lab) Settings(dir string) (*Settings, error) {
 	return &Settings{
 		AuthorityHost: l.AuthorityHost(), Tenant: Tenant, ClientID: ClientID, PublicClientID: PublicClientID,
 		CAFile: ca, SecretFile: sec, Mailbox: SharedMailbox, User: User,
-		IMAPAddr: l.IMAPAddr(), POPAddr: l.POPAddr(), SMTPAddr: l.SMTPAddr(),
+		IMAPAddr: l.IMAPAddr(), POPAddr: l.POPStartTLSAddr(), SMTPAddr: l.SMTPAddr(),
 		EWSURL: l.EWSURL(), EASURL: l.EASURL(), GraphURL: l.GraphURL(),
 	}, nil
 }
@@ -429,12 +429,12 @@ type Settings struct {
 	SecretFile     string // file holding the client secret, for MAILAUTH_CLIENT_SECRET
 	Mailbox        string // the shared mailbox the app may open (-mailbox)
 	User           string // the user the device code flow signs in
-	IMAPAddr       string // STARTTLS
-	POPAddr        string // implicit TLS
-	SMTPAddr       string // STARTTLS
-	EWSURL         string
-	EASURL         string
-	GraphURL       string
+	// IMAPAddr, POPAddr and SMTPAddr speak STARTTLS (STLS for POP3), as mailcheck expects
+	// of ports other than 993, 995 and 465.
+	IMAPAddr, POPAddr, SMTPAddr string
+	EWSURL                      string // -ews-url
+	EASURL                      string // -eas-url
+	GraphURL                    string // -graph-url
 }
 
 // Env returns the app-only settings as NAME=value pairs of the environment variables the
