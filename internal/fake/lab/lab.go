@@ -171,7 +171,8 @@ func Start(opts Options) (_ *Lab, err error) {
 	for _, h := range hosts {
 		l.autdHosts[strings.ToLower(h.Name)] = true
 	}
-	if l.Autod, err = autodtest.New(autodtest.Options{CA: l.CA, Hosts: hosts}); err != nil {
+	verify := func(tok string) error { _, err := l.IdP.Verify(tok); return err }
+	if l.Autod, err = autodtest.New(autodtest.Options{CA: l.CA, Hosts: hosts, Verify: verify}); err != nil {
 		return nil, fmt.Errorf("lab: autodiscover server: %w", err)
 	}
 	l.closers = append(l.closers, l.Autod.Close)
