@@ -17,6 +17,9 @@ import (
 // only an in-process dialer reaches.
 const AppOnlyProtocols = "imap,pop,smtp,ews,graph"
 
+// DelegatedProtocols are the checks mailcheck passes for the lab's user.
+const DelegatedProtocols = "imap,pop,smtp,ews,eas,graph"
+
 // ReadyLine ends the settings -serve prints; a program reading them can stop there.
 const ReadyLine = "lab ready; stop it with Ctrl-C (SIGINT) or SIGTERM"
 
@@ -71,10 +74,12 @@ func serve(ctx context.Context, stdout io.Writer) error {
 	fmt.Fprintf(w, "  export %s\n", secretEnv)
 	fmt.Fprintf(w, "  go run ./examples/mailcheck -protocols %s\n", AppOnlyProtocols)
 	fmt.Fprintf(w, "or all at once: set -a; . %s; set +a\n\n", envFile)
+	fmt.Fprintf(w, "Delegated, with the environment above but no secret (the lab approves the device code at once):\n")
+	fmt.Fprintf(w, "  MAILAUTH_CLIENT_SECRET= go run ./examples/mailcheck -client-id %s -device-code -mailbox %s -protocols %s\n\n", s.PublicClientID, s.User, DelegatedProtocols)
 	fmt.Fprintf(w, "Other programs, with $FLAGS or the environment:\n")
 	fmt.Fprintf(w, "  imap-shared-mailbox -addr %s -starttls\n  pop3-fetch -addr %s -stls\n  smtp-send -addr %s -to %s\n", s.IMAPAddr, s.POPAddr, s.SMTPAddr, mailauthtest.OtherUser)
 	fmt.Fprintf(w, "  ews-inbox -app-only -ews-url %s\n  graph-inbox -app-only -graph-url %s\n", s.EWSURL, s.GraphURL)
-	fmt.Fprintf(w, "  eas-sync -eas-url %s -client-id %s -device-code -mailbox %s (ActiveSync is delegated only)\n", s.EASURL, s.PublicClientID, s.User)
+	fmt.Fprintf(w, "  MAILAUTH_CLIENT_SECRET= eas-sync -eas-url %s -client-id %s -device-code -mailbox %s (ActiveSync is delegated only)\n", s.EASURL, s.PublicClientID, s.User)
 	fmt.Fprintln(w, ReadyLine)
 	if _, err := io.WriteString(stdout, w.String()); err != nil {
 		return err

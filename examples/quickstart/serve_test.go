@@ -47,6 +47,7 @@ var (
 	secretRe = regexp.MustCompile(`^  export MAILAUTH_CLIENT_SECRET="\$\(cat (.+)\)"$`)
 	flagsRe  = regexp.MustCompile(`^  (FLAGS|MAILCHECK_FLAGS)="(.*)"$`)
 	envRunRe = regexp.MustCompile(`^  go run \./examples/mailcheck (-protocols \S+)$`)
+	delegRe  = regexp.MustCompile(`^  MAILAUTH_CLIENT_SECRET= go run \./examples/mailcheck (.+)$`)
 	dirRe    = regexp.MustCompile(`Its files are in (\S+) \(removed on exit\)`)
 )
 
@@ -99,7 +100,7 @@ read:
 
 	env := map[string]string{}
 	flags := map[string][]string{}
-	var secretFile, labDir, envProtocols string
+	var secretFile, labDir, envProtocols, delegated string
 	for _, l := range printed {
 		if m := secretRe.FindStringSubmatch(l); m != nil {
 			secretFile = m[1]
@@ -109,13 +110,15 @@ read:
 			flags[m[1]] = strings.Fields(m[2])
 		} else if m := envRunRe.FindStringSubmatch(l); m != nil {
 			envProtocols = m[1]
+		} else if m := delegRe.FindStringSubmatch(l); m != nil {
+			delegated = m[1]
 		}
 		if m := dirRe.FindStringSubmatch(l); m != nil {
 			labDir = m[1]
 		}
 	}
 	text := strings.Join(printed, "\n")
-	if secretFile == "" || len(flags["FLAGS"]) == 0 || len(flags["MAILCHECK_FLAGS"]) == 0 || envProtocols == "" || labDir == "" {
+	if secretFile == "" || len(flags["FLAGS"]) == 0 || len(flags["MAILCHECK_FLAGS"]) == 0 || envProtocols == "" || labDir == "" || delegated == "" {
 		t.Fatalf("settings incomplete:\n%s", text)
 	}
 	for _, name := range []string{"MAILAUTH_AUTHORITY_HOST", "MAILAUTH_TENANT", "MAILAUTH_CLIENT_ID", "MAILAUTH_CA_FILE", "MAILAUTH_MAILBOX",
@@ -138,10 +141,13 @@ read:
 		t.Errorf("the lab's directory is not private: %v %v", st.Mode(), err)
 	}
 
-	runCheck := func(name string, extraEnv []string, args ...string) {
+	runCheck := func(name, mode, want string, extraEnv []string, args ...string) {
 		t.Helper()
 		cmd := exec.Command(mailcheck, append(args, "-json")...)
-		cmd.Env = append(append(cleanEnv(), extraEnv...), "MAILAUTH_CLIENT_SECRET="+string(secret))
+		cmd.Env = append(cleanEnv(), extraEnv...)
+		if mode == "app-only" {
+			cmd.Env = append(cmd.Env, "MAILAUTH_CLIENT_SECRET="+string(secret))
+		}
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
 		err := cmd.Run()
@@ -166,19 +172,20 @@ read:
 				passed = append(passed, r.Protocol)
 			}
 		}
-		if !rep.OK || rep.Mode != "app-only" || strings.Join(passed, ",") != AppOnlyProtocols {
-			t.Errorf("%s: mailcheck passed %v in mode %s, want %s app-only:\n%s", name, passed, rep.Mode, AppOnlyProtocols, out.String())
+		if !rep.OK || rep.Mode != mode || strings.Join(passed, ",") != want {
+			t.Errorf("%s: mailcheck passed %v in mode %s, want %s %s:\n%s", name, passed, rep.Mode, want, mode, out.String())
 		}
 		if strings.Contains(out.String()+errOut.String(), string(secret)) {
 			t.Errorf("%s: mailcheck printed the secret", name)
 		}
 	}
-	runCheck("flags", nil, append(flags["FLAGS"], flags["MAILCHECK_FLAGS"]...)...)
+	runCheck("flags", "app-only", AppOnlyProtocols, nil, append(flags["FLAGS"], flags["MAILCHECK_FLAGS"]...)...)
 	var vars []string
 	for k, v := range env {
 		vars = append(vars, k+"="+v)
 	}
-	runCheck("environment", vars, strings.Fields(envProtocols)...)
+	runCheck("environment", "app-only", AppOnlyProtocols, vars, strings.Fields(envProtocols)...)
+	runCheck("delegated", "delegated", DelegatedProtocols, vars, strings.Fields(delegated)...)
 
 	// Interrupted, the lab stops and removes its files.
 	if err := qs.Process.Signal(syscall.SIGINT); err != nil {
