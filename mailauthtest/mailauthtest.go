@@ -54,18 +54,18 @@ import (
 // The identities of the lab's tenant. They are the same in every lab.
 const (
 	// Tenant is the lab's tenant (directory) name.
-	Tenant = lab.Tenant
+	Tenant = "contoso.test"
 	// ClientID is the confidential app for app-only access (client credentials). Its
 	// secret is [Lab.ClientSecret].
-	ClientID = lab.AppClientID
+	ClientID = "11111111-2222-3333-4444-555555555555"
 	// PublicClientID is the public app for delegated sign-in (device code, browser).
-	PublicClientID = lab.PublicClientID
+	PublicClientID = "66666666-7777-8888-9999-000000000000"
 	// User is a user with a mailbox; the device code flow signs User in at once.
-	User = lab.User
+	User = "alice@contoso.test"
 	// OtherUser is a second user with a mailbox.
-	OtherUser = lab.Other
+	OtherUser = "bob@contoso.test"
 	// SharedMailbox is a shared mailbox: User has full access, and so has the app.
-	SharedMailbox = lab.Shared
+	SharedMailbox = "shared@contoso.test"
 )
 
 // Options shape a [Lab]. A nil *Options is the same as a zero Options.
