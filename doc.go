@@ -24,6 +24,11 @@
 //   - [github.com/modernauth/mailauth/graph]: mail over Microsoft Graph v1.0, the way on when
 //     Exchange Online switches EWS and SMTP AUTH off (Graph tokens, not Exchange ones).
 //
+// Testing:
+//   - [github.com/modernauth/mailauth/mailauthtest]: a lab on loopback for your own tests (a
+//     fake Entra ID and IMAP, POP3, SMTP, EWS, ActiveSync, Autodiscover and Graph servers
+//     under one test CA) with the settings a program needs and what the servers received.
+//
 // Inside (not importable): internal/core holds the shared engines (the SASL mechanisms,
 // the bearer transport, the one redactor, TLS builder and Retry-After parser, the audience
 // check between Graph and Exchange tokens); internal/fake holds the test doubles (a fake

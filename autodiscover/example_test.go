@@ -6,27 +6,26 @@ import (
 	"fmt"
 	"log"
 
-	"golang.org/x/oauth2"
-
 	"github.com/modernauth/mailauth/autodiscover"
-	"github.com/modernauth/mailauth/internal/fake/autodtest"
+	"github.com/modernauth/mailauth/mailauthtest"
+	"github.com/modernauth/mailauth/tokencache"
 )
 
-// Lookup asks Autodiscover v2 on the cloud's host first. Here an
-// in-process service plays outlook.office365.com; against Exchange Online
+// Lookup asks Autodiscover v2 on the cloud's host first. Here the test lab
+// (package mailauthtest) plays outlook.office365.com; against Exchange Online
 // only the Options line changes: autodiscover.New(nil).
 func Example() {
-	srv, err := autodtest.New(autodtest.Options{Hosts: []autodtest.Host{
-		{Name: "outlook.office365.com", V2: true, Mailboxes: map[string]autodtest.Mailbox{
+	lab, err := mailauthtest.Start(context.Background(), &mailauthtest.Options{Autodiscover: []mailauthtest.AutodiscoverHost{
+		{Name: "outlook.office365.com", V2: true, Mailboxes: map[string]mailauthtest.AutodiscoverAnswer{
 			"alice@contoso.com": {EWSURL: "https://outlook.office365.com/EWS/Exchange.asmx"}}},
 	}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer srv.Close()
+	defer lab.Close()
 
 	c, err := autodiscover.New(&autodiscover.Options{
-		DialContext: srv.DialContext, TLSConfig: srv.ClientTLSConfig(), Resolver: srv,
+		DialContext: lab.DialContext, TLSConfig: lab.TLSConfig(), Resolver: lab,
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -45,18 +44,18 @@ func Example() {
 // A domain's autodiscover service that redirects to a host nobody named is
 // not followed; the error says where it pointed.
 func ExampleRedirectError() {
-	srv, err := autodtest.New(autodtest.Options{Hosts: []autodtest.Host{
-		{Name: "contoso.com", POX: true, Mailboxes: map[string]autodtest.Mailbox{
+	lab, err := mailauthtest.Start(context.Background(), &mailauthtest.Options{Autodiscover: []mailauthtest.AutodiscoverHost{
+		{Name: "contoso.com", POX: true, Mailboxes: map[string]mailauthtest.AutodiscoverAnswer{
 			"*": {RedirectURL: "https://autodiscover.attacker.example/autodiscover/autodiscover.xml"}}},
 	}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer srv.Close()
+	defer lab.Close()
 
 	c, err := autodiscover.New(&autodiscover.Options{
 		Methods:     []autodiscover.Method{autodiscover.MethodPOX},
-		DialContext: srv.DialContext, TLSConfig: srv.ClientTLSConfig(), Resolver: srv,
+		DialContext: lab.DialContext, TLSConfig: lab.TLSConfig(), Resolver: lab,
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -73,21 +72,26 @@ func ExampleRedirectError() {
 // On-premises Exchange with OAuth: the domain's POX endpoint asks for a
 // bearer token, which is sent only because the caller named the domain.
 func ExampleClient_Lookup_onPremises() {
-	srv, err := autodtest.New(autodtest.Options{Hosts: []autodtest.Host{
-		{Name: "autodiscover.contoso.com", POX: true, RequireBearer: true, Mailboxes: map[string]autodtest.Mailbox{
+	lab, err := mailauthtest.Start(context.Background(), &mailauthtest.Options{Autodiscover: []mailauthtest.AutodiscoverHost{
+		{Name: "autodiscover.contoso.com", POX: true, RequireBearer: true, Mailboxes: map[string]mailauthtest.AutodiscoverAnswer{
 			"carol@contoso.com": {EASURL: "https://mail.contoso.com/Microsoft-Server-ActiveSync"}}},
 	}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer srv.Close()
+	defer lab.Close()
 
-	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "token-for-mail.contoso.com"})
+	cache := tokencache.New(&tokencache.Options{HTTPClient: lab.HTTPClient()})
+	app, err := cache.AppOnly(lab.AppOnlyConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	src := app.Source(lab.Cloud().AppOnlyScope()) // on-premises: the scope of your Exchange's resource
 	c, err := autodiscover.New(&autodiscover.Options{
 		Token:          src,
 		AllowedDomains: []string{"contoso.com"},
 		Methods:        []autodiscover.Method{autodiscover.MethodPOX}, // on-premises only: skip v2
-		DialContext:    srv.DialContext, TLSConfig: srv.ClientTLSConfig(), Resolver: srv,
+		DialContext:    lab.DialContext, TLSConfig: lab.TLSConfig(), Resolver: lab,
 	})
 	if err != nil {
 		log.Fatal(err)

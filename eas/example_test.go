@@ -6,40 +6,37 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"time"
 
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/eas"
-	"github.com/modernauth/mailauth/internal/fake/eastest"
-	"github.com/modernauth/mailauth/internal/fake/fakeidp"
+	"github.com/modernauth/mailauth/mailauthtest"
+	"github.com/modernauth/mailauth/tokencache"
 )
 
-// Example synchronizes a mailbox served by the in-process ActiveSync
-// server, with a token signed by the in-process identity provider.
+// Example synchronizes a mailbox with a delegated token (ActiveSync has no
+// app-only access). The lab (package mailauthtest) stands in for Entra ID
+// and Exchange Online; there, URL is cloud.Global.EASURL and Transport stays
+// nil.
 func Example() {
-	idp, err := fakeidp.New(fakeidp.Options{})
+	lab, err := mailauthtest.Start(context.Background(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer idp.Close()
-	srv, err := eastest.New(eastest.Options{Verify: idp.Verify, Messages: 30})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer srv.Close()
-	tok, err := idp.Mint(fakeidp.Claims{Audience: "https://outlook.office365.com", UPN: "alice@contoso.test",
-		Scp: []string{"EAS.AccessAsUser.All"}, IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)})
+	defer lab.Close()
+	cache := tokencache.New(&tokencache.Options{HTTPClient: lab.HTTPClient()})
+	alice, err := lab.SignIn(context.Background(), cache, "alice@contoso.test")
 	if err != nil {
 		log.Fatal(err)
 	}
 
 	c, err := eas.New(&eas.Options{
-		URL:       srv.URL(),
+		URL:       lab.EASURL(),
 		Mailbox:   "alice@contoso.test",
 		DeviceID:  "Example01",
-		Token:     oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
-		Transport: srv.Transport(), // trusts the test server's CA
+		Token:     alice.Source(lab.Cloud().DelegatedScopes(cloud.EAS)...),
+		Transport: lab.HTTPClient().Transport, // trusts the lab's CA
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -7,48 +7,46 @@ import (
 	"os"
 	"time"
 
-	"golang.org/x/oauth2"
-
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/ews"
-	"github.com/modernauth/mailauth/internal/fake/ewstest"
-	"github.com/modernauth/mailauth/internal/fake/fakeidp"
+	"github.com/modernauth/mailauth/mailauthtest"
 	"github.com/modernauth/mailauth/tokencache"
 )
 
-// Example lists an inbox, page by page, against the in-process EWS server
-// with a delegated token from the fake Entra ID.
+// Example lists the newest items of an inbox, page by page, with a delegated
+// token. The lab (package mailauthtest) stands in for Entra ID and Exchange
+// Online; there, URL is cloud.Global.EWSURL and Transport stays nil.
 func Example() {
-	idp, err := fakeidp.New(fakeidp.Options{})
+	ctx := context.Background()
+	lab, err := mailauthtest.Start(ctx, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer idp.Close()
-	srv, err := ewstest.New(ewstest.Options{Verify: idp.Verify, Mailboxes: []string{"alice@contoso.test"}, Items: 3})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer srv.Close()
-	token, err := idp.Mint(fakeidp.Claims{Audience: "https://outlook.office365.com", UPN: "alice@contoso.test",
-		Scp: []string{"EWS.AccessAsUser.All"}, ExpiresAt: time.Now().Add(time.Hour)})
+	defer lab.Close()
+	cache := tokencache.New(&tokencache.Options{HTTPClient: lab.HTTPClient()})
+	alice, err := lab.SignIn(ctx, cache, "alice@contoso.test")
 	if err != nil {
 		log.Fatal(err)
 	}
 
 	c, err := ews.New(&ews.Options{
-		URL:       srv.URL(),
-		Token:     oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}),
+		URL:       lab.EWSURL(),
+		Token:     alice.Source(lab.Cloud().DelegatedScopes(cloud.EWS)...),
 		Mailbox:   "alice@contoso.test",
-		Transport: srv.Transport(), // trusts the test server's certificate
+		Transport: lab.HTTPClient().Transport, // trusts the lab's CA
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	for it, err := range c.FindItems(context.Background(), ews.Inbox, &ews.FindOptions{PageSize: 2}) {
+	n := 0
+	for it, err := range c.FindItems(ctx, ews.Inbox, &ews.FindOptions{PageSize: 2}) {
 		if err != nil {
 			log.Fatal(err)
 		}
 		fmt.Println(it.DateTimeReceived.Format(time.DateTime), it.From.Address, it.Subject)
+		if n++; n == 3 {
+			break
+		}
 	}
 	// Output:
 	// 2026-11-02 09:00:00 sender1@fabrikam.test Message 1

@@ -8,43 +8,37 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
-
 	"github.com/modernauth/mailauth/graph"
-	"github.com/modernauth/mailauth/internal/fake/fakeidp"
-	"github.com/modernauth/mailauth/internal/fake/graphtest"
+	"github.com/modernauth/mailauth/mailauthtest"
+	"github.com/modernauth/mailauth/tokencache"
 )
 
-// lab starts a fake Entra ID and an in-process Graph server with the mailbox
-// alice@contoso.test, and returns a client options value pointing at it with a delegated
-// token for alice. Real programs set Token to a tokencache source instead, and leave URL
-// and Transport empty.
-func lab(items int) (*graph.Options, *graphtest.Server, func()) {
-	idp, err := fakeidp.New(fakeidp.Options{})
+// lab starts the test lab (package mailauthtest: a fake Entra ID and a Graph server on
+// loopback, among others) and returns client options pointing at it with a delegated
+// token source for alice@contoso.test. Real programs take the source from their own cache
+// (cloud.Global) and leave URL and Transport empty.
+func lab() (*graph.Options, *mailauthtest.Lab) {
+	ctx := context.Background()
+	l, err := mailauthtest.Start(ctx, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv, err := graphtest.New(graphtest.Options{Verify: idp.Verify, Mailboxes: []string{"alice@contoso.test"}, Items: items})
+	cache := tokencache.New(&tokencache.Options{HTTPClient: l.HTTPClient()})
+	alice, err := l.SignIn(ctx, cache, "alice@contoso.test")
 	if err != nil {
 		log.Fatal(err)
 	}
-	tok, err := idp.Mint(fakeidp.Claims{Audience: "https://graph.microsoft.com", TenantID: "contoso.test", UPN: "alice@contoso.test",
-		Scp: []string{"Mail.ReadWrite", "Mail.Send"}, ExpiresAt: time.Now().Add(time.Hour)})
-	if err != nil {
-		log.Fatal(err)
-	}
-	opts := &graph.Options{
-		Token:     oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
-		URL:       srv.URL(),
-		Transport: srv.Transport(),
-	}
-	return opts, srv, func() { srv.Close(); idp.Close() }
+	return &graph.Options{
+		Token:     alice.Source(l.Cloud().GraphDelegatedScopes()...),
+		URL:       l.GraphURL(),
+		Transport: l.HTTPClient().Transport, // trusts the lab's CA
+	}, l
 }
 
 // List the newest messages of the inbox.
 func Example() {
-	opts, _, done := lab(5)
-	defer done()
+	opts, l := lab()
+	defer l.Close()
 	ctx := context.Background()
 
 	c, err := graph.New(opts) // opts.Mailbox "" is /me; set it to open another mailbox
@@ -66,8 +60,8 @@ func Example() {
 // Send a MIME message built for SMTP. Over Graph's 4 MB request limit, SendMIME goes
 // through a draft and upload sessions by itself.
 func ExampleClient_SendMIME() {
-	opts, srv, done := lab(-1)
-	defer done()
+	opts, l := lab()
+	defer l.Close()
 	c, err := graph.New(opts)
 	if err != nil {
 		log.Fatal(err)
@@ -76,18 +70,18 @@ func ExampleClient_SendMIME() {
 	if err := c.SendMIME(context.Background(), strings.NewReader(msg)); err != nil {
 		log.Fatal(err)
 	}
-	for _, s := range srv.Sent() {
-		fmt.Println(s.Via, s.To, s.Subject)
+	for _, s := range l.Sent() {
+		fmt.Println(s.Protocol, s.Mailbox, s.To, s.Subject)
 	}
 	// Output:
-	// sendMail MIME [bob@contoso.test] Report
+	// Graph alice@contoso.test [bob@contoso.test] Report
 }
 
 // Sync a folder: loop while More, then keep State (the delta link) for next time, in a
 // file or a database, like an EWS sync state.
 func ExampleClient_SyncMessages() {
-	opts, srv, done := lab(7)
-	defer done()
+	opts, l := lab()
+	defer l.Close()
 	ctx := context.Background()
 	c, err := graph.New(opts)
 	if err != nil {
@@ -107,7 +101,7 @@ func ExampleClient_SyncMessages() {
 	}
 	fmt.Println("first round:", total, "messages")
 
-	if _, err := srv.Deliver("alice@contoso.test", graph.Inbox, graphtest.Message{Subject: "New one"}); err != nil {
+	if err := l.Deliver("alice@contoso.test", []byte("From: carol@contoso.test\r\nSubject: New one\r\n\r\nHi.\r\n")); err != nil {
 		log.Fatal(err)
 	}
 	page, err := c.SyncMessages(ctx, graph.Inbox, state, nil)
@@ -116,21 +110,21 @@ func ExampleClient_SyncMessages() {
 	}
 	fmt.Println("next round:", page.Changed[0].Subject, "removed:", len(page.Removed))
 	// Output:
-	// first round: 7 messages
+	// first round: 12 messages
 	// next round: New one removed: 0
 }
 
 // Mark many messages read in few round trips: $batch takes 20 requests a call.
 func ExampleClient_Batch() {
-	opts, _, done := lab(3)
-	defer done()
+	opts, l := lab()
+	defer l.Close()
 	ctx := context.Background()
 	c, err := graph.New(opts)
 	if err != nil {
 		log.Fatal(err)
 	}
 	var reqs []graph.BatchRequest
-	for m, err := range c.Messages(ctx, graph.Inbox, nil) {
+	for m, err := range c.Messages(ctx, graph.Inbox, &graph.ListOptions{Max: 3}) {
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -151,8 +145,8 @@ func ExampleClient_Batch() {
 
 // Errors carry Graph's code, the request ids and a hint.
 func ExampleError() {
-	opts, _, done := lab(1)
-	defer done()
+	opts, l := lab()
+	defer l.Close()
 	c, err := graph.New(opts)
 	if err != nil {
 		log.Fatal(err)

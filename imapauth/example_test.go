@@ -2,7 +2,6 @@ package imapauth_test
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
@@ -12,34 +11,34 @@ import (
 
 	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/imapauth"
-	"github.com/modernauth/mailauth/internal/fake/fakeidp"
-	"github.com/modernauth/mailauth/internal/fake/imaptest"
-	"github.com/modernauth/mailauth/internal/fake/testpki"
+	"github.com/modernauth/mailauth/mailauthtest"
+	"github.com/modernauth/mailauth/tokencache"
 )
 
-// Open a shared mailbox with a token. The in-process IdP and IMAP server stand in for
-// Entra ID and outlook.office365.com:993.
+// Open a shared mailbox with a delegate's token. The lab (package mailauthtest) stands in
+// for Entra ID and outlook.office365.com; against Exchange Online, dial
+// "outlook.office365.com:993" with DialTLS, sign in with User.SignInDeviceCode once, and
+// leave TLSConfig nil.
 func ExampleDial() {
-	idp, _ := fakeidp.New(fakeidp.Options{})
-	defer idp.Close()
-	idp.AddUser(fakeidp.User{TenantID: "contoso", UPN: "alice@contoso.test"})
-	ca, _ := testpki.New()
-	srv, _ := imaptest.New(imaptest.Options{Verify: idp.Verify, TLSConfig: ca.ServerConfig()})
-	defer srv.Close()
-	srv.AddMailbox("shared@contoso.test", "alice@contoso.test") // alice has FullAccess
-	_ = srv.Deliver("shared@contoso.test", []byte("Subject: hello\r\n\r\nhi\r\n"))
-
+	ctx := context.Background()
+	lab, err := mailauthtest.Start(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer lab.Close()
+	cache := tokencache.New(&tokencache.Options{HTTPClient: lab.HTTPClient()})
+	alice, err := lab.SignIn(ctx, cache, "alice@contoso.test") // alice has FullAccess on shared@
+	if err != nil {
+		log.Fatal(err)
+	}
 	// Any oauth2.TokenSource works; a tokencache source also gives one retry with a
 	// fresh token when the server refuses a cached one.
-	tok, _ := idp.Mint(fakeidp.Claims{UPN: "alice@contoso.test", Audience: "https://outlook.office365.com",
-		Scp: []string{"IMAP.AccessAsUser.All"}, ExpiresAt: time.Now().Add(time.Hour)})
-	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok})
+	src := alice.Source(lab.Cloud().DelegatedScopes("imap")...)
 
-	ctx := context.Background()
-	c, err := imapauth.DialTLS(ctx, srv.Addr(), &imapauth.Options{
+	c, err := imapauth.DialStartTLS(ctx, lab.IMAPAddr(), &imapauth.Options{
 		Token:     src,
 		Mailbox:   "shared@contoso.test",
-		TLSConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"},
+		TLSConfig: lab.TLSConfig(),
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -51,13 +50,13 @@ func ExampleDial() {
 	}
 	fmt.Println(c.Mechanism(), "as", c.Identity().UPN, "- INBOX has", mbox.NumMessages, "message(s)")
 
-	// A mailbox the server does not know: AUTHENTICATE fails with a typed error.
-	_, err = imapauth.DialTLS(ctx, srv.Addr(), &imapauth.Options{Token: src, Mailbox: "ceo@contoso.test",
-		TLSConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}})
+	// A mailbox alice may not open: AUTHENTICATE fails with a typed error.
+	_, err = imapauth.DialStartTLS(ctx, lab.IMAPAddr(), &imapauth.Options{Token: src, Mailbox: "ceo@contoso.test",
+		TLSConfig: lab.TLSConfig()})
 	var ae *mailauth.AuthError
 	fmt.Println("other mailbox refused:", errors.As(err, &ae))
 	// Output:
-	// XOAUTH2 as alice@contoso.test - INBOX has 1 message(s)
+	// XOAUTH2 as alice@contoso.test - INBOX has 3 message(s)
 	// other mailbox refused: true
 }
 

@@ -8,44 +8,34 @@ import (
 	"log"
 	"time"
 
-	"golang.org/x/oauth2"
-
 	"github.com/modernauth/mailauth"
-	"github.com/modernauth/mailauth/internal/fake/poptest"
-	"github.com/modernauth/mailauth/internal/fake/testpki"
+	"github.com/modernauth/mailauth/mailauthtest"
 	"github.com/modernauth/mailauth/popauth"
+	"github.com/modernauth/mailauth/tokencache"
 )
 
-// Example logs in to an in-process POP3 server with implicit TLS, lists the
-// mailbox and reads one message. Against Exchange Online the address is
-// "outlook.office365.com:995" and the token source is a token cache.
+// Example logs in app-only to a shared mailbox with implicit TLS, lists it and reads one
+// message. The lab (package mailauthtest) stands in for Entra ID and Exchange Online;
+// there the address is "outlook.office365.com:995", the cloud is cloud.Global and
+// TLSConfig stays nil.
 func Example() {
-	ca, err := testpki.New()
-	if err != nil {
-		log.Fatal(err)
-	}
-	srv, err := poptest.New(poptest.Options{
-		TLSConfig: ca.ServerConfig(),
-		Authorize: func(user, token string) error {
-			if user == "alice@contoso.test" && token == "t0ken" {
-				return nil
-			}
-			return errors.New("rejected")
-		},
-		Mailboxes: map[string][]string{"alice@contoso.test": {"Subject: hi\r\n\r\nHello.\r\n"}},
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer srv.Close()
-
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t0ken"})
-	c, err := popauth.DialTLS(ctx, srv.Addr(), &popauth.Options{
-		Mailbox:   "alice@contoso.test",
-		Token:     src,
-		TLSConfig: ca.ClientConfig(),
+	lab, err := mailauthtest.Start(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer lab.Close()
+	cache := tokencache.New(&tokencache.Options{HTTPClient: lab.HTTPClient()})
+	app, err := cache.AppOnly(lab.AppOnlyConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	c, err := popauth.DialTLS(ctx, lab.POPAddr(), &popauth.Options{
+		Mailbox:   "shared@contoso.test",
+		Token:     app.Source(lab.Cloud().AppOnlyScope()),
+		TLSConfig: lab.TLSConfig(),
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -69,8 +59,8 @@ func Example() {
 	}
 	fmt.Printf("%q\n", msg)
 	// Output:
-	// messages: 1 octets: 23
-	// "Subject: hi\r\n\r\nHello.\r\n"
+	// messages: 1 octets: 56
+	// "From: dave@contoso.test\r\nSubject: shared pop\r\n\r\nshared\r\n"
 }
 
 // ExampleAuthError shows how to tell a refused token from other failures.

@@ -4,31 +4,33 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"slices"
 	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/cloud"
-	"github.com/modernauth/mailauth/internal/fake/fakeidp"
+	"github.com/modernauth/mailauth/mailauthtest"
 	"github.com/modernauth/mailauth/tokencache"
 )
 
 // Example gets app-only tokens for 100 concurrent callers through one
-// cache; the in-process Entra ID sees one token request.
+// cache; the lab's Entra ID (package mailauthtest) sees one token request.
+// Against Entra ID, the config names cloud.Global, your tenant, your app and
+// its secret or certificate, and the cache needs no HTTPClient.
 func Example() {
-	idp, err := fakeidp.New(fakeidp.Options{Latency: 20 * time.Millisecond})
+	lab, err := mailauthtest.Start(context.Background(), &mailauthtest.Options{TokenLatency: 20 * time.Millisecond})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer idp.Close()
-	idp.AddApp(fakeidp.App{TenantID: "contoso", ClientID: "app1", Secret: "s3cret", Roles: []string{"IMAP.AccessAsApp"}})
-	c := cloud.Global
-	c.AuthorityHost = idp.URL() // point the cloud at the fake Entra ID
+	defer lab.Close()
+	c := lab.Cloud() // cloud.Global with the authority host of the lab
 
-	cache := tokencache.New(&tokencache.Options{HTTPClient: idp.HTTPClient()})
-	app, err := cache.AppOnly(tokencache.AppOnlyConfig{Cloud: c, TenantID: "contoso", ClientID: "app1",
-		Credential: tokencache.ClientSecret("s3cret")})
+	cache := tokencache.New(&tokencache.Options{HTTPClient: lab.HTTPClient()})
+	app, err := cache.AppOnly(tokencache.AppOnlyConfig{Cloud: c, TenantID: mailauthtest.Tenant, ClientID: mailauthtest.ClientID,
+		Credential: tokencache.ClientSecret(lab.ClientSecret())})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -43,7 +45,7 @@ func Example() {
 		})
 	}
 	wg.Wait()
-	fmt.Println("token requests:", idp.Requests(fakeidp.GrantClientCredentials))
+	fmt.Println("token requests:", lab.TokenRequests())
 	fmt.Println("flights:", cache.Stats().Flights)
 	// Output:
 	// token requests: 1
@@ -69,21 +71,19 @@ func ExampleCache_Wrap() {
 }
 
 // ExampleUser_SignInDeviceCode signs a user in once; the refresh token is
-// kept in the store and every later token comes from it.
+// kept in the store and every later token comes from it. The lab approves
+// the code at once; a person would open the URL and enter the code.
 func ExampleUser_SignInDeviceCode() {
-	idp, err := fakeidp.New(fakeidp.Options{DefaultUser: "alice@contoso.com", AutoApproveDevice: true})
+	lab, err := mailauthtest.Start(context.Background(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer idp.Close()
-	idp.AddApp(fakeidp.App{TenantID: "contoso", ClientID: "pub1"})
-	idp.AddUser(fakeidp.User{TenantID: "contoso", UPN: "alice@contoso.com"})
-	c := cloud.Global
-	c.AuthorityHost = idp.URL()
+	defer lab.Close()
+	c := lab.Cloud()
 
-	cache := tokencache.New(&tokencache.Options{HTTPClient: idp.HTTPClient()})
-	user, err := cache.Delegated(tokencache.DelegatedConfig{Cloud: c, TenantID: "contoso", ClientID: "pub1",
-		Account: "alice@contoso.com"})
+	cache := tokencache.New(&tokencache.Options{HTTPClient: lab.HTTPClient()})
+	user, err := cache.Delegated(tokencache.DelegatedConfig{Cloud: c, TenantID: mailauthtest.Tenant, ClientID: mailauthtest.PublicClientID,
+		Account: "alice@contoso.test"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -97,14 +97,11 @@ func ExampleUser_SignInDeviceCode() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	claims, err := idp.Verify(tok.AccessToken)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println("upn:", claims.UPN)
-	fmt.Println("IMAP scope:", claims.HasScope("IMAP.AccessAsUser.All"))
+	id := mailauth.ParseIdentity(tok.AccessToken) // decoded, not verified: the server verifies
+	fmt.Println("upn:", id.UPN)
+	fmt.Println("IMAP scope:", slices.Contains(id.Scopes, "IMAP.AccessAsUser.All"))
 	// Output:
 	// code shown to the user: true
-	// upn: alice@contoso.com
+	// upn: alice@contoso.test
 	// IMAP scope: true
 }

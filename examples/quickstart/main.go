@@ -10,6 +10,13 @@
 //
 // With -tenant and -client-id (and the usual token flags, see -h) it runs the same checks
 // against Exchange Online for -mailbox.
+//
+// With -serve it starts the same servers (package mailauthtest) and keeps them running
+// until interrupted, printing the settings another process needs, as flags and as the
+// MAILAUTH_* environment variables the example programs read, for instance to run
+// mailcheck or your own program against the lab:
+//
+//	go run ./examples/quickstart -serve
 package main
 
 import (
@@ -18,8 +25,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -33,7 +42,10 @@ import (
 )
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -41,14 +53,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	f := cli.Register(fs)
 	goroutines := fs.Int("goroutines", 1000, "goroutines asking for tokens at once in the cache demo")
+	serveLab := fs.Bool("serve", false, "keep the in-process servers running until interrupted and print their settings for other programs (-timeout does not apply)")
 	fs.Usage = func() {
-		cli.Usage(fs, stderr, "quickstart runs every mailauth package end to end: against in-process servers with no flags, or against Exchange Online with -tenant, -client-id and -mailbox.")
+		cli.Usage(fs, stderr, "quickstart runs every mailauth package end to end: against in-process servers with no flags, or against Exchange Online with -tenant, -client-id and -mailbox.\nWith -serve it keeps the servers running for other programs and prints their settings.")
 	}
 	if err := cli.Parse(fs, args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
 		}
 		return 2
+	}
+	if *serveLab {
+		if fs.NArg() > 0 || f.Tenant != "" || f.ClientID != "" || f.AccessTokenFile != "" {
+			fmt.Fprintln(stderr, "quickstart: -serve takes no -tenant, -client-id, -access-token-file or arguments: the lab has its own")
+			return 2
+		}
+		if err := serve(ctx, stdout); err != nil {
+			fmt.Fprintln(stderr, "quickstart:", err)
+			return 1
+		}
+		return 0
 	}
 	timeout, err := time.ParseDuration(f.Timeout)
 	if err != nil {

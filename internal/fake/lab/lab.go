@@ -52,6 +52,8 @@ type Options struct {
 	// IMAP, POP and EWS, EAS tune the servers; nil means defaults.
 	IMAP func(*imaptest.Options)
 	POP  func(*poptest.Options)
+	// AutodHosts are more host names the Autodiscover server answers for, besides AutodHost.
+	AutodHosts []autodtest.Host
 }
 
 // Lab is a running world. Close stops everything.
@@ -73,7 +75,8 @@ type Lab struct {
 	// AppSecret is the confidential app's secret.
 	AppSecret string
 
-	closers []func()
+	closers   []func()
+	autdHosts map[string]bool // the host names the Autodiscover server answers for
 }
 
 // Start boots a Lab.
@@ -163,10 +166,13 @@ func Start(opts Options) (_ *Lab, err error) {
 	l.closers = append(l.closers, l.EAS.Close)
 
 	any := autodtest.Mailbox{EWSURL: l.EWS.URL(), EASURL: l.EAS.URL()}
-	if l.Autod, err = autodtest.New(autodtest.Options{
-		CA:    l.CA,
-		Hosts: []autodtest.Host{{Name: AutodHost, V2: true, POX: true, SOAP: true, Mailboxes: map[string]autodtest.Mailbox{"*": any}}},
-	}); err != nil {
+	hosts := append([]autodtest.Host{{Name: AutodHost, V2: true, POX: true, SOAP: true, Mailboxes: map[string]autodtest.Mailbox{"*": any}}}, opts.AutodHosts...)
+	l.autdHosts = map[string]bool{}
+	for _, h := range hosts {
+		l.autdHosts[strings.ToLower(h.Name)] = true
+	}
+	verify := func(tok string) error { _, err := l.IdP.Verify(tok); return err }
+	if l.Autod, err = autodtest.New(autodtest.Options{CA: l.CA, Hosts: hosts, Verify: verify}); err != nil {
 		return nil, fmt.Errorf("lab: autodiscover server: %w", err)
 	}
 	l.closers = append(l.closers, l.Autod.Close)
@@ -258,12 +264,20 @@ func (l *Lab) HTTPClient() *http.Client {
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
-// DialContext maps the lab's host names to their loopback listeners and dials anything
-// else directly.
+// DialContext maps the Autodiscover host names (AutodHost, Options.AutodHosts and any
+// name under contoso.test) to their loopback listeners and dials loopback addresses and
+// localhost directly. Any other address fails without leaving the machine.
 func (l *Lab) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	host, _, _ := net.SplitHostPort(addr)
-	if strings.HasSuffix(strings.ToLower(host), ".contoso.test") {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	h := strings.ToLower(host)
+	if l.autdHosts[h] || strings.HasSuffix(h, ".contoso.test") {
 		return l.Autod.DialContext(ctx, network, addr)
+	}
+	if ip := net.ParseIP(h); (ip == nil || !ip.IsLoopback()) && h != "localhost" {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("lab: %s is not a lab host", addr)}
 	}
 	var d net.Dialer
 	return d.DialContext(ctx, network, addr)
