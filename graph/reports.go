@@ -48,17 +48,20 @@ func (s *SignIn) Succeeded() bool { return s.Status.ErrorCode == 0 }
 
 // LegacyClientApps returns the clientAppUsed values of the sign-in log that mean a legacy
 // (basic authentication) client: the protocols that send a password rather than a token.
+// Microsoft's documents spell some of them two ways (IMAP4 and IMAP, POP3 and POP,
+// Authenticated SMTP and SMTP, MAPI Over HTTP and MAPI); both are listed.
 func LegacyClientApps() []string {
 	return []string{
-		"Authenticated SMTP",
-		"IMAP4",
-		"POP3",
+		"Authenticated SMTP", "SMTP",
+		"IMAP4", "IMAP",
+		"POP3", "POP",
 		"Exchange ActiveSync",
 		"Exchange Web Services",
 		"Autodiscover",
-		"MAPI Over HTTP",
+		"MAPI Over HTTP", "MAPI",
 		"Offline Address Book",
 		"Outlook Anywhere (RPC over HTTP)",
+		"Outlook Service",
 		"Exchange Online PowerShell",
 		"Reporting Web Services",
 		"Universal Outlook",

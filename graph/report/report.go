@@ -199,8 +199,8 @@ func Protocol(clientAppUsed string) string {
 		return "PowerShell"
 	case "reporting web services":
 		return "Reporting"
-	case "universal outlook":
-		return "Universal Outlook"
+	case "universal outlook", "outlook service":
+		return "Outlook Service"
 	case "other clients":
 		return "Other"
 	}
