@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/graph"
 	"github.com/modernauth/mailauth/internal/fake/graphtest"
 )
@@ -127,4 +128,39 @@ func TestUsageReportRedirectWithoutToken(t *testing.T) {
 	_, err = c.UsageReport(t.Context(), "getEmailAppUsageUserDetail", "D7")
 	require.ErrorIs(t, err, graph.ErrAccessDenied)
 	assert.True(t, strings.Contains(err.Error(), "Reports.Read.All"), err.Error())
+}
+
+// A redirect to plain http is not followed (its path is a credential), a nextLink off the
+// Graph host is not followed (it would carry the token), and a filter Graph refuses is a
+// 400 *Error.
+func TestReportLinksRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphtest.Options{})
+	c := e.client(t, e.token(t, graphA, "", nil, []string{"Reports.Read.All", "AuditLog.Read.All"}), "", nil)
+	e.srv.SetDownloadBase("http://reports.example.test")
+	_, err := c.UsageReport(t.Context(), "getEmailAppUsageUserDetail", "D30")
+	require.ErrorIs(t, err, mailauth.ErrInsecure)
+	assert.NotContains(t, err.Error(), "/data/download/")
+	n, _ := e.srv.Downloads()
+	assert.Zero(t, n)
+
+	now := time.Now().UTC()
+	seedSignIns(e.srv, now)
+	e.srv.SetLinkBase("https://graph.example.test")
+	var got int
+	var last error
+	for _, err := range c.SignIns(t.Context(), &graph.SignInOptions{Top: 10}) {
+		if err != nil {
+			last = err
+			break
+		}
+		got++
+	}
+	assert.Equal(t, 10, got)
+	assert.ErrorIs(t, last, graph.ErrUntrustedLink)
+
+	err = firstErr(c.SignIns(t.Context(), &graph.SignInOptions{Filter: "createdDateTime startswith 'x'"}))
+	var ge *graph.Error
+	require.ErrorAs(t, err, &ge)
+	assert.Equal(t, 400, ge.StatusCode)
 }

@@ -113,6 +113,14 @@ func (s *Server) DownloadURL() string {
 	return s.tenant.dlBase
 }
 
+// SetDownloadBase makes the report redirects point at base (scheme and host) instead of
+// the download host: to check that a client refuses a download over plain http.
+func (s *Server) SetDownloadBase(base string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tenant.dlBase = strings.TrimRight(base, "/")
+}
+
 // Downloads returns how many requests the download host received, and how many of them
 // carried an Authorization header (a client leaking its token there).
 func (s *Server) Downloads() (requests, withAuthorization int) {
