@@ -23,6 +23,9 @@
 //     [github.com/modernauth/mailauth/autodiscover]: HTTP bearer clients.
 //   - [github.com/modernauth/mailauth/graph]: mail over Microsoft Graph v1.0, the way on when
 //     Exchange Online switches EWS and SMTP AUTH off (Graph tokens, not Exchange ones).
+//   - [github.com/modernauth/mailauth/graph/report]: who still signs in with basic
+//     authentication, per user and protocol, from the sign-in log and the email app usage
+//     report, as a table, CSV or JSON (behind examples/basic-auth-report).
 //
 // Testing:
 //   - [github.com/modernauth/mailauth/mailauthtest]: a lab on loopback for your own tests (a

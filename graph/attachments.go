@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/modernauth/mailauth"
-	"github.com/modernauth/mailauth/internal/core/tlsconf"
 )
 
 // smallAttachment is the size under which an attachment goes in one POST (its base64 JSON
@@ -183,15 +182,7 @@ func (c *Client) checkUploadURL(raw string) error {
 	if err != nil || !u.IsAbs() || u.Host == "" {
 		return errors.New("graph: the upload session has no usable uploadUrl")
 	}
-	switch {
-	case u.Scheme == "https":
-		return nil
-	case u.Scheme == "http" && c.insecure:
-		return tlsconf.CheckInsecure("graph: InsecureAllowHTTP (upload URL)", u.Host)
-	case u.Scheme == "http":
-		return fmt.Errorf("%w: graph: the upload URL is plain http (http://%s); its embedded authorisation would travel in clear", mailauth.ErrInsecure, u.Host)
-	}
-	return fmt.Errorf("graph: the upload URL has scheme %q", u.Scheme)
+	return c.checkPreauthorised(u, "upload")
 }
 
 // Upload sends the file r (of s.Size bytes) through the session, from s.Offset() on, in

@@ -124,6 +124,7 @@ type Client struct {
 	bearer    *bearer.Transport
 	http      *http.Client // token-bearing
 	plain     *http.Client // no token: upload URLs
+	nofollow  *http.Client // token-bearing, returns redirects instead of following them
 	insecure  bool
 	immutable bool
 	retries   int
@@ -199,7 +200,8 @@ func New(opts *Options) (*Client, error) {
 		src:       src,
 		bearer:    bt,
 		http:      &http.Client{Transport: bt, CheckRedirect: bearer.CheckRedirect},
-		plain:     &http.Client{Transport: base, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		plain:     &http.Client{Transport: base, CheckRedirect: useLastResponse},
+		nofollow:  &http.Client{Transport: bt, CheckRedirect: useLastResponse},
 		insecure:  o.InsecureAllowHTTP,
 		immutable: o.ImmutableIDs,
 		retries:   o.MaxRetries,
@@ -219,6 +221,8 @@ func New(opts *Options) (*Client, error) {
 	c.root = rootFor(c.mailbox)
 	return c, nil
 }
+
+func useLastResponse(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 func rootFor(mailbox string) string {
 	if mailbox == "" || strings.EqualFold(mailbox, "me") {
@@ -289,7 +293,12 @@ type call struct {
 	header http.Header
 	plain  bool // a pre-authorised URL: sent without a token, through the plain client
 	stream bool // the caller reads the body; its slot is held until Close
-	op     string
+	// redirect returns a 3xx with a Location to the caller instead of following it.
+	redirect bool
+	// secretURL marks a URL whose path is a credential (a report download): it is never
+	// logged nor shown in an error beyond its scheme and host.
+	secretURL bool
+	op        string
 }
 
 // path returns the absolute URL of a path under the mailbox root ("/mailFolders/inbox").
@@ -311,7 +320,7 @@ func (c *Client) do(ctx context.Context, k *call) (*http.Response, error) {
 			release()
 			return nil, err
 		}
-		if resp.StatusCode < 300 {
+		if resp.StatusCode < 300 || (k.redirect && isRedirect(resp)) {
 			if k.stream {
 				resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
 			} else {
@@ -344,6 +353,10 @@ func (c *Client) do(ctx context.Context, k *call) (*http.Response, error) {
 		case <-t.C:
 		}
 	}
+}
+
+func isRedirect(resp *http.Response) bool {
+	return resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.Header.Get("Location") != ""
 }
 
 func retryable(status int) bool {
@@ -385,8 +398,11 @@ func (c *Client) send(ctx context.Context, k *call, crid string) (*http.Response
 		}
 	}
 	hc := c.http
-	if k.plain {
+	switch {
+	case k.plain:
 		hc = c.plain
+	case k.redirect:
+		hc = c.nofollow
 	}
 	resp, err := hc.Do(req)
 	if c.log != nil {
@@ -394,8 +410,12 @@ func (c *Client) send(ctx context.Context, k *call, crid string) (*http.Response
 		if resp != nil {
 			st = resp.StatusCode
 		}
+		path := req.URL.Path
+		if k.secretURL {
+			path = "(pre-authorised URL)"
+		}
 		c.log.DebugContext(ctx, "graph: request", slog.String("op", k.op), slog.String("method", k.method),
-			slog.String("path", req.URL.Path), slog.Int("status", st))
+			slog.String("path", path), slog.Int("status", st))
 	}
 	if err != nil {
 		return nil, c.transportError(k, err)
@@ -410,6 +430,9 @@ func (c *Client) transportError(k *call, err error) error {
 	if errors.As(err, &ue) {
 		if u, perr := url.Parse(ue.URL); perr == nil {
 			u.RawQuery, u.Fragment = "", ""
+			if k.secretURL {
+				u.Path, u.RawPath = "", ""
+			}
 			err = &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
 		}
 	}

@@ -42,6 +42,16 @@
 //   - Errors and log records never contain a token; error bodies pass through the module's
 //     redactor.
 //
+// # Sign-in log and usage reports
+//
+// Two tenant-wide calls serve the basic-auth report (package
+// github.com/modernauth/mailauth/graph/report): [Client.SignIns] lists the Microsoft Entra
+// sign-in log (AuditLog.Read.All and a tenant with Entra ID P1 or P2), filtered with
+// [SignInFilter] on [LegacyClientApps], and [Client.UsageReport] returns a usage report's
+// CSV (Reports.Read.All). Graph answers the report with a 302 to a pre-authorised download
+// URL on another host; the client follows it without the token, only over https, and never
+// logs it. The client's Mailbox plays no part in either.
+//
 // # Limits
 //
 // Outlook allows 4 concurrent requests per app per mailbox; the client keeps to that by

@@ -33,6 +33,12 @@ const (
 	CodeMessageSizeExceeded        = "ErrorMessageSizeExceeded"
 	CodeQuotaExceeded              = "ErrorQuotaExceeded"
 	CodeAuthenticationError        = "AuthenticationError"
+	// CodeNonPremiumTenant is the 403 for sign-in logs in a tenant without Microsoft
+	// Entra ID P1 or P2.
+	CodeNonPremiumTenant = "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
+	// CodeAuthorizationRequestDenied is the 403 of directory and audit APIs for a token
+	// without the permission (AuditLog.Read.All, Reports.Read.All, ...).
+	CodeAuthorizationRequestDenied = "Authorization_RequestDenied"
 )
 
 var (
@@ -155,6 +161,12 @@ func (e *Error) Hint() string {
 		return "the token had expired; a tokencache source refreshes by itself, a token from elsewhere must be renewed"
 	case e.StatusCode == http.StatusUnauthorized:
 		return "the token was refused: it must be a Microsoft Graph token (aud https://graph.microsoft.com) of this tenant with a Mail.* permission, and unexpired"
+	case code == CodeNonPremiumTenant:
+		return "Graph serves sign-in logs (auditLogs/signIns) only to a tenant with a Microsoft Entra ID P1 or P2 licence; the usage reports (Reports.Read.All) need none"
+	case e.Op == opSignIns && (e.StatusCode == http.StatusForbidden || code == CodeAuthorizationRequestDenied):
+		return "reading sign-in logs needs the Microsoft Graph permission AuditLog.Read.All (application, with admin consent; or delegated, with the signed-in user in a role such as Reports Reader, Security Reader or Global Reader) and a tenant with Microsoft Entra ID P1 or P2"
+	case e.Op == opUsageReport && (e.StatusCode == http.StatusForbidden || code == CodeAuthorizationRequestDenied):
+		return "usage reports need the Microsoft Graph permission Reports.Read.All (application, with admin consent; or delegated, with the signed-in user in a role such as Reports Reader or Global Reader)"
 	case code == CodeAccessDenied || e.StatusCode == http.StatusForbidden:
 		if e.Identity.AppOnly() {
 			return "the app may not open " + mb + ": grant the Microsoft Graph application permission it needs (Mail.Read, Mail.ReadWrite or Mail.Send) with admin consent; if Exchange scopes the app, give it this mailbox with RBAC for Applications (New-ServicePrincipal, New-ManagementScope, New-ManagementRoleAssignment -App <app id> -Role \"Application Mail.ReadWrite\" -CustomResourceScope <scope>) or fix the application access policy (Test-ApplicationAccessPolicy -Identity " + orBox(e.Mailbox) + " -AppId <app id>)"

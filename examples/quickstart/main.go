@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -34,6 +35,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/modernauth/mailauth/cloud"
+	"github.com/modernauth/mailauth/graph"
+	"github.com/modernauth/mailauth/graph/report"
 	"github.com/modernauth/mailauth/internal/core/redact"
 	"github.com/modernauth/mailauth/internal/fake/lab"
 	"github.com/modernauth/mailauth/internal/tool/cli"
@@ -224,8 +227,30 @@ func runLab(ctx context.Context, f *cli.Flags, goroutines int, stdout, stderr io
 		names = append(names, strings.Fields(r.Protocol)[0])
 	}
 	fmt.Fprintf(stdout, "   protocols exercised: %s\n", strings.Join(unique(names), ", "))
+	if err := basicAuthReport(ctx, l, appGraph, httpTransport, stdout); err != nil {
+		fmt.Fprintf(stdout, "   FAIL basic-auth report: %v\n", err)
+		ok = false
+	}
 	if !ok {
 		return fmt.Errorf("some checks failed")
+	}
+	return nil
+}
+
+// basicAuthReport runs graph/report (what examples/basic-auth-report prints) against the
+// lab's Graph sign-in log and usage report with the app-only Graph token.
+func basicAuthReport(ctx context.Context, l *lab.Lab, src oauth2.TokenSource, tr http.RoundTripper, stdout io.Writer) error {
+	c, err := graph.New(&graph.Options{Token: src, URL: l.Graph.URL(), Transport: tr})
+	if err != nil {
+		return err
+	}
+	rep, err := report.Run(ctx, c, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n5. Who is still on basic auth (graph/report, as examples/basic-auth-report prints it): %d rows from the sign-in log and the usage report\n", len(rep.Rows))
+	for _, s := range report.Summarize(rep.Rows) {
+		fmt.Fprintf(stdout, "   %s\n", s)
 	}
 	return nil
 }

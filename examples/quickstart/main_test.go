@@ -28,6 +28,9 @@ func TestQuickstart(t *testing.T) {
 	if !strings.Contains(report, "500 goroutines") || !strings.Contains(report, "6 token requests to Entra ID") {
 		t.Errorf("cache demo line missing or wrong:\n%s", report)
 	}
+	if !strings.Contains(report, "SMTP: 3 users, 2 still succeeding with basic auth") || !strings.Contains(report, "IMAP: 1 user, 0 still succeeding with basic auth") {
+		t.Errorf("basic-auth report missing or wrong:\n%s", report)
+	}
 	all := report + errOut.String()
 	if strings.Contains(all, "lab-app-secret") || strings.Contains(all, "eyJ") {
 		t.Fatalf("output shows a secret or a token:\n%s", all)

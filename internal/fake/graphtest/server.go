@@ -20,6 +20,15 @@
 // and the upload sessions' pre-authorised URLs under /api/v2.0/ on the host "localhost" of
 // the same listener (a host the client must not send its token to).
 //
+// Tenant-wide, for a report on basic authentication, it serves GET /v1.0/auditLogs/signIns
+// (AuditLog.Read.All and Entra ID P1, see [Server.SetEntraP1]; $filter on createdDateTime
+// and clientAppUsed with and, or and parentheses, $top, @odata.nextLink paging, a 429 on a
+// chosen page with [Server.ThrottleSignInPage]) and GET
+// /v1.0/reports/getEmailAppUsageUserDetail(period='D7|D30|D90|D180') (Reports.Read.All),
+// which answers 302 to a pre-authorised CSV download on a second listener, the host
+// "localhost" on another port ([Server.DownloadURL]); [Server.Downloads] counts the
+// requests there that carried an Authorization header.
+//
 // It behaves like Graph where clients get it wrong: tokens of another audience get 401
 // InvalidAuthenticationToken; /me with an app-only token is a 400; a mailbox the
 // principal has no right on is 403 ErrorAccessDenied (app-only tokens can be scoped with
@@ -148,6 +157,7 @@ type Server struct {
 	sessions    map[string]*uploadSession  // guarded by mu: by session id
 	uploadAuth  int                        // guarded by mu: upload requests that carried Authorization
 	cutUploads  int                        // guarded by mu: next upload PUTs cut off half way
+	tenant      tenant                     // guarded by mu: sign-in log and usage reports
 }
 
 // New starts a Server on 127.0.0.1.
@@ -191,11 +201,18 @@ func New(opts Options) (*Server, error) {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	s.linkBase = s.srv.URL
 	s.uploadBase = "https://localhost:" + port
+	if err := s.startDownloads(); err != nil {
+		s.srv.Close()
+		return nil, fmt.Errorf("graphtest: %w", err)
+	}
 	return s, nil
 }
 
-// Close stops the server.
-func (s *Server) Close() { s.srv.Close() }
+// Close stops the server and its report download host.
+func (s *Server) Close() {
+	s.srv.Close()
+	s.tenant.dlSrv.Close()
+}
 
 // URL returns the Graph endpoint without version, "https://127.0.0.1:PORT"; the API is
 // under URL()+"/v1.0".
@@ -496,6 +513,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rec *Request, 
 			return
 		}
 		s.serveBatch(x)
+		return
+	}
+	if s.serveTenant(x, segs) {
 		return
 	}
 	if !s.resolveMailbox(x, segs) {

@@ -104,7 +104,8 @@ func Start(opts Options) (_ *Lab, err error) {
 	}
 	l.closers = append(l.closers, l.IdP.Close)
 	l.IdP.AddApp(fakeidp.App{TenantID: Tenant, ClientID: AppClientID, Secret: l.AppSecret,
-		Roles: []string{"IMAP.AccessAsApp", "POP.AccessAsApp", "SMTP.SendAsApp", "full_access_as_app", "Mail.ReadWrite", "Mail.Send"}})
+		Roles: []string{"IMAP.AccessAsApp", "POP.AccessAsApp", "SMTP.SendAsApp", "full_access_as_app", "Mail.ReadWrite", "Mail.Send",
+			"AuditLog.Read.All", "Reports.Read.All"}})
 	l.IdP.AddApp(fakeidp.App{TenantID: Tenant, ClientID: PublicClientID})
 	l.IdP.AddUser(fakeidp.User{TenantID: Tenant, UPN: User})
 	l.IdP.AddUser(fakeidp.User{TenantID: Tenant, UPN: Other})
@@ -182,6 +183,7 @@ func Start(opts Options) (_ *Lab, err error) {
 	}
 	l.closers = append(l.closers, l.Graph.Close)
 	l.Graph.Grant(Shared, User)
+	seedBasicAuth(l.Graph, time.Now())
 
 	c := cloud.Global
 	c.Name = "lab"
@@ -192,6 +194,34 @@ func Start(opts Options) (_ *Lab, err error) {
 	c.EASURL = l.EAS.URL()
 	l.Cloud = c
 	return l, nil
+}
+
+// seedBasicAuth gives the Graph server a sign-in log and an email app usage report with
+// clients still on basic authentication, for the basic-auth report: a scanner and a script
+// sending with SMTP AUTH and a password, an IMAP client whose password is refused, and a
+// printer the usage report alone knows.
+func seedBasicAuth(g *graphtest.Server, now time.Time) {
+	now = now.UTC().Truncate(time.Second)
+	const exo = "Office 365 Exchange Online"
+	var log []graphtest.SignIn
+	for i := range 6 {
+		log = append(log,
+			graphtest.SignIn{Time: now.Add(-time.Duration(i*4+1) * time.Hour), User: "scanner@" + Tenant, App: exo, ClientApp: "Authenticated SMTP", IP: "192.0.2.10"},
+			graphtest.SignIn{Time: now.Add(-time.Duration(i*24+2) * time.Hour), User: Other, App: exo, ClientApp: "IMAP4", IP: "198.51.100.7",
+				ErrorCode: 50126, FailureReason: "Error validating credentials due to invalid username or password."})
+	}
+	log = append(log,
+		graphtest.SignIn{Time: now.Add(-26 * time.Hour), User: User, App: exo, ClientApp: "Authenticated SMTP", IP: "203.0.113.5"},
+		graphtest.SignIn{Time: now.Add(-50 * time.Hour), User: User, App: exo, ClientApp: "Authenticated SMTP", IP: "203.0.113.5",
+			ErrorCode: 50126, FailureReason: "Error validating credentials due to invalid username or password."},
+		graphtest.SignIn{Time: now.Add(-3 * time.Hour), User: User, App: "Microsoft Office", ClientApp: "Mobile Apps and Desktop clients"})
+	g.AddSignIns(log...)
+	day := func(d int) time.Time { return now.AddDate(0, 0, -d) }
+	g.SetEmailAppUsage(
+		graphtest.EmailAppUsage{User: "printer@" + Tenant, SMTP: true, LastActivity: day(3)},
+		graphtest.EmailAppUsage{User: Other, IMAP4: true, OutlookForWeb: true, LastActivity: day(1)},
+		graphtest.EmailAppUsage{User: User, SMTP: true, OutlookForWindows: true, LastActivity: day(1)},
+	)
 }
 
 // authorize checks a token the way Exchange does for protocol p and mailbox user.

@@ -255,6 +255,16 @@ func (e *Env) Source(p cloud.Protocol) oauth2.TokenSource {
 	}
 }
 
+// GraphSource is Source(cloud.Graph) for a program that needs other delegated Graph
+// permissions than mail's, such as AuditLog.Read.All and Reports.Read.All: a delegated
+// sign-in asks for those; app-only and static tokens are Source's.
+func (e *Env) GraphSource(permissions ...string) oauth2.TokenSource {
+	if e.User == nil || e.static != nil || len(permissions) == 0 {
+		return e.Source(cloud.Graph)
+	}
+	return &registering{src: e.User.Source(e.Cloud.GraphDelegatedScopes(permissions...)...), r: e.Redactor}
+}
+
 // EnsureSignedIn signs the delegated user in with the flow chosen by -device-code or
 // -browser when the cache holds no refresh token for them. It is a no-op for app-only and
 // static tokens.
