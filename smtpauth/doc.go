@@ -33,6 +33,12 @@
 //   - Every call takes a context; go-smtp has none, so the connection is closed when the
 //     context ends.
 //
+// # Tracing
+//
+// [Options.DebugWriter] receives the protocol trace ("C: " and "S: " lines) with every
+// AUTH payload and anything shaped like a token redacted; it is the one trace knob, as
+// imapauth's Options.DebugWriter is. [Options.Logger] gets one line per attempt.
+//
 // # Security
 //
 // A token is never sent over a connection that is not TLS (the error wraps

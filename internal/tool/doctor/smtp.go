@@ -19,7 +19,7 @@ func checkSMTP(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 	if addr == "" {
 		addr = t.Cloud.SMTPAddr()
 	}
-	opts := &smtpauth.Options{Token: src, Mailbox: t.Mailbox, TLSConfig: t.TLS, Logger: t.Logger}
+	opts := &smtpauth.Options{Token: src, Mailbox: t.Mailbox, TLSConfig: t.TLS, Logger: t.Logger, DebugWriter: t.Transcript}
 	dial := smtpauth.DialStartTLS
 	if implicitTLS(addr) {
 		dial = smtpauth.DialTLS
