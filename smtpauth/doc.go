@@ -2,6 +2,7 @@
 // XOAUTH2 or OAUTHBEARER and sends mail through Exchange Online's submission endpoint
 // (smtp.office365.com:587, STARTTLS) or any server that speaks these mechanisms.
 //
+//	msg := strings.NewReader("From: alice@contoso.com\r\nTo: bob@example.com\r\nSubject: hi\r\n\r\nHello.\r\n")
 //	err := smtpauth.SendMail(ctx, "smtp.office365.com:587", &smtpauth.Options{
 //		Token:   src,                 // any oauth2.TokenSource
 //		Mailbox: "alice@contoso.com", // the mailbox that authenticates (XOAUTH2 user=)
