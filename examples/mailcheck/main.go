@@ -12,9 +12,18 @@
 // A token from -access-token-file is for one API: with -protocols all, mailcheck checks
 // Graph alone for a Graph token and everything but Graph for an Exchange token.
 //
+// With a client secret or certificate it checks the credential itself: the token comes
+// fresh from Entra ID on every run, and the token cache is neither read nor written, so a
+// wrong or just-rotated secret fails at once with the secret named as the cause.
+// -use-cache checks a token stored by an earlier run instead; -cache none keeps tokens in
+// memory. The output says which token was checked ("token_from" in JSON).
+//
 // It prints PASS or FAIL per protocol with the cause and the fix in plain words (the
-// PowerShell line to run where that is the fix), or JSON with -json. The exit status is 0
-// only when every requested protocol passed, 1 when one failed and 2 for bad usage.
+// PowerShell line to run where that is the fix), or JSON with -json. Every failure names
+// what was tried (the address, URL or Entra ID host) and the kind of failure (DNS,
+// connection refused, timeout, TLS, HTTP status, authentication refused): "tried" and
+// "error_class" in JSON. The exit status is 0 only when every requested protocol passed,
+// 1 when one failed and 2 for bad usage (each bad input has its own message).
 //
 //	mailcheck -tenant contoso.com -client-id ID -device-code -mailbox shared@contoso.com
 //	mailcheck -access-token-file tok.txt -mailbox alice@contoso.com -protocols imap,smtp -json

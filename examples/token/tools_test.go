@@ -3,8 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"go/ast"
+	"go/parser"
+	gotoken "go/token"
 	"io"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +141,34 @@ func TestHelpEndsWithExamples(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Every text of token's own that names a flag names one token defines.
+func TestEveryMessageFlagExists(t *testing.T) {
+	fs, _, _ := newFlagSet(io.Discard)
+	src, err := os.ReadFile("main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parser.ParseFile(gotoken.NewFileSet(), "main.go", src, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagRE := regexp.MustCompile(`(?:^|[\s(,;:'"])(-[a-z][a-z0-9]*(?:-[a-z0-9]+)*)\b`)
+	ast.Inspect(f, func(n ast.Node) bool {
+		lit, ok := n.(*ast.BasicLit)
+		if !ok || lit.Kind != gotoken.STRING {
+			return true
+		}
+		s, err := strconv.Unquote(lit.Value)
+		if err != nil || (strings.HasPrefix(s, "-") && !strings.Contains(s, " ")) {
+			return true
+		}
+		for _, m := range flagRE.FindAllStringSubmatch(s, -1) {
+			if name := m[1][1:]; name != "h" && fs.Lookup(name) == nil {
+				t.Errorf("%q names %s, which token does not define", s, m[1])
+			}
+		}
+		return true
+	})
 }
