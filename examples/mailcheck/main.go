@@ -205,6 +205,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if first == doctor.Autodiscover {
 		first = cloud.IMAP
 	}
+	start := time.Now()
 	if tok, err := mailauth.TokenContext(ctx, env.Source(first)); err == nil {
 		rep.Token = doctor.ClaimsSummary(tok.AccessToken)
 		if !*asJSON {
@@ -214,6 +215,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else if env.Mode() != cli.ModeAnonymous {
 		r := doctor.TokenFailure(t, err)
 		r.Protocol, r.Detail = "token", env.Redactor.String(r.Detail)
+		r.Elapsed = time.Since(start).Round(time.Millisecond).String()
 		rep.Results = []doctor.Result{r}
 	}
 	for _, r := range rep.Results {

@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"io"
+	"net"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/modernauth/mailauth/internal/fake/lab"
 	"github.com/modernauth/mailauth/internal/tool/doctor"
@@ -314,5 +317,28 @@ func TestEveryFixFlagExists(t *testing.T) {
 	// The walk itself finds a flag that does not exist.
 	if got := undefinedFlags("check the address flag (-imap-url or -imap-addr)", fs); len(got) != 1 || got[0] != "-imap-url" {
 		t.Fatal("the flag walk does not notice -imap-url")
+	}
+}
+
+// With no DNS for the Entra ID host, the text names the host and DNS (not an empty
+// "refused the token request"), and so does the JSON.
+func TestTokenEndpointDNS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := net.DefaultResolver.LookupHost(ctx, "login.invalid")
+	var de *net.DNSError
+	if !errors.As(err, &de) || !de.IsNotFound {
+		t.Skipf("this machine's resolver does not answer NXDOMAIN for .invalid: %v", err)
+	}
+	f := newFixture(t)
+	t.Setenv("MAILAUTH_CLIENT_SECRET", f.lab.AppSecret)
+	args := append(f.appArgs(t.TempDir()), "-protocols", "imap", "-authority-host", "https://login.invalid", "-timeout", "30s")
+	code, out, _ := f.run(t, args...)
+	if code != 1 || !strings.Contains(out, "could not reach Entra ID at login.invalid (DNS)") || !strings.Contains(out, "no such host") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	_, rep := f.runJSON(t, args...)
+	if r := rep.Results[0]; r.ErrorClass != doctor.ClassDNS || r.Tried != "Entra ID at login.invalid" || r.Elapsed == "" {
+		t.Fatalf("JSON: %+v", r)
 	}
 }
