@@ -8,7 +8,11 @@
 //	token -json ...                                                         # token, type and expiry as JSON
 //	token logout ...
 //
-// With -client-secret-env or -cert it prints app-only tokens the same way (no login).
+// With -client-secret-env or -cert it prints app-only tokens the same way (no login). The
+// command (login, logout or print, the default) may come first or after the flags; an
+// unknown command or a stray argument is a usage error. The exit status is 0 on success,
+// 1 when no token could be had (not signed in: it says to run token login; a wrong
+// secret: Entra ID's refusal) and 2 for bad usage, each with its own message.
 //
 // Access tokens are kept in the file store too, so a call while the stored token is still
 // valid for -min-validity makes no request to Entra ID. Several copies may run at once: a
