@@ -3,11 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"go/ast"
 	"go/parser"
 	gotoken "go/token"
 	"io"
+	"math/big"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -171,4 +178,54 @@ func TestEveryMessageFlagExists(t *testing.T) {
 		}
 		return true
 	})
+}
+
+func certPEM(t *testing.T, dir, name string) (*x509.Certificate, string) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	kb, _ := x509.MarshalPKCS8PrivateKey(key)
+	data := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})...)
+	p := filepath.Join(dir, name+".pem")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cert, p
+}
+
+// Acceptance 1: a rotated certificate is used at once, although the cache holds a valid
+// token obtained with the old one.
+func TestRotatedCertificateUsedAtOnce(t *testing.T) {
+	idp, args := setup(t, time.Hour)
+	dir := t.TempDir()
+	oldCert, oldFile := certPEM(t, dir, "old")
+	idp.AddApp(fakeidp.App{TenantID: tenant, ClientID: "cert-app", Cert: oldCert, Roles: []string{"IMAP.AccessAsApp"}})
+	for i := range args {
+		if args[i] == clientID {
+			args[i] = "cert-app"
+		}
+	}
+	t.Setenv("MAILAUTH_CLIENT_SECRET", "")
+	if code, _, errOut := runIn(append(args, "-cert", oldFile)...); code != 0 {
+		t.Fatalf("old certificate: exit %d %s", code, errOut)
+	}
+	newCert, newFile := certPEM(t, dir, "new")
+	idp.AddApp(fakeidp.App{TenantID: tenant, ClientID: "cert-app", Cert: newCert, Roles: []string{"IMAP.AccessAsApp"}})
+	before := idp.Requests(fakeidp.GrantClientCredentials)
+	code, out, errOut := runIn(append(args, "-cert", newFile)...)
+	if code != 0 || idp.Requests(fakeidp.GrantClientCredentials) != before+1 {
+		t.Fatalf("new certificate: exit %d, %d requests: %s", code, idp.Requests(fakeidp.GrantClientCredentials)-before, errOut)
+	}
+	if _, err := idp.Verify(strings.TrimSpace(out)); err != nil {
+		t.Fatal(err)
+	}
 }
