@@ -60,12 +60,16 @@ type Options struct {
 	// user/mailbox mismatch on Exchange surfaces on the first real command instead.
 	NoProbe bool
 
-	// Client is passed to imapclient.New (DebugWriter, UnilateralDataHandler, ...);
-	// its TLSConfig and Dialer fields are ignored. nil means defaults. A DebugWriter's
-	// output has SASL payloads redacted.
+	// Client is passed to imapclient.New (UnilateralDataHandler, ...); its TLSConfig and
+	// Dialer fields are ignored. nil means defaults. Its DebugWriter is used only when
+	// Options.DebugWriter is nil (and is redacted the same way): set the trace with
+	// Options.DebugWriter.
 	Client *imapclient.Options
 
-	// DebugWriter, when set, receives the protocol trace with SASL payloads redacted.
+	// DebugWriter, when set, receives the protocol trace with SASL payloads and anything
+	// shaped like a token redacted. It is the one trace knob (smtpauth's Options has the
+	// same): when both it and Client.DebugWriter are set, DebugWriter wins and
+	// Client.DebugWriter gets nothing.
 	DebugWriter io.Writer
 
 	// Logger receives one line per authentication attempt and retry; nil is silent.
@@ -125,8 +129,6 @@ func (o *Options) clientOptions() *imapclient.Options {
 	}
 	co.TLSConfig, co.Dialer = nil, nil
 	switch {
-	case o.DebugWriter != nil && co.DebugWriter != nil:
-		co.DebugWriter = redact.NewWriter(io.MultiWriter(o.DebugWriter, co.DebugWriter))
 	case o.DebugWriter != nil:
 		co.DebugWriter = redact.NewWriter(o.DebugWriter)
 	case co.DebugWriter != nil:

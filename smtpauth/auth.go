@@ -11,6 +11,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/modernauth/mailauth/internal/core/redact"
 	"github.com/modernauth/mailauth/internal/core/sasl"
 )
 
@@ -33,6 +34,7 @@ type wire struct {
 	net.Conn
 	pending []byte        // handed to go-smtp before anything read from Conn
 	br      *bufio.Reader // smtpauth's own reader, used only during AUTH
+	trace   *tracer       // Options.DebugWriter; nil for none
 }
 
 func newWire(c net.Conn, greeting []byte) *wire {
@@ -42,11 +44,18 @@ func newWire(c net.Conn, greeting []byte) *wire {
 // Read gives go-smtp the replayed greeting, then the connection.
 func (w *wire) Read(p []byte) (int, error) {
 	if len(w.pending) > 0 {
+		// Already traced: read before STARTTLS, or by smtpauth's own reader.
 		n := copy(p, w.pending)
 		w.pending = w.pending[n:]
 		return n, nil
 	}
-	return w.Conn.Read(p)
+	return serverReader{w}.Read(p)
+}
+
+// Write traces what go-smtp sends (smtpauth's own AUTH lines go through writeLine).
+func (w *wire) Write(p []byte) (int, error) {
+	w.trace.write('C', p)
+	return w.Conn.Write(p)
 }
 
 // reply is one SMTP reply: its code and its text lines joined by "\n".
@@ -126,12 +135,14 @@ func (r reply) asError() *smtp.SMTPError {
 
 func (w *wire) reader() *bufio.Reader {
 	if w.br == nil {
-		w.br = bufio.NewReaderSize(w.Conn, maxReplyLine)
+		w.br = bufio.NewReaderSize(serverReader{w}, maxReplyLine)
 	}
 	return w.br
 }
 
-func (w *wire) writeLine(s string) error {
+// writeLine sends s; the trace shows shown instead, so that no SASL payload reaches it.
+func (w *wire) writeLine(s, shown string) error {
+	w.trace.write('C', []byte(shown+"\r\n"))
 	_, err := w.Conn.Write([]byte(s + "\r\n"))
 	return err
 }
@@ -202,13 +213,16 @@ func (w *wire) auth(sc *sasl.Client) error {
 		return err
 	}
 	cmd := "AUTH " + mech
+	shown := cmd
 	switch {
 	case len(ir) > 0:
 		cmd += " " + base64.StdEncoding.EncodeToString(ir)
+		shown += " " + redact.Mask
 	case ir != nil:
 		cmd += " ="
+		shown += " ="
 	}
-	if err := w.writeLine(cmd); err != nil {
+	if err := w.writeLine(cmd, shown); err != nil {
 		return err
 	}
 	br := w.reader()
@@ -240,7 +254,7 @@ func (w *wire) auth(sc *sasl.Client) error {
 		if err != nil {
 			// Cancel the exchange, as RFC 4954 §4 allows in answer to a 334, and read
 			// the server's final reply.
-			if werr := w.writeLine("*"); werr != nil {
+			if werr := w.writeLine("*", "*"); werr != nil {
 				return werr
 			}
 			if fin, rerr := readReply(br); rerr == nil && fin.code != 235 && fin.code != 334 {
@@ -248,7 +262,7 @@ func (w *wire) auth(sc *sasl.Client) error {
 			}
 			return err
 		}
-		if err := w.writeLine(base64.StdEncoding.EncodeToString(resp)); err != nil {
+		if err := w.writeLine(base64.StdEncoding.EncodeToString(resp), redact.Mask); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@
 // XOAUTH2 or OAUTHBEARER and sends mail through Exchange Online's submission endpoint
 // (smtp.office365.com:587, STARTTLS) or any server that speaks these mechanisms.
 //
+//	msg := strings.NewReader("From: alice@contoso.com\r\nTo: bob@example.com\r\nSubject: hi\r\n\r\nHello.\r\n")
 //	err := smtpauth.SendMail(ctx, "smtp.office365.com:587", &smtpauth.Options{
 //		Token:   src,                 // any oauth2.TokenSource
 //		Mailbox: "alice@contoso.com", // the mailbox that authenticates (XOAUTH2 user=)
@@ -32,6 +33,12 @@
 //     fetched and the authentication retried once on a new connection, never more.
 //   - Every call takes a context; go-smtp has none, so the connection is closed when the
 //     context ends.
+//
+// # Tracing
+//
+// [Options.DebugWriter] receives the protocol trace ("C: " and "S: " lines) with every
+// AUTH payload and anything shaped like a token redacted; it is the one trace knob, as
+// imapauth's Options.DebugWriter is. [Options.Logger] gets one line per attempt.
 //
 // # Security
 //

@@ -56,6 +56,13 @@ type Options struct {
 	Dialer *net.Dialer
 	// Logger receives one line per authentication attempt and retry; nil is silent.
 	Logger *slog.Logger
+	// DebugWriter, when set, receives the protocol trace: every line the client sends,
+	// prefixed "C: ", and every line the server sends, prefixed "S: ", from the greeting
+	// on (the plaintext exchange before STARTTLS included; the message body too). AUTH
+	// payloads are replaced by [REDACTED] before they are written, and the trace passes
+	// through the module's redactor, so no token appears in it. It is the one trace knob,
+	// like imapauth's Options.DebugWriter.
+	DebugWriter io.Writer
 }
 
 func (o *Options) validate() error {
@@ -146,7 +153,8 @@ func dial(ctx context.Context, addr string, opts *Options, implicit bool) (*Clie
 	}
 	p := peer{host: host}
 	p.port, _ = strconv.Atoi(port)
-	w, err := connect(ctx, addr, &o, p, implicit)
+	tr := newTracer(o.DebugWriter)
+	w, err := connect(ctx, addr, &o, p, implicit, tr)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +163,7 @@ func dial(ctx context.Context, addr string, opts *Options, implicit bool) (*Clie
 	if err != nil && errors.As(err, &ae) && ctx.Err() == nil && retryable(ae) && mailauth.Invalidate(o.Token, tok) {
 		w.Close()
 		o.log("smtpauth: token refused; invalidated it, retrying once with a fresh token on a new connection", "mailbox", o.Mailbox)
-		if w, err = connect(ctx, addr, &o, p, implicit); err != nil {
+		if w, err = connect(ctx, addr, &o, p, implicit, tr); err != nil {
 			return nil, err
 		}
 		cl, _, err = authOnce(ctx, &o, p, w, true)
@@ -184,6 +192,7 @@ func NewClient(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 		p.port, _ = strconv.Atoi(port)
 	}
 	w := newWire(conn, nil)
+	w.trace = newTracer(o.DebugWriter)
 	cl, _, err := authOnce(ctx, &o, p, w, false)
 	if err != nil {
 		w.Close()
@@ -200,7 +209,7 @@ func retryable(ae *mailauth.AuthError) bool {
 // connect dials addr and returns the session's connection after TLS: implicit TLS, or
 // STARTTLS negotiated here (so that the AUTH exchange can be driven on the TLS
 // connection itself; see auth.go).
-func connect(ctx context.Context, addr string, o *Options, p peer, implicit bool) (*wire, error) {
+func connect(ctx context.Context, addr string, o *Options, p peer, implicit bool, tr *tracer) (*wire, error) {
 	d := o.Dialer
 	if d == nil {
 		d = &net.Dialer{}
@@ -218,9 +227,15 @@ func connect(ctx context.Context, addr string, o *Options, p peer, implicit bool
 			raw.Close()
 			return nil, ctxErr(ctx, fmt.Errorf("smtpauth: TLS handshake with %s: %w", addr, err))
 		}
-		return newWire(tc, nil), nil
+		w := newWire(tc, nil)
+		w.trace = tr
+		return w, nil
 	}
-	greeting, err := startTLS(raw)
+	var plain net.Conn = raw
+	if tr != nil {
+		plain = tracedConn{Conn: raw, t: tr}
+	}
+	greeting, err := startTLS(plain)
 	if err != nil {
 		raw.Close()
 		return nil, ctxErr(ctx, fmt.Errorf("smtpauth: STARTTLS with %s: %w", addr, err))
@@ -230,7 +245,9 @@ func connect(ctx context.Context, addr string, o *Options, p peer, implicit bool
 		raw.Close()
 		return nil, ctxErr(ctx, fmt.Errorf("smtpauth: TLS handshake with %s after STARTTLS: %w", addr, err))
 	}
-	return newWire(tc, greeting), nil
+	w := newWire(tc, greeting)
+	w.trace = tr
+	return w, nil
 }
 
 func authOnce(ctx context.Context, o *Options, p peer, w *wire, retried bool) (*Client, *oauth2.Token, error) {

@@ -3,10 +3,15 @@ package tokencache
 import (
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
+	"runtime"
 	"strings"
 	"time"
 
@@ -24,9 +29,34 @@ import (
 // LogValue methods never reveal the secret.
 type Credential struct {
 	kind string
+	fp   string // fingerprint: part of the cache key, never the secret
 	cred confidential.Credential
 	err  error
 }
+
+// fingerprint returns a short, one-way digest of parts for a cache key: two
+// credentials with different secrets or certificates get different keys, and
+// the key cannot be turned back into the secret (64 bits of SHA-256 under a
+// fixed domain label).
+func fingerprint(kind string, parts ...[]byte) string {
+	h := sha256.New()
+	h.Write([]byte("mailauth tokencache credential v1\x00" + kind))
+	for _, p := range parts {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write(p)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// Fingerprint returns a short one-way digest that tells credentials apart
+// without revealing them: a client secret's is a truncated SHA-256 of the
+// secret, a certificate's covers the certificates and the public half of
+// the key, an assertion callback's the callback's function name. It is part
+// of the cache key of app-only tokens, so a changed secret or a rotated
+// certificate never gets the token cached for the old one.
+func (c Credential) Fingerprint() string { return c.fp }
 
 // ClientSecret returns a credential for a client secret.
 func ClientSecret(secret string) Credential {
@@ -34,7 +64,7 @@ func ClientSecret(secret string) Credential {
 		return Credential{kind: "client secret", err: errors.New("tokencache: empty client secret")}
 	}
 	c, err := confidential.NewCredFromSecret(secret)
-	return Credential{kind: "client secret", cred: c, err: err}
+	return Credential{kind: "client secret", fp: fingerprint("secret", []byte(secret)), cred: c, err: err}
 }
 
 // Certificate returns a credential that signs a client assertion with key
@@ -45,7 +75,18 @@ func Certificate(certs []*x509.Certificate, key crypto.PrivateKey) Credential {
 	if err != nil {
 		err = fmt.Errorf("tokencache: certificate credential: %w", err)
 	}
-	return Credential{kind: "certificate", cred: c, err: err}
+	var parts [][]byte
+	for _, cert := range certs {
+		if cert != nil {
+			parts = append(parts, cert.Raw)
+		}
+	}
+	if k, ok := key.(interface{ Public() crypto.PublicKey }); ok {
+		if der, err := x509.MarshalPKIXPublicKey(k.Public()); err == nil {
+			parts = append(parts, der)
+		}
+	}
+	return Credential{kind: "certificate", fp: fingerprint("certificate", parts...), cred: c, err: err}
 }
 
 // CertificatePEM reads a certificate and its private key (PKCS#1, PKCS#8
@@ -79,7 +120,10 @@ type AssertionRequest struct {
 
 // Assertion returns a credential whose client assertion (a signed JWT, for
 // example a workload identity federation token) comes from fn. fn is
-// called once per token request, on a miss only.
+// called once per token request, on a miss only. Its fingerprint is fn's
+// function name, which is the same in every run of one program: two
+// different callbacks get different cache keys, two closures of the same
+// function literal share one.
 func Assertion(fn func(ctx context.Context, req AssertionRequest) (string, error)) Credential {
 	if fn == nil {
 		return Credential{kind: "assertion", err: errors.New("tokencache: nil assertion callback")}
@@ -87,7 +131,11 @@ func Assertion(fn func(ctx context.Context, req AssertionRequest) (string, error
 	c := confidential.NewCredFromAssertionCallback(func(ctx context.Context, o confidential.AssertionRequestOptions) (string, error) {
 		return fn(ctx, AssertionRequest{ClientID: o.ClientID, TokenEndpoint: o.TokenEndpoint})
 	})
-	return Credential{kind: "assertion", cred: c}
+	name := ""
+	if f := runtime.FuncForPC(reflect.ValueOf(fn).Pointer()); f != nil {
+		name = f.Name()
+	}
+	return Credential{kind: "assertion", fp: fingerprint("assertion", []byte(name)), cred: c}
 }
 
 // String names the kind of credential only.
@@ -135,8 +183,14 @@ type App struct {
 	authority string
 	tenant    string
 	clientID  string
+	credFP    string // the credential's fingerprint, part of every key
 	scope     string // the cloud's app-only scope, used when Source gets none
 }
+
+// Partition returns the name of the store record that holds this app's
+// tokens: [PartitionName] of its authority host, tenant and client, then
+// "|" and the credential's [Credential.Fingerprint].
+func (a *App) Partition() string { return a.p.name }
 
 // String names the app without its credential.
 func (a *App) String() string {
@@ -152,9 +206,13 @@ func (a *App) Format(f fmt.State, _ rune) { fmt.Fprint(f, a.String()) }
 // LogValue implements [slog.LogValuer].
 func (a *App) LogValue() slog.Value { return slog.StringValue(a.String()) }
 
-// AppOnly returns the [App] for cfg. Calls with the same cloud, tenant and
-// client return the same App (the first credential wins), backed by one
-// MSAL confidential client. AppOnly does no I/O.
+// AppOnly returns the [App] for cfg. Calls with the same cloud, tenant,
+// client and credential return the same App, backed by one MSAL
+// confidential client. The credential's [Credential.Fingerprint] is part of
+// the cache key (in memory and in the [Store]): after a secret is changed or
+// a certificate rotated, the next token is requested with the new
+// credential at once, and a wrong secret is refused by Entra ID instead of
+// being hidden by a token cached for the right one. AppOnly does no I/O.
 func (c *Cache) AppOnly(cfg AppOnlyConfig) (*App, error) {
 	if cfg.Cloud.AuthorityHost == "" {
 		cfg.Cloud = cloud.Global
@@ -173,7 +231,7 @@ func (c *Cache) AppOnly(cfg AppOnlyConfig) (*App, error) {
 		return nil, fmt.Errorf("tokencache: app-only tokens need a specific tenant, not %q", cfg.TenantID)
 	}
 	authority := cfg.Cloud.Authority(cfg.TenantID)
-	name := PartitionName(cfg.Cloud.AuthorityHost, cfg.TenantID, cfg.ClientID, "")
+	name := PartitionName(cfg.Cloud.AuthorityHost, cfg.TenantID, cfg.ClientID, "") + "|" + cfg.Credential.fp
 	v, err := c.partition(name, func() (any, error) {
 		hook := &msalHook{}
 		client, err := confidential.New(authority, cfg.ClientID, cfg.Credential.cred,
@@ -184,7 +242,7 @@ func (c *Cache) AppOnly(cfg AppOnlyConfig) (*App, error) {
 			return nil, fmt.Errorf("tokencache: creating MSAL client: %w", classifyMSAL(err))
 		}
 		return &App{c: c, p: newPartition(c, name), client: client, hook: hook, authority: authority,
-			tenant: cfg.TenantID, clientID: cfg.ClientID, scope: cfg.Cloud.AppOnlyScope()}, nil
+			tenant: cfg.TenantID, clientID: cfg.ClientID, credFP: cfg.Credential.fp, scope: cfg.Cloud.AppOnlyScope()}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -205,7 +263,7 @@ func (a *App) Source(scopes ...string) *Source {
 	if len(scopes) == 0 {
 		scopes = []string{a.scope}
 	}
-	k := key("app", a.authority, a.tenant, a.clientID, "", scopes)
+	k := key("app", a.authority, a.tenant, a.clientID, "cred:"+a.credFP, scopes)
 	return a.c.source(k, func() fetcher {
 		return fetchFunc(func(ctx context.Context, stale *oauth2.Token) (*oauth2.Token, time.Time, error) {
 			return a.p.fetch(ctx, k, stale, func(ctx context.Context) (*oauth2.Token, time.Time, error) {

@@ -44,7 +44,10 @@
 // authorization code and PKCE on a loopback redirect, the import of an
 // existing refresh token, and sign-out. Both talk to Microsoft Entra ID
 // through MSAL Go, which is called only on a miss, with one MSAL client per
-// partition (per tenant for app-only, per account for delegated).
+// partition (per tenant and credential for app-only, per account for
+// delegated). App-only keys include the credential's
+// [Credential.Fingerprint], a one-way digest (never the secret): a changed
+// secret or a rotated certificate is a new key and goes to Entra ID at once.
 // [Cache.Wrap] caches any other [golang.org/x/oauth2.TokenSource], for
 // example Gmail's.
 //

@@ -78,9 +78,12 @@ func TestAppOnlySecret(t *testing.T) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 2, idp.Requests(fakeidp.GrantClientCredentials))
 
-	app2, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: tApp, Credential: ClientSecret("other")})
+	app2, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: tApp, Credential: ClientSecret(tSecret)})
 	require.NoError(t, err)
 	assert.Same(t, app, app2, "one App (one MSAL client) per partition")
+	app3, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: tApp, Credential: ClientSecret("other")})
+	require.NoError(t, err)
+	assert.NotSame(t, app, app3, "another secret is another partition")
 }
 
 func TestAppOnlyWrongSecretIsTyped(t *testing.T) {

@@ -15,7 +15,8 @@ import (
 // PartitionName returns the name under which a [Store] keeps the record of
 // a partition: "app|<authority>|<tenant>|<client>" for app-only tokens and
 // "user|<authority>|<tenant>|<client>|<account>" for a signed-in account.
-// Names hold no secret. Stores that need a restricted alphabet (file names)
+// The cache appends "|<fingerprint>" of the credential to app-only names
+// (see [App.Partition] and [Credential.Fingerprint]). Names hold no secret. Stores that need a restricted alphabet (file names)
 // should hash or escape them.
 func PartitionName(authority, tenant, clientID, account string) string {
 	authority = strings.ToLower(strings.TrimRight(authority, "/"))

@@ -289,7 +289,7 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := ctxT(t)
-	partition := tokencache.PartitionName(cl.AuthorityHost, rTenant, rApp, "")
+	partition := app.Partition()
 	if _, err := app.Source(cl.AppOnlyScope()).TokenContext(ctx); err != nil {
 		t.Fatal(err)
 	}

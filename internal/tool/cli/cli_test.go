@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/pem"
 	"flag"
 	"io"
 	"os"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/internal/core/redact"
+	"github.com/modernauth/mailauth/internal/fake/fakeidp"
 )
 
 func TestParseEnv(t *testing.T) {
@@ -155,5 +158,76 @@ func TestDefaultCacheDirIsPrivateAndNeverShared(t *testing.T) {
 	}
 	if _, err := openStore(""); err == nil || !strings.Contains(err.Error(), "-cache") {
 		t.Fatalf("openStore without HOME: %v", err)
+	}
+}
+
+// Fresh: app-only tokens never come from the store; a delegated account's first token
+// of a scope set is redeemed afresh although the store holds a valid one.
+func TestFresh(t *testing.T) {
+	idp, err := fakeidp.New(fakeidp.Options{DefaultUser: "alice@contoso.test", AutoApproveDevice: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idp.Close()
+	idp.AddApp(fakeidp.App{TenantID: "contoso.test", ClientID: "pub"})
+	idp.AddApp(fakeidp.App{TenantID: "contoso.test", ClientID: "conf", Secret: "conf-secret-value", Roles: []string{"IMAP.AccessAsApp"}})
+	idp.AddUser(fakeidp.User{TenantID: "contoso.test", UPN: "alice@contoso.test"})
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: idp.Certificate().Raw}), 0o600)
+	cache := filepath.Join(dir, "cache")
+	env := func(fresh bool, args ...string) *Env {
+		t.Helper()
+		fs := flag.NewFlagSet("mailcheck", flag.ContinueOnError)
+		f := Register(fs)
+		if err := Parse(fs, append([]string{"-authority-host", idp.URL(), "-tenant", "contoso.test", "-ca-file", ca, "-cache", cache}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		f.Fresh = fresh
+		e, err := Setup(f, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	ctx := t.Context()
+
+	// Delegated: sign in, fill the store, then a fresh run redeems the refresh token once.
+	user := []string{"-client-id", "pub", "-user", "alice@contoso.test", "-device-code"}
+	e := env(false, user...)
+	if err := e.EnsureSignedIn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Source(cloud.IMAP).Token(); err != nil {
+		t.Fatal(err)
+	}
+	if e.TokenOrigin() != OriginCache {
+		t.Fatalf("origin %s", e.TokenOrigin())
+	}
+	before := idp.Requests(fakeidp.GrantRefreshToken)
+	if _, err := env(false, user...).Source(cloud.IMAP).Token(); err != nil || idp.Requests(fakeidp.GrantRefreshToken) != before {
+		t.Fatalf("a cached run redeemed: %v", err)
+	}
+	e = env(true, user...)
+	for range 3 {
+		if _, err := e.Source(cloud.IMAP).Token(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := idp.Requests(fakeidp.GrantRefreshToken) - before; n != 1 || e.TokenOrigin() != OriginFresh {
+		t.Fatalf("fresh delegated run: %d redemptions, origin %s", n, e.TokenOrigin())
+	}
+
+	// App-only: every fresh run asks Entra ID; the store is not used.
+	t.Setenv("MAILAUTH_CLIENT_SECRET", "conf-secret-value")
+	app := []string{"-client-id", "conf"}
+	for i := range 2 {
+		before := idp.Requests(fakeidp.GrantClientCredentials)
+		if _, err := env(true, app...).Source(cloud.IMAP).Token(); err != nil || idp.Requests(fakeidp.GrantClientCredentials) != before+1 {
+			t.Fatalf("fresh app-only run %d: %v", i, err)
+		}
+	}
+	if env(false, "-client-id", "conf", "-cache", CacheNone).TokenOrigin() != OriginMemory {
+		t.Fatal("-cache none is not memory")
 	}
 }

@@ -51,11 +51,33 @@ type Flags struct {
 	// TokenOptional is not a flag: a program that works anonymously (autodiscover) sets it,
 	// and Setup then succeeds without any token flags; Env.Source returns nil.
 	TokenOptional bool
+	// Fresh is not a flag: a program that checks the credential itself (mailcheck) sets it.
+	// Then app-only tokens come from Entra ID on every run (the store is neither read nor
+	// written) and a delegated account's first token of each scope set is redeemed afresh.
+	Fresh bool
+	// Program is not a flag: the program's name, for messages such as "run token login".
+	// Register sets it from the FlagSet's name.
+	Program string
+
+	static bool // -access-token-file is registered
+}
+
+// CacheNone is the -cache value that keeps tokens in memory only, for this run.
+const CacheNone = "none"
+
+// RegisterOptions chooses which common flags Register adds.
+type RegisterOptions struct {
+	// NoAccessTokenFile leaves out -access-token-file, for programs that make tokens
+	// rather than use them (token).
+	NoAccessTokenFile bool
 }
 
 // Register adds the common flags to fs and returns where their values land.
-func Register(fs *flag.FlagSet) *Flags {
-	f := &Flags{}
+func Register(fs *flag.FlagSet) *Flags { return RegisterWith(fs, RegisterOptions{}) }
+
+// RegisterWith is Register with a choice of flags.
+func RegisterWith(fs *flag.FlagSet, o RegisterOptions) *Flags {
+	f := &Flags{Program: fs.Name(), static: !o.NoAccessTokenFile}
 	fs.StringVar(&f.Cloud, "cloud", "global", "Microsoft cloud: global, usgov, usgovdod or china")
 	fs.StringVar(&f.AuthorityHost, "authority-host", "", "Entra ID host `URL` overriding the cloud's (a test IdP, ADFS)")
 	fs.StringVar(&f.Tenant, "tenant", "", "tenant `ID` or verified domain")
@@ -66,9 +88,11 @@ func Register(fs *flag.FlagSet) *Flags {
 	fs.BoolVar(&f.DeviceCode, "device-code", false, "delegated: sign in with the device code flow when not signed in yet")
 	fs.BoolVar(&f.Browser, "browser", false, "delegated: sign in in the browser (auth code + PKCE on a loopback redirect) when not signed in yet")
 	fs.StringVar(&f.User, "user", "", "delegated: the `ADDR` to sign in as (default: -mailbox)")
-	fs.StringVar(&f.Cache, "cache", "", "token cache `FILE-OR-DIR` (file store; default under the user's cache directory)")
+	fs.StringVar(&f.Cache, "cache", "", "token cache `FILE-OR-DIR` (file store; default under the user's cache directory), or none to keep tokens in memory for this run only")
 	fs.StringVar(&f.Mailbox, "mailbox", "", "mailbox `ADDR` to open: your own, a shared one, or the app-only target")
-	fs.StringVar(&f.AccessTokenFile, "access-token-file", "", "use the access token in `FILE` (obtained elsewhere; - reads stdin) instead of signing in")
+	if f.static {
+		fs.StringVar(&f.AccessTokenFile, "access-token-file", "", "use the access token in `FILE` (obtained elsewhere; - reads stdin) instead of signing in")
+	}
 	fs.StringVar(&f.CAFile, "ca-file", "", "PEM `FILE` of CA certificates trusted for every TLS connection, the IdP's included")
 	fs.BoolVar(&f.Verbose, "v", false, "print a protocol transcript on stderr (tokens and secrets redacted)")
 	fs.StringVar(&f.Timeout, "timeout", "2m", "overall time limit (a Go `duration`)")
@@ -100,8 +124,9 @@ func Parse(fs *flag.FlagSet, args []string) error {
 	return err
 }
 
-// Usage writes a help text listing every flag of fs with its environment variable.
-func Usage(fs *flag.FlagSet, w io.Writer, synopsis string) {
+// Usage writes a help text listing every flag of fs with its environment variable, then
+// the examples, one command line each.
+func Usage(fs *flag.FlagSet, w io.Writer, synopsis string, examples ...string) {
 	name := fs.Name()
 	if synopsis != "" {
 		fmt.Fprintf(w, "%s\n\n", synopsis)
@@ -122,5 +147,11 @@ func Usage(fs *flag.FlagSet, w io.Writer, synopsis string) {
 			fmt.Fprintf(w, " (default %q)", f.DefValue)
 		}
 		fmt.Fprintf(w, " [env %s]\n", EnvName(f.Name))
+	}
+	if len(examples) > 0 {
+		fmt.Fprintf(w, "\nExamples:\n")
+		for _, e := range examples {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
 	}
 }

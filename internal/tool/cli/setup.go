@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/modernauth/mailauth/internal/core/tlsconf"
@@ -52,7 +53,78 @@ type Env struct {
 
 	static *staticSource // set when -access-token-file is used
 	stderr io.Writer
+	memory bool // tokens are kept in memory only (-cache none, or Fresh app-only)
+
+	freshMu   sync.Mutex
+	freshDone map[string]bool // delegated scope sets already redeemed afresh (Fresh)
 }
+
+// Token origins reported by Env.TokenOrigin.
+const (
+	OriginFresh  = "fresh"  // asked from Entra ID on this run; the credential was checked
+	OriginCache  = "cache"  // a token stored by an earlier run is used while valid
+	OriginMemory = "memory" // -cache none: asked from Entra ID, kept for this run only
+	OriginFile   = "file"   // -access-token-file
+	OriginNone   = "none"   // anonymous
+)
+
+// TokenOrigin says where the program's tokens come from: OriginFresh, OriginCache,
+// OriginMemory, OriginFile or OriginNone.
+func (e *Env) TokenOrigin() string {
+	switch {
+	case e.static != nil:
+		return OriginFile
+	case e.App == nil && e.User == nil:
+		return OriginNone
+	case e.Flags.Fresh:
+		return OriginFresh
+	case e.memory:
+		return OriginMemory
+	}
+	return OriginCache
+}
+
+// Credential describes how the program proves itself to Entra ID, for messages: "the
+// client secret in $NAME (-client-secret-env)", "the certificate in FILE (-cert)", or ""
+// for delegated and static tokens.
+func (e *Env) Credential() string {
+	switch {
+	case e.App == nil:
+		return ""
+	case e.Flags.CertFile != "":
+		return "the certificate in " + e.Flags.CertFile + " (-cert)"
+	default:
+		return "the client secret in $" + e.Flags.ClientSecretEnv + " (-client-secret-env)"
+	}
+}
+
+// Account is the delegated account (-user, else -mailbox), or "".
+func (e *Env) Account() string {
+	if e.User == nil {
+		return ""
+	}
+	if e.Flags.User != "" {
+		return e.Flags.User
+	}
+	return e.Flags.Mailbox
+}
+
+// NotSignedInError reports a delegated account without a sign-in in the cache. It wraps
+// tokencache.ErrNotSignedIn.
+type NotSignedInError struct {
+	Account string
+	Program string
+}
+
+func (e *NotSignedInError) Error() string {
+	if e.Program == "token" {
+		return e.Account + " is not signed in: run token login with the same flags first (a device code sign-in; add -browser to sign in in the browser)"
+	}
+	return e.Account + " is not signed in: run once with -device-code or -browser"
+}
+
+// Unwrap returns tokencache.ErrNotSignedIn.
+func (e *NotSignedInError) Unwrap() error { return tokencache.ErrNotSignedIn }
 
 // Mode names how the program gets tokens.
 type Mode string
@@ -138,21 +210,38 @@ func Setup(f *Flags, stderr io.Writer) (*Env, error) {
 	if f.Tenant == "" && f.ClientID == "" && f.TokenOptional {
 		return e, nil
 	}
-	if f.Tenant == "" || f.ClientID == "" {
-		return nil, errors.New("no way to get a token: give -access-token-file, or -tenant and -client-id (with -client-secret-env or -cert for app-only, or -device-code/-browser to sign in)")
+	switch {
+	case f.Tenant == "" && f.ClientID == "":
+		alt := ""
+		if f.static {
+			alt = "give -access-token-file, or "
+		}
+		return nil, fmt.Errorf("no way to get a token: %sgive -tenant and -client-id (with -client-secret-env or -cert for app-only, or -device-code or -browser to sign in as a user)", alt)
+	case f.Tenant == "":
+		return nil, fmt.Errorf("-tenant is missing: give the Directory (tenant) ID or a verified domain of the tenant (or set %s)", EnvName("tenant"))
+	case f.ClientID == "":
+		return nil, fmt.Errorf("-client-id is missing: give the Application (client) ID of the app registration (or set %s)", EnvName("client-id"))
 	}
-	store, err := openStore(f.Cache)
-	if err != nil {
-		return nil, err
-	}
-	e.Cache = tokencache.New(&tokencache.Options{Store: store, HTTPClient: e.HTTP, Logger: e.Logger, RefreshMargin: f.RefreshMargin})
-
 	secret := ""
 	if f.ClientSecretEnv != "" {
 		secret = os.Getenv(f.ClientSecretEnv)
 	}
+	appOnly := f.CertFile != "" || secret != ""
+	var store tokencache.Store
 	switch {
-	case f.CertFile != "" || secret != "":
+	case f.Cache == CacheNone || (f.Fresh && appOnly):
+		// App-only and Fresh: the credential itself is checked on every run, so a wrong
+		// or rotated secret can never hide behind a stored token.
+		store, e.memory = tokencache.NewMemoryStore(), true
+	default:
+		if store, err = openStore(f.Cache); err != nil {
+			return nil, err
+		}
+	}
+	e.Cache = tokencache.New(&tokencache.Options{Store: store, HTTPClient: e.HTTP, Logger: e.Logger, RefreshMargin: f.RefreshMargin})
+
+	switch {
+	case appOnly:
 		var cred tokencache.Credential
 		if f.CertFile != "" {
 			data, err := os.ReadFile(f.CertFile)
@@ -185,7 +274,7 @@ func Setup(f *Flags, stderr io.Writer) (*Env, error) {
 			account = f.Mailbox
 		}
 		if account == "" {
-			return nil, errors.New("delegated sign-in needs -user or -mailbox (the account to sign in as)")
+			return nil, errors.New("-user is missing: delegated sign-in needs -user or -mailbox (the account to sign in as); for app-only, set the client secret's environment variable (-client-secret-env) or give -cert")
 		}
 		e.User, err = e.Cache.Delegated(tokencache.DelegatedConfig{Cloud: c, TenantID: f.Tenant, ClientID: f.ClientID, Account: account})
 		if err != nil {
@@ -251,7 +340,13 @@ func (e *Env) Source(p cloud.Protocol) oauth2.TokenSource {
 	case e.App != nil:
 		return &registering{src: e.App.Source(e.Scopes(p)...), r: e.Redactor}
 	default:
-		return &registering{src: e.User.Source(e.Scopes(p)...), r: e.Redactor}
+		scopes := e.Scopes(p)
+		r := &registering{src: e.User.Source(scopes...), r: e.Redactor}
+		if e.Flags.Fresh {
+			r.fresh = func() bool { return e.takeFresh(strings.Join(scopes, " ")) }
+			r.stats = e.Cache.Stats
+		}
+		return r
 	}
 }
 
@@ -263,6 +358,21 @@ func (e *Env) GraphSource(permissions ...string) oauth2.TokenSource {
 		return e.Source(cloud.Graph)
 	}
 	return &registering{src: e.User.Source(e.Cloud.GraphDelegatedScopes(permissions...)...), r: e.Redactor}
+}
+
+// takeFresh reports whether the scope set key still needs its fresh redemption, and
+// marks it done.
+func (e *Env) takeFresh(key string) bool {
+	e.freshMu.Lock()
+	defer e.freshMu.Unlock()
+	if e.freshDone[key] {
+		return false
+	}
+	if e.freshDone == nil {
+		e.freshDone = map[string]bool{}
+	}
+	e.freshDone[key] = true
+	return true
 }
 
 // EnsureSignedIn signs the delegated user in with the flow chosen by -device-code or
@@ -299,7 +409,7 @@ func (e *Env) SignIn(ctx context.Context) error {
 			return openBrowser(url)
 		})
 	}
-	return fmt.Errorf("%s is not signed in: run once with -device-code or -browser", e.User)
+	return &NotSignedInError{Account: e.Account(), Program: e.Flags.Program}
 }
 
 func openBrowser(url string) error {
@@ -327,13 +437,29 @@ type registering struct {
 		Invalidate(*oauth2.Token)
 	}
 	r *redact.Redactor
+	// fresh, when set, reports whether this scope set still needs one token redeemed
+	// afresh rather than taken from the store (Flags.Fresh, delegated).
+	fresh func() bool
+	stats func() tokencache.Stats
 }
 
 func (s *registering) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
 
 // TokenContext returns the source's token and registers it for redaction.
 func (s *registering) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	var before tokencache.Stats
+	fresh := s.fresh != nil && s.fresh()
+	if fresh {
+		before = s.stats()
+	}
 	t, err := s.src.TokenContext(ctx)
+	if err == nil && fresh {
+		if after := s.stats(); after.Fetches == before.Fetches || after.StoreHits != before.StoreHits {
+			// It came from the store: redeem the refresh token once to check the sign-in.
+			s.src.Invalidate(t)
+			t, err = s.src.TokenContext(ctx)
+		}
+	}
 	if err == nil {
 		s.r.Add(t.AccessToken)
 	}

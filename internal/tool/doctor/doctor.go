@@ -62,13 +62,19 @@ func ParseProtocols(s string) ([]string, error) {
 
 // Result is the outcome of one protocol's check.
 type Result struct {
-	Protocol string   `json:"protocol"`
-	OK       bool     `json:"ok"`
-	Detail   string   `json:"detail"`
-	Cause    string   `json:"cause"`
-	Fix      string   `json:"fix"`
-	Findings []string `json:"findings,omitempty"`
-	Elapsed  string   `json:"elapsed"`
+	Protocol string `json:"protocol"`
+	OK       bool   `json:"ok"`
+	Detail   string `json:"detail"`
+	Cause    string `json:"cause"`
+	Fix      string `json:"fix"`
+	// Tried is what the check connected to: an address, a URL, or the Entra ID host
+	// for a token that could not be had.
+	Tried string `json:"tried,omitempty"`
+	// ErrorClass is the kind of failure (see ErrorClass): DNS, connection refused,
+	// timeout, TLS, "HTTP 401", authentication refused, ...
+	ErrorClass string   `json:"error_class,omitempty"`
+	Findings   []string `json:"findings,omitempty"`
+	Elapsed    string   `json:"elapsed"`
 }
 
 // Target says what to check and how to reach it.
@@ -86,6 +92,10 @@ type Target struct {
 	DeviceID string
 	// SendTestTo, when set, makes the SMTP check send a short test message there.
 	SendTestTo string
+
+	// Credential describes how the program proves itself to Entra ID, for causes such as
+	// "the client secret in $MAILAUTH_CLIENT_SECRET (-client-secret-env)"; empty for none.
+	Credential string
 
 	// Source returns the token source for a protocol.
 	Source func(p cloud.Protocol) oauth2.TokenSource
@@ -152,8 +162,7 @@ func check(ctx context.Context, t Target, p string) Result {
 		}
 	}
 	if tokenErr != nil {
-		f := explainTokenError(tokenErr)
-		return Result{Detail: "could not get a token: " + tokenErr.Error(), Cause: f.Cause, Fix: f.Fix}
+		return TokenFailure(t, tokenErr)
 	}
 	var r Result
 	switch p {
@@ -173,10 +182,14 @@ func check(ctx context.Context, t Target, p string) Result {
 	for _, f := range findings {
 		r.Findings = append(r.Findings, f.Cause)
 	}
-	if !r.OK && len(findings) > 0 {
+	if !r.OK && len(findings) > 0 && !networkClass(r.ErrorClass) {
 		// The claims explain the refusal better than the server's words.
 		r.Cause = findings[0].Cause + " (server: " + r.Cause + ")"
 		r.Fix = findings[0].Fix
+		r.ErrorClass = ClassClaims
+	}
+	if !r.OK && r.Tried == "" {
+		r.Tried = where(t, p)
 	}
 	return r
 }
@@ -264,23 +277,70 @@ func ClaimsSummary(tok string) string {
 		kind, who, strings.Join(c.Audience, ","), c.TenantID, c.AppID, perms, left)
 }
 
-func explainTokenError(err error) Finding {
+// TokenFailure explains why no token could be had: what was asked (the Entra ID host),
+// the kind of failure and, when Entra ID refused the credential, which credential.
+func TokenFailure(t Target, err error) Result {
+	host := hostOf(t.Cloud.AuthorityHost)
+	if host == "" {
+		host = hostOf(cloud.Global.AuthorityHost)
+	}
+	r := Result{Detail: "could not get a token: " + err.Error(), Tried: "Entra ID at " + host, ErrorClass: ErrorClass(err)}
+	cred := t.Credential
+	if cred == "" {
+		cred = "the credential"
+	}
 	var ir *tokencache.InteractionRequiredError
-	if errors.As(err, &ir) {
-		return Finding{Cause: "Entra ID wants the user to sign in again (" + ir.AADSTS + ")", Fix: "run again with -device-code or -browser"}
-	}
 	var ie *tokencache.IdPError
-	if errors.As(err, &ie) {
-		f := Finding{Cause: "Entra ID refused the token request: " + ie.Code + " " + ie.AADSTS, Fix: ie.Hint}
-		if f.Fix == "" {
-			f.Fix = "check -tenant, -client-id and the credential; the correlation id is in the detail for a support case"
+	switch {
+	case errors.As(err, &ir):
+		r.Cause = fmt.Sprintf("Entra ID at %s wants the user to sign in again (%s %s)", host, ir.Code, ir.AADSTS)
+		r.Fix = "run again with -device-code or -browser"
+		if ir.Hint != "" {
+			r.Cause += ": " + ir.Hint
 		}
-		return f
+	case errors.Is(err, tokencache.ErrNotSignedIn):
+		r.Cause, r.ErrorClass = "not signed in: the token cache holds no sign-in for this account", "not signed in"
+		r.Fix = "run once with -device-code or -browser (or sign in with: token login)"
+	case errors.As(err, &ie) && ie.StatusCode == 0:
+		r.Cause = fmt.Sprintf("could not reach Entra ID at %s (%s): %s", host, r.ErrorClass, firstLine(rootText(err)))
+		switch r.ErrorClass {
+		case ClassTLS:
+			r.Fix = "the identity provider's certificate is not trusted: pass its CA with -ca-file, or check -authority-host and any TLS-inspecting proxy"
+		case ClassTimeout:
+			r.Fix = "check this machine's network and any proxy; raise -timeout on a slow link"
+		default:
+			r.Fix = "check this machine's network and DNS, and -authority-host or -cloud if you set them"
+		}
+	case errors.As(err, &ie):
+		r.ErrorClass = fmt.Sprintf("HTTP %d %s", ie.StatusCode, strings.TrimSpace(ie.Code+" "+ie.AADSTS))
+		switch ie.AADSTS {
+		case "AADSTS7000215", "AADSTS7000222":
+			r.Cause = fmt.Sprintf("Entra ID at %s refused %s (%s %s): the client secret is wrong or expired", host, cred, ie.Code, ie.AADSTS)
+			r.Fix = "copy the secret's Value (not its Secret ID) from the app registration's Certificates & secrets, or create a new secret there, and put it in that environment variable"
+		case "AADSTS700027", "AADSTS700024", "AADSTS700023", "AADSTS7000274", "AADSTS700021":
+			r.Cause = fmt.Sprintf("Entra ID at %s refused %s (%s %s): the certificate is not the one registered for the app, or has expired", host, cred, ie.Code, ie.AADSTS)
+			r.Fix = "upload the certificate (its public part) to the app registration's Certificates & secrets, or give -cert the certificate that is registered"
+		case "AADSTS700016":
+			r.Cause = fmt.Sprintf("Entra ID at %s does not know the client id in this tenant (%s)", host, ie.AADSTS)
+			r.Fix = "check -client-id (the Application (client) ID of the app registration) and -tenant"
+		case "AADSTS90002", "AADSTS900023":
+			r.Cause = fmt.Sprintf("Entra ID at %s does not know the tenant (%s)", host, ie.AADSTS)
+			r.Fix = "check -tenant (the Directory (tenant) ID or a verified domain) and -cloud"
+		default:
+			r.Cause = fmt.Sprintf("Entra ID at %s refused the token request (%s)", host, r.ErrorClass)
+			if ie.Description != "" {
+				r.Cause += ": " + ie.Description
+			}
+			r.Fix = ie.Hint
+			if r.Fix == "" || ie.Code == "invalid_client" {
+				r.Fix = "check -tenant, -client-id and " + cred + "; quote the correlation id in the detail in a support case"
+			}
+		}
+	default:
+		r.Cause = fmt.Sprintf("no token (%s): %s", r.ErrorClass, firstLine(err.Error()))
+		r.Fix = "check the token flags (-tenant, -client-id, -client-secret-env or -cert, or -access-token-file)"
 	}
-	if errors.Is(err, tokencache.ErrNotSignedIn) {
-		return Finding{Cause: "not signed in", Fix: "run once with -device-code or -browser"}
-	}
-	return Finding{Cause: "no token", Fix: "check the token flags (-access-token-file, -tenant, -client-id, -client-secret-env, -cert)"}
+	return r
 }
 
 // hostPort splits addr and reports whether its port means implicit TLS.
@@ -292,4 +352,12 @@ func implicitTLS(addr string) bool {
 	return port == "993" || port == "995" || port == "465"
 }
 
-func fail(cause, fix, detail string) Result { return Result{Cause: cause, Fix: fix, Detail: detail} }
+// fail builds a failed Result; the error class is filled in from err.
+func fail(cause, fix string, err error) Result {
+	r := Result{Cause: cause, Fix: fix}
+	if err != nil {
+		r.Detail = err.Error()
+		r.ErrorClass = ErrorClass(err)
+	}
+	return r
+}

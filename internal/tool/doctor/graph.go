@@ -61,7 +61,7 @@ func CheckGraphClaims(tok string, t Target) []Finding {
 func checkGraph(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 	c, err := graph.New(&graph.Options{URL: t.GraphURL, Cloud: t.Cloud, Token: src, Mailbox: t.Mailbox, Transport: t.HTTP, Logger: t.Logger})
 	if err != nil {
-		return fail("bad Graph settings", "check -graph-url and -mailbox", err.Error())
+		return fail("bad Graph settings", "check -graph-url and -mailbox", err)
 	}
 	f, err := c.Folder(ctx, graph.Inbox)
 	if err != nil {
@@ -69,16 +69,16 @@ func checkGraph(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 		switch {
 		case errors.Is(err, graph.ErrWrongAudience):
 			return fail("the token is not for Microsoft Graph", fmt.Sprintf("request a Graph token: scope %s (app-only) or %s (delegated)",
-				t.Cloud.GraphAppOnlyScope(), strings.Join(t.Cloud.GraphDelegatedScopes(), " ")), err.Error())
+				t.Cloud.GraphAppOnlyScope(), strings.Join(t.Cloud.GraphDelegatedScopes(), " ")), err)
 		case errors.As(err, &ge):
 			cause := fmt.Sprintf("Graph answered %d %s: %s", ge.StatusCode, ge.Code, ge.Message)
 			fix := ge.Hint()
 			if fix == "" {
 				fix = "see the detail; quote its request-id to Microsoft support"
 			}
-			return fail(cause, fix, err.Error())
+			return fail(cause, fix, err)
 		}
-		return explainOther(Graph, err)
+		return explainOther(t, Graph, err)
 	}
 	return Result{OK: true, Detail: fmt.Sprintf("%s GET mailFolders/inbox of %s: %d items, %d unread", c.URL(), mailboxOrMe(t.Mailbox), f.TotalItemCount, f.UnreadItemCount)}
 }
@@ -93,9 +93,9 @@ func mailboxOrMe(m string) string {
 // ewsDisabled explains an EWS 403 that the token's claims do not: Exchange Online answers
 // 403 Forbidden when EWS is switched off for the organisation or the mailbox (EWSEnabled),
 // when the app is not on the EWS allow list, and during Microsoft's EWS "scream tests".
-func ewsDisabled(t Target, detail string) Result {
+func ewsDisabled(t Target, err error) Result {
 	return fail("EWS refused the request with HTTP 403 Forbidden: EWS is switched off for the tenant or for "+t.Mailbox+
 		" (Exchange Online blocks EWS unless EWSEnabled is True for both the organisation and the mailbox and, from October 2026, the app is on the tenant's EWS app allow list; EWS ends in April 2027)",
 		"move to Microsoft Graph, which this token setup can reach: run mailcheck -protocols graph and use the graph package (examples/graph-inbox, examples/graph-send); "+
-			"stopgap until April 2027: an admin runs Set-OrganizationConfig -EWSEnabled $true (and adds the app id to the EWS allow list) and Set-CASMailbox -Identity "+t.Mailbox+" -EwsEnabled $true", detail)
+			"stopgap until April 2027: an admin runs Set-OrganizationConfig -EWSEnabled $true (and adds the app id to the EWS allow list) and Set-CASMailbox -Identity "+t.Mailbox+" -EwsEnabled $true", err)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -44,11 +43,11 @@ func explainAuth(ctx context.Context, t Target, src oauth2.TokenSource, proto st
 	var mae *mailauth.MailboxAccessError
 	if errors.As(err, &mae) {
 		return fail(fmt.Sprintf("%s accepted the token but %s may not open %s (%s)", strings.ToUpper(proto), mae.Identity.Principal(), t.Mailbox, firstLine(strings.TrimSpace(mae.Code+" "+mae.ServerText))),
-			mailboxPermissionFix(t, appIDOf(ctx, src)), err.Error())
+			mailboxPermissionFix(t, appIDOf(ctx, src)), err)
 	}
 	var ae *mailauth.AuthError
 	if !errors.As(err, &ae) {
-		return explainOther(proto, err)
+		return explainOther(t, proto, err)
 	}
 	text := strings.TrimSpace(ae.Code + " " + ae.ServerText)
 	if ae.Challenge != nil {
@@ -58,34 +57,63 @@ func explainAuth(ctx context.Context, t Target, src oauth2.TokenSource, proto st
 	switch {
 	case strings.Contains(ae.Code, "5.7.139") && strings.Contains(strings.ToLower(ae.ServerText), "smtpclientauthentication is disabled"):
 		return fail("SMTP AUTH is disabled for the tenant or the mailbox (535 5.7.139): "+ae.ServerText,
-			fmt.Sprintf("Set-CASMailbox -Identity %s -SmtpClientAuthenticationDisabled $false (or for the whole tenant: Set-TransportConfig -SmtpClientAuthenticationDisabled $false)", t.Mailbox), err.Error())
+			fmt.Sprintf("Set-CASMailbox -Identity %s -SmtpClientAuthenticationDisabled $false (or for the whole tenant: Set-TransportConfig -SmtpClientAuthenticationDisabled $false)", t.Mailbox), err)
 	case strings.Contains(ae.Code, "5.7.139"):
 		return fail("Exchange refused the sign-in (535 5.7.139): "+ae.ServerText,
-			fmt.Sprintf("check that SMTP AUTH is enabled for the mailbox (Set-CASMailbox -Identity %s -SmtpClientAuthenticationDisabled $false) and that no Conditional Access or security default blocks it", t.Mailbox), err.Error())
+			fmt.Sprintf("check that SMTP AUTH is enabled for the mailbox (Set-CASMailbox -Identity %s -SmtpClientAuthenticationDisabled $false) and that no Conditional Access or security default blocks it", t.Mailbox), err)
 	case strings.Contains(ae.Code, "5.7.3"):
 		return fail("authentication unsuccessful (535 5.7.3): Exchange did not accept the token for "+t.Mailbox,
-			"check the token has SMTP.Send (delegated) or SMTP.SendAsApp (app-only) and, app-only, that the service principal exists: "+mailboxPermissionFix(t, appID), err.Error())
+			"check the token has SMTP.Send (delegated) or SMTP.SendAsApp (app-only) and, app-only, that the service principal exists: "+mailboxPermissionFix(t, appID), err)
 	case t.AppOnly:
 		return fail(fmt.Sprintf("%s refused the app-only token for %s (%s): the app's service principal is not registered in Exchange Online, or it has no permission on the mailbox", strings.ToUpper(proto), t.Mailbox, text),
-			mailboxPermissionFix(t, appID), err.Error())
+			mailboxPermissionFix(t, appID), err)
 	default:
 		enable := map[string]string{IMAP: "-ImapEnabled $true", POP: "-PopEnabled $true", SMTP: "-SmtpClientAuthenticationDisabled $false"}[proto]
 		return fail(fmt.Sprintf("%s refused the token for %s (%s)", strings.ToUpper(proto), t.Mailbox, text),
-			fmt.Sprintf("check the protocol is enabled for the mailbox (Set-CASMailbox -Identity %s %s) and that the token's user may open it; %s", t.Mailbox, enable, mailboxPermissionFix(t, appID)), err.Error())
+			fmt.Sprintf("check the protocol is enabled for the mailbox (Set-CASMailbox -Identity %s %s) and that the token's user may open it; %s", t.Mailbox, enable, mailboxPermissionFix(t, appID)), err)
 	}
 }
 
-func explainOther(proto string, err error) Result {
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-		return fail("the server did not answer in time", "check the address and port and that a firewall lets the connection through", err.Error())
-	case strings.Contains(err.Error(), "certificate"):
-		return fail("the server's TLS certificate is not trusted", "pass the CA that signed it with -ca-file", err.Error())
-	case strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "no such host"):
-		return fail("cannot connect to the "+strings.ToUpper(proto)+" server", "check the address flag (-"+proto+"-addr or -"+proto+"-url) and that the protocol is reachable", err.Error())
+// explainOther explains a failure that is not a refusal of the token: the server could
+// not be reached, TLS failed, or the protocol went wrong. It names the address tried and
+// the kind of failure.
+func explainOther(t Target, proto string, err error) Result {
+	tried := where(t, proto)
+	class := ErrorClass(err)
+	if networkClass(class) {
+		return explainNetwork(proto, tried, class, err)
 	}
-	return fail(strings.ToUpper(proto)+" failed: "+firstLine(err.Error()), "see the detail; run with -v for a transcript", err.Error())
+	r := fail(fmt.Sprintf("%s at %s failed (%s): %s", strings.ToUpper(proto), hostOf(tried), class, firstLine(err.Error())),
+		"see the detail in -json output; run with -v for a redacted protocol transcript", err)
+	r.Tried = tried
+	return r
+}
+
+// where returns the address or URL a check of proto connects to.
+func where(t Target, proto string) string {
+	pick := func(s, def string) string {
+		if s != "" {
+			return s
+		}
+		return def
+	}
+	switch proto {
+	case IMAP:
+		return pick(t.IMAPAddr, t.Cloud.IMAPAddr())
+	case POP:
+		return pick(t.POPAddr, t.Cloud.POPAddr())
+	case SMTP:
+		return pick(t.SMTPAddr, t.Cloud.SMTPAddr())
+	case EWS:
+		return pick(t.EWSURL, t.Cloud.EWSURL)
+	case EAS:
+		return pick(t.EASURL, t.Cloud.EASURL)
+	case Graph:
+		return pick(t.GraphURL, t.Cloud.GraphURL)
+	case Autodiscover:
+		return "autodiscover for " + domainOf(t.Mailbox)
+	}
+	return ""
 }
 
 func firstLine(s string) string {
@@ -112,11 +140,11 @@ func checkIMAP(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 	defer c.Close()
 	boxes, err := c.List("", "*", nil).Collect()
 	if err != nil {
-		return explainOther(IMAP, c.Err(err))
+		return explainOther(t, IMAP, c.Err(err))
 	}
 	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
 	if err != nil {
-		return explainOther(IMAP, c.Err(err))
+		return explainOther(t, IMAP, c.Err(err))
 	}
 	_ = c.Logout().Wait()
 	return Result{OK: true, Detail: fmt.Sprintf("%s %s to %s: LIST %d folders, INBOX %d messages", addr, c.Mechanism(), t.Mailbox, len(boxes), sel.NumMessages)}
@@ -139,7 +167,7 @@ func checkPOP(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 	defer c.Close()
 	n, size, err := c.Stat(ctx)
 	if err != nil {
-		return explainOther(POP, err)
+		return explainOther(t, POP, err)
 	}
 	_ = c.Quit(ctx)
 	return Result{OK: true, Detail: fmt.Sprintf("%s authenticated as %s: STAT %d messages, %d bytes", addr, t.Mailbox, n, size)}
@@ -152,7 +180,7 @@ func checkEWS(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 	}
 	c, err := ews.New(&ews.Options{URL: url, Token: src, Mailbox: t.Mailbox, AppOnly: t.AppOnly, Transport: t.HTTP, Logger: t.Logger})
 	if err != nil {
-		return fail("bad EWS settings", "check -ews-url and -mailbox", err.Error())
+		return fail("bad EWS settings", "check -ews-url and -mailbox", err)
 	}
 	folders, err := c.GetFolder(ctx, ews.Inbox)
 	if err != nil {
@@ -161,23 +189,23 @@ func checkEWS(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 			switch ee.Code {
 			case "ErrorImpersonateUserDenied":
 				return fail("impersonation denied: the app may not act as "+t.Mailbox,
-					"grant the app the Office 365 Exchange Online application permission full_access_as_app with admin consent (or, on-premises, New-ManagementRoleAssignment -Role ApplicationImpersonation -User <service account>); an application access policy may also exclude the mailbox", err.Error())
+					"grant the app the Office 365 Exchange Online application permission full_access_as_app with admin consent (or, on-premises, New-ManagementRoleAssignment -Role ApplicationImpersonation -User <service account>); an application access policy may also exclude the mailbox", err)
 			case "ErrorNonExistentMailbox":
-				return fail(t.Mailbox+" does not exist (ErrorNonExistentMailbox)", "check -mailbox: it must be the primary SMTP address of an existing mailbox", err.Error())
+				return fail(t.Mailbox+" does not exist (ErrorNonExistentMailbox)", "check -mailbox: it must be the primary SMTP address of an existing mailbox", err)
 			}
-			return fail("EWS error "+string(ee.Code)+": "+ee.Message, ee.Hint(), err.Error())
+			return fail("EWS error "+string(ee.Code)+": "+ee.Message, ee.Hint(), err)
 		}
 		if strings.Contains(err.Error(), "ExchangeImpersonation SOAP header must be present") {
-			return fail("an app-only token was used without impersonation", "run with -app-only (the client then sends ExchangeImpersonation for -mailbox)", err.Error())
+			return fail("an app-only token was used without impersonation", "run with -app-only (the client then sends ExchangeImpersonation for -mailbox)", err)
 		}
 		var he *ews.HTTPError
 		if errors.As(err, &he) && he.StatusCode == 403 && he.Claims == "" {
-			return ewsDisabled(t, err.Error())
+			return ewsDisabled(t, err)
 		}
 		if errors.As(err, &he) {
-			return fail(fmt.Sprintf("EWS answered HTTP %d", he.StatusCode), "check the token's audience and EWS.AccessAsUser.All / full_access_as_app permission; EWS may be disabled for the mailbox (Set-CASMailbox -EwsEnabled $true)", err.Error())
+			return fail(fmt.Sprintf("EWS answered HTTP %d", he.StatusCode), "check the token's audience and EWS.AccessAsUser.All / full_access_as_app permission; EWS may be disabled for the mailbox (Set-CASMailbox -EwsEnabled $true)", err)
 		}
-		return explainOther(EWS, err)
+		return explainOther(t, EWS, err)
 	}
 	detail := fmt.Sprintf("%s GetFolder inbox of %s", url, t.Mailbox)
 	if len(folders) > 0 {
@@ -200,7 +228,7 @@ func checkEAS(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 	}
 	c, err := eas.New(&eas.Options{URL: url, Mailbox: t.Mailbox, DeviceID: dev, Token: src, Transport: t.HTTP, Logger: t.Logger})
 	if err != nil {
-		return fail("bad ActiveSync settings", "check -eas-url, -mailbox and -device-id", err.Error())
+		return fail("bad ActiveSync settings", "check -eas-url, -mailbox and -device-id", err)
 	}
 	folders, err := c.Folders(ctx)
 	if err != nil {
@@ -210,13 +238,13 @@ func checkEAS(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 			if he.StatusCode == 401 || he.StatusCode == 403 {
 				fix = "ActiveSync needs a delegated token with EAS.AccessAsUser.All for the mailbox's own user; check Set-CASMailbox -Identity " + t.Mailbox + " -ActiveSyncEnabled $true"
 			}
-			return fail(fmt.Sprintf("ActiveSync answered HTTP %d", he.StatusCode), fix, err.Error())
+			return fail(fmt.Sprintf("ActiveSync answered HTTP %d", he.StatusCode), fix, err)
 		}
 		var se *eas.StatusError
 		if errors.As(err, &se) {
-			return fail(fmt.Sprintf("%s status %d: %s", se.Command, se.Status, se.Meaning), se.Hint, err.Error())
+			return fail(fmt.Sprintf("%s status %d: %s", se.Command, se.Status, se.Meaning), se.Hint, err)
 		}
-		return explainOther(EAS, err)
+		return explainOther(t, EAS, err)
 	}
 	return Result{OK: true, Detail: fmt.Sprintf("%s FolderSync for %s: %d folders (protocol %s)", c.URL(), t.Mailbox, len(folders), c.ProtocolVersion())}
 }
@@ -231,14 +259,14 @@ func checkAutodiscover(ctx context.Context, t Target) Result {
 	}
 	c, err := autodiscover.New(opts)
 	if err != nil {
-		return fail("bad autodiscover settings", "check -mailbox", err.Error())
+		return fail("bad autodiscover settings", "check -mailbox", err)
 	}
 	var parts []string
 	for _, p := range []autodiscover.Protocol{autodiscover.EWS, autodiscover.ActiveSync} {
 		res, err := c.Lookup(ctx, t.Mailbox, p)
 		if err != nil {
 			return fail("autodiscover found no "+string(p)+" URL for "+t.Mailbox,
-				"check the address is right and its domain's autodiscover DNS record (autodiscover."+domainOf(t.Mailbox)+" CNAME to autodiscover.outlook.com for Exchange Online)", err.Error())
+				"check the address is right and its domain's autodiscover DNS record (autodiscover."+domainOf(t.Mailbox)+" CNAME to autodiscover.outlook.com for Exchange Online)", err)
 		}
 		parts = append(parts, fmt.Sprintf("%s %s (via %s)", p, res.URL, res.Method))
 	}

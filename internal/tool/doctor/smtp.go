@@ -19,7 +19,7 @@ func checkSMTP(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 	if addr == "" {
 		addr = t.Cloud.SMTPAddr()
 	}
-	opts := &smtpauth.Options{Token: src, Mailbox: t.Mailbox, TLSConfig: t.TLS, Logger: t.Logger}
+	opts := &smtpauth.Options{Token: src, Mailbox: t.Mailbox, TLSConfig: t.TLS, Logger: t.Logger, DebugWriter: t.Transcript}
 	dial := smtpauth.DialStartTLS
 	if implicitTLS(addr) {
 		dial = smtpauth.DialTLS
@@ -28,9 +28,9 @@ func checkSMTP(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 	if err != nil {
 		switch {
 		case errors.Is(err, smtpauth.ErrTokenExpiresSoon):
-			return fail("the token expires too soon for this endpoint (501 5.5.127)", "use a token with at least 10 minutes left (a tokencache source refreshes 10 minutes before expiry)", err.Error())
+			return fail("the token expires too soon for this endpoint (501 5.5.127)", "use a token with at least 10 minutes left (a tokencache source refreshes 10 minutes before expiry)", err)
 		case errors.Is(err, smtpauth.ErrNoOAuthMechanism):
-			return fail("the server offers no OAuth mechanism (no AUTH XOAUTH2)", fmt.Sprintf("SMTP AUTH may be disabled: Set-CASMailbox -Identity %s -SmtpClientAuthenticationDisabled $false", t.Mailbox), err.Error())
+			return fail("the server offers no OAuth mechanism (no AUTH XOAUTH2)", fmt.Sprintf("SMTP AUTH may be disabled: Set-CASMailbox -Identity %s -SmtpClientAuthenticationDisabled $false", t.Mailbox), err)
 		}
 		return explainAuth(ctx, t, src, SMTP, err)
 	}
@@ -43,11 +43,11 @@ func checkSMTP(ctx context.Context, t Target, src oauth2.TokenSource) Result {
 			switch {
 			case errors.Is(err, smtpauth.ErrSendAsDenied):
 				return fail("the authenticated principal may not send as "+t.Mailbox+" (SendAsDenied)",
-					fmt.Sprintf("Add-RecipientPermission -Identity %s -Trustee <user or service principal> -AccessRights SendAs", t.Mailbox), err.Error())
+					fmt.Sprintf("Add-RecipientPermission -Identity %s -Trustee <user or service principal> -AccessRights SendAs", t.Mailbox), err)
 			case errors.As(err, new(*mailauth.MailboxAccessError)):
 				return explainAuth(ctx, t, src, SMTP, err)
 			}
-			return explainOther(SMTP, err)
+			return explainOther(t, SMTP, err)
 		}
 		detail += ", test message sent to " + t.SendTestTo
 	}
