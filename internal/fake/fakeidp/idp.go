@@ -19,6 +19,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -162,14 +163,15 @@ type User struct {
 
 // IdP is a running fake Entra ID. Its methods are safe for concurrent use.
 type IdP struct {
-	opts   Options
-	srv    *httptest.Server
-	url    string
-	key    *rsa.PrivateKey
-	kid    string
-	client *http.Client
-	closed chan struct{}
-	once   sync.Once
+	opts     Options
+	lifeOver atomic.Int64 // SetTokenLifetime's value in ns; 0: opts.TokenLifetime
+	srv      *httptest.Server
+	url      string
+	key      *rsa.PrivateKey
+	kid      string
+	client   *http.Client
+	closed   chan struct{}
+	once     sync.Once
 
 	mu      sync.Mutex
 	apps    map[string]App  // by client ID
@@ -343,7 +345,15 @@ func (p *IdP) now() time.Time {
 	return time.Now()
 }
 
+// SetTokenLifetime changes the lifetime of the tokens issued from now on
+// (zero: back to Options.TokenLifetime), so a test can let a first token
+// expire soon and the next ones live long.
+func (p *IdP) SetTokenLifetime(d time.Duration) { p.lifeOver.Store(int64(d)) }
+
 func (p *IdP) lifetime() time.Duration {
+	if d := p.lifeOver.Load(); d > 0 {
+		return time.Duration(d)
+	}
 	if p.opts.TokenLifetime > 0 {
 		return p.opts.TokenLifetime
 	}
