@@ -245,7 +245,9 @@ func (c *Cache) sweep(now time.Time) {
 	var dead []*entry
 	for k, e := range c.entries {
 		st := e.cur.Load()
-		if (st == nil || !now.Before(st.expireAt)) && !e.flying.Load() {
+		// An entry whose token was invalidated stays: it remembers which
+		// token not to take back from the store.
+		if (st == nil || !now.Before(st.expireAt)) && !e.flying.Load() && !e.hasDropped() {
 			delete(c.entries, k)
 			dead = append(dead, e)
 		}

@@ -232,3 +232,24 @@ func TestHerdDelegated(t *testing.T) {
 	assert.EqualValues(t, 1, idp.Requests(fakeidp.GrantRefreshToken), "one redemption for %d callers", herdSize)
 	assert.Equal(t, 1, idp.LiveRefreshTokens())
 }
+
+// An invalidated token is never taken back from the store, even when the
+// once-a-minute sweep evicts the entry between Invalidate and the next
+// Token (it used to: the new entry forgot which token was refused, and a
+// retry after a 535 sent the same token again).
+func TestInvalidateSurvivesSweep(t *testing.T) {
+	idp, cl := newIdP(t, fakeidp.Options{})
+	c := newTestCache(idp, nil)
+	app, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: tApp, Credential: ClientSecret(tSecret)})
+	require.NoError(t, err)
+	src := app.Source(cl.AppOnlyScope())
+	t1, err := src.Token()
+	require.NoError(t, err)
+	idp.ResetCounters()
+	src.Invalidate(t1)
+	c.sweep(time.Now().Add(2 * time.Minute))
+	t2, err := src.Token()
+	require.NoError(t, err)
+	assert.NotEqual(t, t1.AccessToken, t2.AccessToken, "the refused token came back")
+	assert.EqualValues(t, 1, idp.Requests(fakeidp.GrantClientCredentials))
+}

@@ -93,6 +93,14 @@ func (s *Source) Invalidate(tok *oauth2.Token) {
 	e.cur.CompareAndSwap(st, nil)
 }
 
+// hasDropped reports whether a token of e was invalidated and not yet
+// replaced.
+func (e *entry) hasDropped() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.dropped != nil
+}
+
 // String names the key without any token.
 func (s *Source) String() string { return "tokencache.Source{" + printableKey(s.key) + "}" }
 

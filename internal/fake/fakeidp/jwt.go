@@ -1,6 +1,8 @@
 package fakeidp
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -157,7 +159,15 @@ func unixClaim(v any) time.Time {
 // compact JWT. It signs whatever it is given, so tests can make expired
 // tokens, tokens for the wrong audience or tokens without scp.
 func (p *IdP) Mint(c Claims) (string, error) {
-	return p.sign(c.toMap())
+	m := c.toMap()
+	if _, ok := m["uti"]; !ok {
+		// Entra ID's unique token id: two tokens minted in the same second
+		// for the same principal still differ, as real ones do.
+		b := make([]byte, 16)
+		rand.Read(b)
+		m["uti"] = base64.RawURLEncoding.EncodeToString(b)
+	}
+	return p.sign(m)
 }
 
 func (p *IdP) sign(claims map[string]any) (string, error) {
