@@ -141,10 +141,13 @@ func (p *IdP) applyFault(w http.ResponseWriter, r *http.Request, f Fault) bool {
 		case <-r.Context().Done():
 		case <-p.closed:
 		}
-		return true
+		// Never answer: returning would send an empty 200, which a client
+		// still reading (its context not yet ended) takes for a token
+		// response without a token.
+		panic(http.ErrAbortHandler)
 	}
 	if !p.wait(r, f.Hang) {
-		return true
+		panic(http.ErrAbortHandler)
 	}
 	if f.Status == 0 && f.Body == "" && f.Error == "" {
 		return false

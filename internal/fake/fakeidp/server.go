@@ -188,7 +188,7 @@ func (p *IdP) serveToken(w http.ResponseWriter, r *http.Request, tenant string) 
 	}
 	p.count(gt, true)
 	if !p.wait(r, p.opts.Latency) {
-		return
+		panic(http.ErrAbortHandler) // the client left or the IdP closed: no answer, not an empty 200
 	}
 	if f, ok := p.nextFault(gt); ok {
 		if p.applyFault(w, r, f) {
