@@ -28,7 +28,7 @@
 // the bearer transport, the one redactor, TLS builder and Retry-After parser, the audience
 // check between Graph and Exchange tokens); internal/fake holds the test doubles (a fake
 // Entra ID, in-process IMAP, POP3, SMTP, EWS, EAS, autodiscover and Graph servers, a test
-// PKI and the lab that wires them together); internal/tool holds the plumbing of the
+// PKI, hostile servers that flood and the lab that wires them together); internal/tool holds the plumbing of the
 // example programs (common flags, the mailbox doctor); internal/interop runs the SASL
 // packages against a real Dovecot.
 //
