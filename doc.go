@@ -25,7 +25,8 @@
 //     Exchange Online switches EWS and SMTP AUTH off (Graph tokens, not Exchange ones).
 //
 // Inside (not importable): internal/core holds the shared engines (the SASL mechanisms,
-// the bearer transport, the one redactor, TLS builder and Retry-After parser, the audience
+// the bearer transport, the one redactor, TLS builder and Retry-After parser, the byte
+// budget of a connection until authentication ends, the audience
 // check between Graph and Exchange tokens); internal/fake holds the test doubles (a fake
 // Entra ID, in-process IMAP, POP3, SMTP, EWS, EAS, autodiscover and Graph servers, a test
 // PKI, hostile servers that flood and the lab that wires them together); internal/tool holds the plumbing of the

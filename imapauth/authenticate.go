@@ -123,8 +123,22 @@ func authenticateWith(ctx context.Context, o *config, connect connectFunc) (*Con
 	return conn, nil
 }
 
-// authOnce runs CAPABILITY (if needed), AUTHENTICATE and the probe on c.
+// authOnce runs CAPABILITY (if needed), AUTHENTICATE and the probe on c. On a
+// connection imapauth dialled, a server that sent more than the byte budget
+// gets an error wrapping mailauth.ErrLineTooLong; on success the budget is
+// lifted.
 func authOnce(ctx context.Context, o *config, c *imapclient.Client, bw *byeWatcher, retried bool) (*Conn, *oauth2.Token, error) {
+	conn, tok, err := authSteps(ctx, o, c, bw, retried)
+	if bw != nil && bw.budget != nil {
+		if err != nil {
+			return nil, tok, bw.budget.Check("imapauth", err)
+		}
+		bw.budget.Disarm()
+	}
+	return conn, tok, err
+}
+
+func authSteps(ctx context.Context, o *config, c *imapclient.Client, bw *byeWatcher, retried bool) (*Conn, *oauth2.Token, error) {
 	var caps imap.CapSet
 	if err := run(ctx, c, func() error { caps = c.Caps(); return nil }); err != nil {
 		return nil, nil, fmt.Errorf("imapauth: reading capabilities: %w", err)

@@ -61,9 +61,9 @@ type Server struct {
 	// Flood is written over and over after the greeting.
 	Flood string
 	// Reply, when set, is called with each line the client sends before the
-	// flood starts; the flood starts when it returns "" and otherwise its
-	// result is written. With Reply nil the flood follows the greeting.
-	Reply func(line string) string
+	// flood starts; its reply is written, and the flood starts after it when
+	// flood is true. With Reply nil the flood follows the greeting.
+	Reply func(line string) (reply string, flood bool)
 	// TLS, when set, makes the server speak TLS from the first byte.
 	TLS *tls.Config
 
@@ -134,13 +134,13 @@ func (s *Server) serve(c net.Conn) {
 				}
 				continue
 			}
-			r := s.Reply(string(bytes.TrimRight(line, "\r")))
+			r, flood := s.Reply(string(bytes.TrimRight(line, "\r")))
 			line = line[:0]
-			if r == "" {
-				break
-			}
 			if _, err := c.Write([]byte(r)); err != nil {
 				return
+			}
+			if flood {
+				break
 			}
 		}
 	}
