@@ -8,9 +8,12 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/modernauth/mailauth"
+	"github.com/modernauth/mailauth/internal/core/budget"
 	"github.com/modernauth/mailauth/internal/core/sasl"
 )
 
@@ -21,7 +24,7 @@ const (
 )
 
 // errLineTooLong reports a reply line over maxReplyLine bytes.
-var errLineTooLong = errors.New("smtpauth: server reply line too long")
+var errLineTooLong = fmt.Errorf("smtpauth: server reply %w (over %d bytes)", mailauth.ErrLineTooLong, maxReplyLine)
 
 // wire is the session's connection under go-smtp. smtpauth drives STARTTLS and AUTH on
 // it itself, because go-smtp's Client.Auth answers every final reply with a "*" line
@@ -33,6 +36,15 @@ type wire struct {
 	net.Conn
 	pending []byte        // handed to go-smtp before anything read from Conn
 	br      *bufio.Reader // smtpauth's own reader, used only during AUTH
+	budget  *budget.Conn  // caps what the server sends until AUTH ends; nil when not dialled here
+	wrote   atomic.Bool   // something was written through the wire (EHLO at least)
+}
+
+// Write records that the client has spoken, so that a failure before it is
+// known to be the greeting's.
+func (w *wire) Write(p []byte) (int, error) {
+	w.wrote.Store(true)
+	return w.Conn.Write(p)
 }
 
 func newWire(c net.Conn, greeting []byte) *wire {
@@ -62,7 +74,7 @@ func readReply(br *bufio.Reader) (reply, error) {
 	var lines []string
 	for i := 0; ; i++ {
 		if i == maxReplyLines {
-			return r, errors.New("smtpauth: server reply has too many lines")
+			return r, fmt.Errorf("smtpauth: server reply has too many lines: %w (over %d lines)", mailauth.ErrLineTooLong, maxReplyLines)
 		}
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {

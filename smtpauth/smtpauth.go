@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/modernauth/mailauth"
+	"github.com/modernauth/mailauth/internal/core/budget"
 	"github.com/modernauth/mailauth/internal/core/sasl"
 	"github.com/modernauth/mailauth/internal/core/tlsconf"
 )
@@ -211,29 +212,48 @@ func connect(ctx context.Context, addr string, o *Options, p peer, implicit bool
 	}
 	stop := closeOnDone(ctx, raw)
 	defer stop()
+	bc := budget.New(raw, 0)
 	cfg := tlsconf.Client(o.TLSConfig, p.host)
 	if implicit {
-		tc := tls.Client(raw, cfg)
+		tc := tls.Client(bc, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
-			return nil, ctxErr(ctx, fmt.Errorf("smtpauth: TLS handshake with %s: %w", addr, err))
+			return nil, ctxErr(ctx, bc.Check("smtpauth: TLS handshake with "+addr, fmt.Errorf("smtpauth: TLS handshake with %s: %w", addr, err)))
 		}
-		return newWire(tc, nil), nil
+		w := newWire(tc, nil)
+		w.budget = bc
+		return w, nil
 	}
-	greeting, err := startTLS(raw)
+	greeting, err := startTLS(bc)
 	if err != nil {
 		raw.Close()
-		return nil, ctxErr(ctx, fmt.Errorf("smtpauth: STARTTLS with %s: %w", addr, err))
+		return nil, ctxErr(ctx, bc.Check("smtpauth: STARTTLS with "+addr, fmt.Errorf("smtpauth: STARTTLS with %s: %w", addr, err)))
 	}
-	tc := tls.Client(raw, cfg)
+	tc := tls.Client(bc, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
-		return nil, ctxErr(ctx, fmt.Errorf("smtpauth: TLS handshake with %s after STARTTLS: %w", addr, err))
+		return nil, ctxErr(ctx, bc.Check("smtpauth: TLS handshake with "+addr, fmt.Errorf("smtpauth: TLS handshake with %s after STARTTLS: %w", addr, err)))
 	}
-	return newWire(tc, greeting), nil
+	w := newWire(tc, greeting)
+	w.budget = bc
+	return w, nil
 }
 
+// authOnce authenticates on w. On a connection smtpauth dialled, a server
+// that sent more than the byte budget gets an error wrapping
+// mailauth.ErrLineTooLong; on success the budget is lifted.
 func authOnce(ctx context.Context, o *Options, p peer, w *wire, retried bool) (*Client, *oauth2.Token, error) {
+	cl, tok, err := authSteps(ctx, o, p, w, retried)
+	if w.budget != nil {
+		if err != nil {
+			return nil, tok, w.budget.Check("smtpauth", err)
+		}
+		w.budget.Disarm()
+	}
+	return cl, tok, err
+}
+
+func authSteps(ctx context.Context, o *Options, p peer, w *wire, retried bool) (*Client, *oauth2.Token, error) {
 	stop := closeOnDone(ctx, w.Conn)
 	defer stop()
 	if _, ok := w.Conn.(*tls.Conn); !ok {
@@ -245,6 +265,20 @@ func authOnce(ctx context.Context, o *Options, p peer, w *wire, retried bool) (*
 		}
 	}
 	c := smtp.NewClient(w)
+	// Hello reads the greeting and sends EHLO; its error says which failed
+	// (SupportsAuth would only say "no").
+	if err := c.Hello("localhost"); err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("smtpauth: %w", ctx.Err())
+		}
+		if errors.Is(err, smtp.ErrTooLongLine) {
+			return nil, nil, fmt.Errorf("smtpauth: reading the greeting or EHLO reply: %w (%w)", mailauth.ErrLineTooLong, err)
+		}
+		if !w.wrote.Load() {
+			return nil, nil, fmt.Errorf("smtpauth: bad greeting from the server: %w", err)
+		}
+		return nil, nil, fmt.Errorf("smtpauth: EHLO refused: %w", err)
+	}
 	mech := ""
 	switch {
 	case strings.EqualFold(o.Mechanism, OAuthBearer) && c.SupportsAuth(OAuthBearer):
@@ -256,9 +290,6 @@ func authOnce(ctx context.Context, o *Options, p peer, w *wire, retried bool) (*
 	default:
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("smtpauth: %w", ctx.Err())
-		}
-		if err := c.Hello("localhost"); err != nil && !strings.Contains(err.Error(), "Hello called") {
-			return nil, nil, fmt.Errorf("smtpauth: %w", err)
 		}
 		return nil, nil, ErrNoOAuthMechanism
 	}
@@ -280,6 +311,9 @@ func authOnce(ctx context.Context, o *Options, p peer, w *wire, retried bool) (*
 }
 
 func authError(err error, sc *sasl.Client, mech, mailbox string, retried bool) error {
+	if errors.Is(err, mailauth.ErrLineTooLong) {
+		return fmt.Errorf("smtpauth: authenticating: %w", err)
+	}
 	ae := &mailauth.AuthError{Protocol: "SMTP", Mechanism: mech, Mailbox: mailbox, Challenge: sc.Challenge(),
 		Identity: sc.Identity(), Retried: retried, Err: err}
 	var se *smtp.SMTPError
