@@ -179,6 +179,9 @@ func authSteps(ctx context.Context, o *config, c *imapclient.Client, bw *byeWatc
 			}
 			ae.Hint = "the server closed the connection during authentication; Dovecot does this when the token is valid but the user has no mailbox. " + ae.Hint
 		}
+		if h := sc.SizeHint(); h != "" {
+			ae.Hint = h
+		}
 		return nil, tok, ae
 	}
 	if o.NoProbe {

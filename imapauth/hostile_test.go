@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,57 @@ func TestHostileServerLineTooLong(t *testing.T) {
 			}
 			if growth >= 8<<20 {
 				t.Fatalf("heap grew by %d bytes", growth)
+			}
+		})
+	}
+}
+
+// A 40 KB token that the server drops or refuses is reported with the
+// token's size, keeping the server's own words.
+func TestBigTokenCause(t *testing.T) {
+	ca, err := testpki.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := hostile.BigToken(alice, 40<<10)
+	for _, c := range []struct {
+		name  string
+		reply string // "" drops the connection
+	}{
+		{"dropped", ""},
+		{"refused", "TAG BAD Line too long\r\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := &hostile.Server{Greeting: "* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2 SASL-IR] hi\r\n", TLS: ca.ServerConfig(),
+				Reply: func(line string) (string, bool) {
+					tag, _, _ := strings.Cut(line, " ")
+					if len(line) > 8192 {
+						return strings.ReplaceAll(c.reply, "TAG", tag), true
+					}
+					return tag + " NO what\r\n", false
+				}}
+			addr, err := srv.Start()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err = imapauth.DialTLS(ctx, addr, &imapauth.Options{Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}), Mailbox: alice,
+				TLSConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}})
+			t.Logf("%v", err)
+			var ae *mailauth.AuthError
+			if !errors.As(err, &ae) {
+				t.Fatalf("err = %v, want an AuthError", err)
+			}
+			if want := fmt.Sprintf("token is %d bytes", len(tok)); !strings.Contains(err.Error(), want) {
+				t.Fatalf("the error does not name the token size (%q): %v", want, err)
+			}
+			if c.reply != "" && !strings.Contains(err.Error(), "Line too long") {
+				t.Fatalf("the server's words are lost: %v", err)
+			}
+			if strings.Contains(err.Error(), tok[:40]) {
+				t.Fatal("the token appears in the error")
 			}
 		})
 	}

@@ -277,8 +277,13 @@ func (c *Client) authOnce(ctx context.Context, mech, username string, tok *oauth
 	}
 	if isPOP {
 		ae.Code, ae.ServerText = pe.Code, pe.Text
+	} else {
+		ae.ServerText = "connection ended without a reply (" + err.Error() + ")"
 	}
 	ae.Hint = authHint(ae, pe)
+	if h := m.SizeHint(); h != "" {
+		ae.Hint = h
+	}
 	return ae
 }
 

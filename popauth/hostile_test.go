@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,62 @@ func TestHostileServerLineTooLong(t *testing.T) {
 			}
 			if growth >= 8<<20 {
 				t.Fatalf("heap grew by %d bytes", growth)
+			}
+		})
+	}
+}
+
+// A 40 KB token that the server drops or refuses is reported with the
+// token's size, and with the server's words when it gave any.
+func TestBigTokenCause(t *testing.T) {
+	ca, err := testpki.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := hostile.BigToken("alice@contoso.test", 40<<10)
+	for _, c := range []struct {
+		name  string
+		reply string
+		drop  bool
+	}{
+		{"refused", "-ERR Line too long\r\n", false},
+		{"dropped", "", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := &hostile.Server{Greeting: "+OK hi\r\n", TLS: ca.ServerConfig(),
+				Reply: func(line string) (string, bool) {
+					switch {
+					case len(line) > 8192:
+						return c.reply, c.drop
+					case strings.EqualFold(line, "CAPA"):
+						return "+OK\r\nSASL XOAUTH2\r\n.\r\n", false
+					case strings.HasPrefix(strings.ToUpper(line), "AUTH"):
+						return "+ \r\n", false
+					}
+					return "-ERR what\r\n", false
+				}}
+			addr, err := srv.Start()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err = popauth.DialTLS(ctx, addr, &popauth.Options{Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}), Mailbox: "alice@contoso.test",
+				TLSConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}})
+			t.Logf("%v", err)
+			var ae *mailauth.AuthError
+			if !errors.As(err, &ae) {
+				t.Fatalf("err = %v, want an AuthError", err)
+			}
+			if want := fmt.Sprintf("token is %d bytes", len(tok)); !strings.Contains(err.Error(), want) {
+				t.Fatalf("the error does not name the token size (%q): %v", want, err)
+			}
+			if ae.ServerText == "" {
+				t.Fatal("empty server text")
+			}
+			if !c.drop && !strings.Contains(err.Error(), "Line too long") {
+				t.Fatalf("the server's words are lost: %v", err)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +120,64 @@ func TestGarbageGreetingTLS(t *testing.T) {
 		if err == nil || errors.Is(err, smtpauth.ErrNoOAuthMechanism) || !strings.Contains(err.Error(), "greeting") {
 			t.Fatalf("greeting %q: err = %v, want a bad greeting", greeting, err)
 		}
+	}
+}
+
+// A 40 KB token that the server refuses ("500 5.5.2 Line too long", what
+// go-smtp and Exchange answer) or drops is reported with the token's size
+// and the server's words, not as a mailbox permission problem.
+func TestBigTokenCause(t *testing.T) {
+	ca, err := testpki.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := hostile.BigToken(alice, 40<<10)
+	const caps = "250-mx.contoso.test\r\n250 AUTH XOAUTH2\r\n"
+	for _, c := range []struct {
+		name  string
+		reply string
+		drop  bool
+	}{
+		{"refused", "500 5.5.2 Line too long\r\n", false},
+		{"dropped", "", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := &hostile.Server{Greeting: "220 mx ESMTP\r\n", TLS: ca.ServerConfig(),
+				Reply: func(line string) (string, bool) {
+					switch {
+					case len(line) > 8192:
+						return c.reply, c.drop
+					case strings.HasPrefix(strings.ToUpper(line), "EHLO"):
+						return caps, false
+					case strings.HasPrefix(strings.ToUpper(line), "AUTH"):
+						return "334 \r\n", false
+					}
+					return "502 5.5.2 what\r\n", false
+				}}
+			addr, err := srv.Start()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err = smtpauth.DialTLS(ctx, addr, &smtpauth.Options{Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}), Mailbox: alice,
+				TLSConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}})
+			t.Logf("%v", err)
+			var ae *mailauth.AuthError
+			if !errors.As(err, &ae) {
+				t.Fatalf("err = %v, want an AuthError", err)
+			}
+			if want := fmt.Sprintf("token is %d bytes", len(tok)); !strings.Contains(err.Error(), want) {
+				t.Fatalf("the error does not name the token size (%q): %v", want, err)
+			}
+			if !c.drop && !strings.Contains(err.Error(), "Line too long") {
+				t.Fatalf("the server's words are lost: %v", err)
+			}
+			var mae *mailauth.MailboxAccessError
+			if errors.As(err, &mae) {
+				t.Fatalf("reported as a mailbox access problem: %v", err)
+			}
+		})
 	}
 }

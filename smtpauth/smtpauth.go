@@ -324,10 +324,16 @@ func authError(err error, sc *sasl.Client, mech, mailbox string, retried bool) e
 			ae.ServerText = "connection ended without a reply (" + err.Error() + ")"
 		}
 		ae.Hint = sasl.DefaultHint(ae.Identity, mailbox)
+		if h := sc.SizeHint(); h != "" {
+			ae.Hint = h
+		}
 		return ae
 	}
-	if mae := mailboxAccess(se, mailbox, sc.Identity()); mae != nil {
-		return mae
+	sizeHint := sc.SizeHint()
+	if sizeHint == "" {
+		if mae := mailboxAccess(se, mailbox, sc.Identity()); mae != nil {
+			return mae
+		}
 	}
 	ae.Code = strings.TrimSpace(strconv.Itoa(se.Code) + " " + enhanced(se))
 	ae.ServerText = se.Message
@@ -340,6 +346,9 @@ func authError(err error, sc *sasl.Client, mech, mailbox string, retried bool) e
 	}
 	if hint == "" {
 		hint = sasl.DefaultHint(ae.Identity, mailbox)
+	}
+	if sizeHint != "" {
+		hint = sizeHint
 	}
 	ae.Hint = hint
 	return ae

@@ -48,3 +48,19 @@ func AudienceHint(id mailauth.Identity) string {
 	}
 	return ""
 }
+
+// LongResponse is the length of a base64 authentication response above which a server
+// that drops the connection or refuses the line is likely to have hit its line limit
+// rather than judged the token: many servers cap SASL lines at a few KiB to 8 KiB, and
+// Exchange tokens are normally 1.5 to 4 KB.
+const LongResponse = 8 << 10
+
+// SizeHint returns the explanation for a failed exchange whose response was long (see
+// [Client.ResponseLen]), naming the token's size, or "" when the response was short.
+func (c *Client) SizeHint() string {
+	n := c.ResponseLen()
+	if n <= LongResponse || c.tok == nil {
+		return ""
+	}
+	return fmt.Sprintf("the token is %d bytes, so the %s response is %d bytes; many servers (Dovecot among them) cap the authentication line, and one that drops or refuses such a line has not judged the token: request a smaller token (fewer claims, e.g. no group claims) or raise the server's limit", len(c.tok.AccessToken), c.mech, n)
+}

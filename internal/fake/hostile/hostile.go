@@ -6,6 +6,9 @@ package hostile
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"net"
 	"runtime"
 	"runtime/metrics"
@@ -58,7 +61,8 @@ type Server struct {
 	// Greeting is written once when a client connects (an IMAP "* OK",
 	// an SMTP "220 ...").
 	Greeting string
-	// Flood is written over and over after the greeting.
+	// Flood is written over and over after the greeting; when empty, the
+	// server closes the connection instead.
 	Flood string
 	// Reply, when set, is called with each line the client sends before the
 	// flood starts; its reply is written, and the flood starts after it when
@@ -144,6 +148,9 @@ func (s *Server) serve(c net.Conn) {
 			}
 		}
 	}
+	if s.Flood == "" {
+		return
+	}
 	chunk := bytes.Repeat([]byte(s.Flood), max(1, 32<<10/max(1, len(s.Flood))))
 	for {
 		n, err := c.Write(chunk)
@@ -154,6 +161,21 @@ func (s *Server) serve(c net.Conn) {
 			return
 		}
 	}
+}
+
+// BigToken returns an unsigned JWT of about n bytes for mailbox (a token
+// with many group claims), valid for an hour and meant for Exchange Online.
+func BigToken(mailbox string, n int) string {
+	enc := base64.RawURLEncoding
+	var groups []string
+	for size := 0; size < n*3/4; size += 39 {
+		groups = append(groups, fmt.Sprintf("%08x-0000-4000-8000-%012x", len(groups), len(groups)))
+	}
+	claims, _ := json.Marshal(map[string]any{
+		"aud": "https://outlook.office.com", "upn": mailbox, "exp": time.Now().Add(time.Hour).Unix(),
+		"scp": "IMAP.AccessAsUser.All POP.AccessAsUser.All SMTP.Send", "groups": groups,
+	})
+	return enc.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc.EncodeToString(claims) + ".c2ln"
 }
 
 // Close stops the listener, drops every connection and waits for the
