@@ -51,8 +51,8 @@ func AudienceHint(id mailauth.Identity) string {
 
 // LongResponse is the length of a base64 authentication response above which a server
 // that drops the connection or refuses the line is likely to have hit its line limit
-// rather than judged the token: many servers cap SASL lines at a few KiB to 8 KiB, and
-// Exchange tokens are normally 1.5 to 4 KB.
+// rather than judged the token: Dovecot's SMTP submission takes continuation lines of up
+// to 8 KB, and Entra access tokens are usually 1.5 to 2.5 KB.
 const LongResponse = 8 << 10
 
 // SizeHint returns the explanation for a failed exchange whose response was long (see
