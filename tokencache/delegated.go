@@ -175,6 +175,10 @@ func (u *User) SignedIn(ctx context.Context) (bool, error) {
 // locked and loaded by the caller.
 func (u *User) redeem(ctx context.Context, scopes []string) (*oauth2.Token, time.Time, error) {
 	if u.p.data.MSAL == nil || u.p.data.Home == "" {
+		if err := u.p.loadErr; err != nil && !errors.Is(err, ErrCorrupt) {
+			// The store could not be read: say why, not "not signed in".
+			return nil, time.Time{}, fmt.Errorf("tokencache: reading the stored record of %s: %w", u.account, err)
+		}
 		return nil, time.Time{}, ErrNotSignedIn
 	}
 	u.hook.in = withoutAccessTokens(u.p.data.MSAL)

@@ -184,3 +184,19 @@ func TestSignInStoreErrors(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, ok)
 }
+
+// A token request for an account whose record other users may read fails
+// with ErrPermissions, not ErrNotSignedIn.
+func TestTokenReportsLoadError(t *testing.T) {
+	idp, cl := newIdP(t, fakeidp.Options{})
+	dir := filepath.Join(t.TempDir(), "tokens")
+	fs, err := NewFileStore(dir)
+	require.NoError(t, err)
+	c := newTestCache(idp, &Options{Store: fs})
+	u := delegatedUser(t, c, cl)
+	b, _ := json.Marshal(fileRecord{V: 1, Partition: u.p.name, Generation: 1, Data: []byte(`{}`)})
+	require.NoError(t, os.WriteFile(fs.base(u.p.name)+".json", b, 0o644))
+	_, err = u.Source().TokenContext(t.Context())
+	require.ErrorIs(t, err, ErrPermissions)
+	require.NotErrorIs(t, err, ErrNotSignedIn)
+}

@@ -69,6 +69,8 @@ type partition struct {
 	// has not accepted yet, because it failed. gen is then the generation
 	// those changes were based on.
 	dirty bool
+	// loadErr is the error of the last load (nil when it succeeded).
+	loadErr error
 }
 
 func newPartition(c *Cache, name string) *partition {
@@ -130,7 +132,8 @@ func (p *partition) lockStore(ctx context.Context) (unlock func(), err error) {
 // leaves the last known data.
 // It returns the store's error, which most callers only count: the cache
 // goes on from memory.
-func (p *partition) load(ctx context.Context) error {
+func (p *partition) load(ctx context.Context) (err error) {
+	defer func() { p.loadErr = err }()
 	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	rec, err := p.c.store.Load(sctx, p.name)
