@@ -106,7 +106,7 @@ func authenticateWith(ctx context.Context, o *config, connect connectFunc) (*Con
 	}
 	conn, tok, err := authOnce(ctx, o, c, bw, false)
 	var ae *mailauth.AuthError
-	if err != nil && errors.As(err, &ae) && ctx.Err() == nil && mailauth.Invalidate(o.Token, tok) {
+	if err != nil && errors.As(err, &ae) && ctx.Err() == nil && !errors.Is(err, sasl.ErrLongResponse) && mailauth.Invalidate(o.Token, tok) {
 		o.log("imapauth: token refused; invalidated it, retrying once with a fresh token", "mailbox", o.Mailbox)
 		if c.State() != imap.ConnStateNotAuthenticated {
 			c.Close()
@@ -180,7 +180,7 @@ func authSteps(ctx context.Context, o *config, c *imapclient.Client, bw *byeWatc
 			ae.Hint = "the server closed the connection during authentication; Dovecot does this when the token is valid but the user has no mailbox. " + ae.Hint
 		}
 		if h := sc.SizeHint(); h != "" {
-			ae.Hint = h
+			ae.Hint, ae.Err = h, fmt.Errorf("%w: %w", sasl.ErrLongResponse, err)
 		}
 		return nil, tok, ae
 	}

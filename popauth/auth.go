@@ -227,7 +227,7 @@ func retryable(err error) bool {
 		return false
 	}
 	var pe *Error
-	if !errors.As(ae.Err, &pe) {
+	if !errors.As(ae.Err, &pe) || errors.Is(ae.Err, sasl.ErrLongResponse) {
 		return false
 	}
 	switch strings.ToUpper(pe.Code) {
@@ -282,7 +282,7 @@ func (c *Client) authOnce(ctx context.Context, mech, username string, tok *oauth
 	}
 	ae.Hint = authHint(ae, pe)
 	if h := m.SizeHint(); h != "" {
-		ae.Hint = h
+		ae.Hint, ae.Err = h, fmt.Errorf("%w: %w", sasl.ErrLongResponse, err)
 	}
 	return ae
 }

@@ -195,7 +195,7 @@ func NewClient(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 
 // retryable: a fresh token cannot help when SMTP AUTH itself is switched off.
 func retryable(ae *mailauth.AuthError) bool {
-	return !errors.Is(ae, ErrSMTPAuthDisabled) && !errors.Is(ae, ErrBasicAuthDisabled)
+	return !errors.Is(ae, ErrSMTPAuthDisabled) && !errors.Is(ae, ErrBasicAuthDisabled) && !errors.Is(ae, sasl.ErrLongResponse)
 }
 
 // connect dials addr and returns the session's connection after TLS: implicit TLS, or
@@ -325,7 +325,7 @@ func authError(err error, sc *sasl.Client, mech, mailbox string, retried bool) e
 		}
 		ae.Hint = sasl.DefaultHint(ae.Identity, mailbox)
 		if h := sc.SizeHint(); h != "" {
-			ae.Hint = h
+			ae.Hint, ae.Err = h, fmt.Errorf("%w: %w", sasl.ErrLongResponse, err)
 		}
 		return ae
 	}
@@ -349,6 +349,7 @@ func authError(err error, sc *sasl.Client, mech, mailbox string, retried bool) e
 	}
 	if sizeHint != "" {
 		hint = sizeHint
+		ae.Err = fmt.Errorf("%w: %w", sasl.ErrLongResponse, ae.Err)
 	}
 	ae.Hint = hint
 	return ae

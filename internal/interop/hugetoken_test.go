@@ -35,6 +35,7 @@ func TestHugeTokenCauseNamed(t *testing.T) {
 		require.True(t, errors.As(err, &ae), "%s: %v", proto, err)
 		require.Contains(t, err.Error(), size, proto)
 		require.NotEmpty(t, ae.ServerText, proto)
+		require.False(t, ae.Retried, "%s: a token of the same size would fail the same way; no retry", proto)
 	}
 	ctx := ctxFor(t, 30*time.Second)
 	ic, err := l.imapDial(ctx, false, &imapauth.Options{Mailbox: alice, Token: newSource(tok)})

@@ -1,6 +1,7 @@
 package sasl
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -54,6 +55,11 @@ func AudienceHint(id mailauth.Identity) string {
 // rather than judged the token: Dovecot's SMTP submission takes continuation lines of up
 // to 8 KB, and Entra access tokens are usually 1.5 to 2.5 KB.
 const LongResponse = 8 << 10
+
+// ErrLongResponse is wrapped into the error of an exchange whose long response (see
+// [Client.SizeHint]) the server dropped or refused; a retry with a fresh token of the same
+// size would fail the same way, so the protocol packages do not make one.
+var ErrLongResponse = errors.New("sasl: the authentication response is longer than servers accept")
 
 // SizeHint returns the explanation for a failed exchange whose response was long (see
 // [Client.ResponseLen]), naming the token's size, or "" when the response was short.
