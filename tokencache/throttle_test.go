@@ -96,3 +96,37 @@ func TestThrottleExpires(t *testing.T) {
 	assert.NotEmpty(t, tok.AccessToken)
 	assert.EqualValues(t, 2, idp.Requests(fakeidp.GrantClientCredentials))
 }
+
+// While a valid token is cached, a throttled background refresh leaves
+// callers with that token and is not repeated until Retry-After passes.
+func TestThrottleServesValidToken(t *testing.T) {
+	idp, cl := newIdP(t, fakeidp.Options{TokenLifetime: 20 * time.Second})
+	c := newTestCache(idp, &Options{RefreshMargin: 19 * time.Second, FetchTimeout: 2 * time.Second})
+	app, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: tApp, Credential: ClientSecret(tSecret)})
+	require.NoError(t, err)
+	src := app.Source()
+	first, err := src.Token()
+	require.NoError(t, err)
+	faults := make([]fakeidp.Fault, 100)
+	for i := range faults {
+		faults[i] = fakeidp.FaultThrottled(120 * time.Second)
+	}
+	idp.InjectFaults(faults...)
+	time.Sleep(1200 * time.Millisecond) // into the refresh window
+	var wg sync.WaitGroup
+	stop := time.Now().Add(1500 * time.Millisecond)
+	for range 20 {
+		wg.Go(func() {
+			for time.Now().Before(stop) {
+				tok, err := src.Token()
+				assert.NoError(t, err)
+				if err == nil {
+					assert.Equal(t, first.AccessToken, tok.AccessToken)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	assert.EqualValues(t, 2, idp.Requests(fakeidp.GrantClientCredentials), "the first fetch and one throttled refresh")
+}
