@@ -22,6 +22,10 @@ import (
 // opts.Token and probes the session (see the package documentation). ctx bounds the dial,
 // the TLS handshake, the token fetch, the SASL exchange and the probe; it does not bound
 // the returned connection's later use. On error nothing is left open.
+//
+// Until the session is set up the server may send at most 256 KiB (TLS records included);
+// one endless line or endless capability lines fail the dial with an error wrapping
+// [mailauth.ErrLineTooLong].
 func DialTLS(ctx context.Context, addr string, opts *Options) (*Conn, error) {
 	return dial(ctx, addr, opts, false)
 }

@@ -103,6 +103,10 @@ type Client struct {
 // DialTLS connects to addr ("host:995") with implicit TLS, reads the greeting
 // and the capabilities, and, if opts.Token is set, authenticates. ctx
 // bounds all of it. On error the connection is closed.
+//
+// Until the session is set up the server may send at most 256 KiB (TLS records included);
+// one endless line or endless capability lines fail the dial with an error wrapping
+// [mailauth.ErrLineTooLong].
 func DialTLS(ctx context.Context, addr string, opts *Options) (*Client, error) {
 	o, err := copyOptions(opts)
 	if err != nil {

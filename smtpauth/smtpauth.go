@@ -118,6 +118,10 @@ func (c *Client) TokenExpiry() time.Time { return c.expiry }
 
 // DialTLS connects to addr with implicit TLS (port 465) and authenticates. ctx bounds
 // the dial, handshake, token fetch and AUTH. On error nothing is left open.
+//
+// Until the session is set up the server may send at most 256 KiB (TLS records included);
+// one endless line or endless capability lines fail the dial with an error wrapping
+// [mailauth.ErrLineTooLong].
 func DialTLS(ctx context.Context, addr string, opts *Options) (*Client, error) {
 	return dial(ctx, addr, opts, true)
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/modernauth/mailauth"
 )
@@ -23,7 +24,8 @@ const Default = 256 << 10
 // the budget, until Disarm is called.
 type Conn struct {
 	net.Conn
-	mu       sync.Mutex
+	disarmed atomic.Bool // read without locking once the session is set up
+	mu       sync.Mutex  // guards left, armed, exceeded
 	left     int64
 	limit    int64
 	armed    bool
@@ -41,6 +43,9 @@ func New(c net.Conn, limit int64) *Conn {
 // Read reads from the connection within the budget. Once the budget is
 // spent it returns an error wrapping [mailauth.ErrLineTooLong].
 func (c *Conn) Read(p []byte) (int, error) {
+	if c.disarmed.Load() {
+		return c.Conn.Read(p)
+	}
 	c.mu.Lock()
 	armed, left := c.armed, c.left
 	if armed && left <= 0 {
@@ -67,6 +72,7 @@ func (c *Conn) Disarm() {
 	c.mu.Lock()
 	c.armed = false
 	c.mu.Unlock()
+	c.disarmed.Store(true)
 }
 
 // Exceeded reports whether a read was refused because the budget was spent.
