@@ -200,3 +200,26 @@ func TestTokenReportsLoadError(t *testing.T) {
 	require.ErrorIs(t, err, ErrPermissions)
 	require.NotErrorIs(t, err, ErrNotSignedIn)
 }
+
+// ImportRefreshToken returns the save error too; once the fault is gone a
+// new import is stored.
+func TestImportSaveError(t *testing.T) {
+	idp, cl := newIdP(t, fakeidp.Options{})
+	dir := filepath.Join(t.TempDir(), "tokens")
+	fs, err := NewFileStore(dir)
+	require.NoError(t, err)
+	u := delegatedUser(t, newTestCache(idp, &Options{Store: fs}), cl)
+	rec := fs.base(u.p.name) + ".json"
+	require.NoError(t, syscall.Mkfifo(rec, 0o600))
+	err = bounded(t, "ImportRefreshToken", func() error {
+		return u.ImportRefreshToken(t.Context(), idp.IssueRefreshToken(tTenant, tPublic, tUser, u.scopes))
+	})
+	t.Logf("import: %v", err)
+	require.ErrorIs(t, err, ErrUnwritable)
+	require.ErrorIs(t, err, ErrNotRegularFile)
+	require.NoError(t, os.Remove(rec))
+	require.NoError(t, u.ImportRefreshToken(t.Context(), idp.IssueRefreshToken(tTenant, tPublic, tUser, u.scopes)))
+	ok, err := u.SignedIn(t.Context())
+	require.NoError(t, err)
+	assert.True(t, ok)
+}
