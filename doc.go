@@ -33,10 +33,11 @@
 //     under one test CA) with the settings a program needs and what the servers received.
 //
 // Inside (not importable): internal/core holds the shared engines (the SASL mechanisms,
-// the bearer transport, the one redactor, TLS builder and Retry-After parser, the audience
+// the bearer transport, the one redactor, TLS builder and Retry-After parser, the byte
+// budget of a connection until authentication ends, the audience
 // check between Graph and Exchange tokens); internal/fake holds the test doubles (a fake
 // Entra ID, in-process IMAP, POP3, SMTP, EWS, EAS, autodiscover and Graph servers, a test
-// PKI and the lab that wires them together); internal/tool holds the plumbing of the
+// PKI, hostile servers that flood and the lab that wires them together); internal/tool holds the plumbing of the
 // example programs (common flags, the mailbox doctor); internal/interop runs the SASL
 // packages against a real Dovecot.
 //

@@ -14,6 +14,11 @@ import (
 // loopback addresses (127.0.0.0/8, ::1, localhost), for tests.
 var ErrInsecure = errors.New("mailauth: refusing to send a bearer token over a connection that is not TLS")
 
+// ErrLineTooLong is wrapped by the error of a dial that failed because the server sent
+// more than the protocol packages accept before authentication ended: one endless line,
+// or endless capability or continuation lines. The connection is closed.
+var ErrLineTooLong = errors.New("mailauth: line too long")
+
 // AuthError reports an OAuth SASL authentication the server refused. imapauth, popauth
 // and smtpauth all return it, so one errors.As works for the three protocols. It never
 // contains the token.

@@ -106,7 +106,7 @@ func authenticateWith(ctx context.Context, o *config, connect connectFunc) (*Con
 	}
 	conn, tok, err := authOnce(ctx, o, c, bw, false)
 	var ae *mailauth.AuthError
-	if err != nil && errors.As(err, &ae) && ctx.Err() == nil && mailauth.Invalidate(o.Token, tok) {
+	if err != nil && errors.As(err, &ae) && ctx.Err() == nil && !errors.Is(err, sasl.ErrLongResponse) && mailauth.Invalidate(o.Token, tok) {
 		o.log("imapauth: token refused; invalidated it, retrying once with a fresh token", "mailbox", o.Mailbox)
 		if c.State() != imap.ConnStateNotAuthenticated {
 			c.Close()
@@ -123,8 +123,22 @@ func authenticateWith(ctx context.Context, o *config, connect connectFunc) (*Con
 	return conn, nil
 }
 
-// authOnce runs CAPABILITY (if needed), AUTHENTICATE and the probe on c.
+// authOnce runs CAPABILITY (if needed), AUTHENTICATE and the probe on c. On a
+// connection imapauth dialled, a server that sent more than the byte budget
+// gets an error wrapping mailauth.ErrLineTooLong; on success the budget is
+// lifted.
 func authOnce(ctx context.Context, o *config, c *imapclient.Client, bw *byeWatcher, retried bool) (*Conn, *oauth2.Token, error) {
+	conn, tok, err := authSteps(ctx, o, c, bw, retried)
+	if bw != nil && bw.budget != nil {
+		if err != nil {
+			return nil, tok, bw.budget.Check("imapauth", err)
+		}
+		bw.budget.Disarm()
+	}
+	return conn, tok, err
+}
+
+func authSteps(ctx context.Context, o *config, c *imapclient.Client, bw *byeWatcher, retried bool) (*Conn, *oauth2.Token, error) {
 	var caps imap.CapSet
 	if err := run(ctx, c, func() error { caps = c.Caps(); return nil }); err != nil {
 		return nil, nil, fmt.Errorf("imapauth: reading capabilities: %w", err)
@@ -164,6 +178,9 @@ func authOnce(ctx context.Context, o *config, c *imapclient.Client, bw *byeWatch
 				ae.ServerText = "* BYE " + bw.text()
 			}
 			ae.Hint = "the server closed the connection during authentication; Dovecot does this when the token is valid but the user has no mailbox. " + ae.Hint
+		}
+		if h := sc.SizeHint(); h != "" {
+			ae.Hint, ae.Err = h, fmt.Errorf("%w: %w", sasl.ErrLongResponse, err)
 		}
 		return nil, tok, ae
 	}

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/modernauth/mailauth"
 	"golang.org/x/oauth2"
+
+	"github.com/modernauth/mailauth"
+	"github.com/modernauth/mailauth/internal/core/budget"
 )
 
 // Conn is an authenticated IMAP connection: an *imapclient.Client (all its methods are
@@ -78,6 +80,9 @@ type byeWatcher struct {
 	line     []byte
 	byeText  string
 	prefixed io.Reader // synthetic greeting after STARTTLS, read first
+	// budget caps what the server sends until the session is set up; nil on
+	// connections imapauth did not dial.
+	budget *budget.Conn
 
 	// inSASL is set while imapauth runs AUTHENTICATE on this connection; see Write.
 	inSASL atomic.Bool

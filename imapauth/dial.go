@@ -13,6 +13,8 @@ import (
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/modernauth/mailauth"
+	"github.com/modernauth/mailauth/internal/core/budget"
 	"github.com/modernauth/mailauth/internal/core/tlsconf"
 )
 
@@ -20,6 +22,10 @@ import (
 // opts.Token and probes the session (see the package documentation). ctx bounds the dial,
 // the TLS handshake, the token fetch, the SASL exchange and the probe; it does not bound
 // the returned connection's later use. On error nothing is left open.
+//
+// Until the session is set up the server may send at most 256 KiB (TLS records included);
+// one endless line or endless capability lines fail the dial with an error wrapping
+// [mailauth.ErrLineTooLong].
 func DialTLS(ctx context.Context, addr string, opts *Options) (*Conn, error) {
 	return dial(ctx, addr, opts, false)
 }
@@ -59,30 +65,32 @@ func connect(ctx context.Context, addr string, o *config, startTLS bool) (*imapc
 	}
 	stop := watchContext(ctx, raw)
 	defer stop()
+	bc := budget.New(raw, 0)
 	var greeting []byte
 	if startTLS {
-		if err := startTLSRaw(raw); err != nil {
+		if err := startTLSRaw(bc); err != nil {
 			raw.Close()
-			return nil, nil, false, err
+			return nil, nil, false, bc.Check("imapauth: reading the greeting or the STARTTLS reply", err)
 		}
 		// imapclient expects a greeting; the real one was consumed before STARTTLS.
 		// A synthetic one without capabilities makes it ask for them again, as RFC 3501
 		// §6.2.1 requires after STARTTLS.
 		greeting = []byte("* OK [imapauth] TLS established\r\n")
 	}
-	tc := tls.Client(raw, tlsconf.Client(o.TLSConfig, host, "imap"))
+	tc := tls.Client(bc, tlsconf.Client(o.TLSConfig, host, "imap"))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
-		return nil, nil, false, fmt.Errorf("imapauth: TLS handshake with %s: %w", addr, err)
+		return nil, nil, false, bc.Check("imapauth: TLS handshake with "+addr, fmt.Errorf("imapauth: TLS handshake with %s: %w", addr, err))
 	}
 	bw := newByeWatcher(tc)
+	bw.budget = bc
 	if greeting != nil {
 		bw.prefixed = strings.NewReader(string(greeting))
 	}
 	c := imapclient.New(bw, o.clientOptions())
 	if err := waitGreeting(ctx, c); err != nil {
 		c.Close()
-		return nil, nil, false, err
+		return nil, nil, false, bc.Check("imapauth: reading greeting", err)
 	}
 	return c, bw, true, nil
 }
@@ -132,7 +140,7 @@ func readLine(br *bufio.Reader) (string, error) {
 		}
 		b = append(b, chunk...)
 		if len(b) > 8192 {
-			return "", fmt.Errorf("line too long")
+			return "", fmt.Errorf("%w: a line of the server is longer than 8192 bytes", mailauth.ErrLineTooLong)
 		}
 		if !isPrefix {
 			return string(b), nil

@@ -227,7 +227,7 @@ func retryable(err error) bool {
 		return false
 	}
 	var pe *Error
-	if !errors.As(ae.Err, &pe) {
+	if !errors.As(ae.Err, &pe) || errors.Is(ae.Err, sasl.ErrLongResponse) {
 		return false
 	}
 	switch strings.ToUpper(pe.Code) {
@@ -277,8 +277,13 @@ func (c *Client) authOnce(ctx context.Context, mech, username string, tok *oauth
 	}
 	if isPOP {
 		ae.Code, ae.ServerText = pe.Code, pe.Text
+	} else {
+		ae.ServerText = "connection ended without a reply (" + err.Error() + ")"
 	}
 	ae.Hint = authHint(ae, pe)
+	if h := m.SizeHint(); h != "" {
+		ae.Hint, ae.Err = h, fmt.Errorf("%w: %w", sasl.ErrLongResponse, err)
+	}
 	return ae
 }
 

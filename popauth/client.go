@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
+	"github.com/modernauth/mailauth/internal/core/budget"
 	"github.com/modernauth/mailauth/internal/core/tlsconf"
 )
 
@@ -101,6 +103,10 @@ type Client struct {
 // DialTLS connects to addr ("host:995") with implicit TLS, reads the greeting
 // and the capabilities, and, if opts.Token is set, authenticates. ctx
 // bounds all of it. On error the connection is closed.
+//
+// Until the session is set up the server may send at most 256 KiB (TLS records included);
+// one endless line or endless capability lines fail the dial with an error wrapping
+// [mailauth.ErrLineTooLong].
 func DialTLS(ctx context.Context, addr string, opts *Options) (*Client, error) {
 	o, err := copyOptions(opts)
 	if err != nil {
@@ -110,12 +116,13 @@ func DialTLS(ctx context.Context, addr string, opts *Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Client(raw, tlsconf.Client(o.TLSConfig, host))
+	bc := budget.New(raw, 0)
+	tc := tls.Client(bc, tlsconf.Client(o.TLSConfig, host))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
-		return nil, fmt.Errorf("popauth: TLS handshake with %s: %w", addr, err)
+		return nil, bc.Check("popauth: TLS handshake with "+addr, fmt.Errorf("popauth: TLS handshake with %s: %w", addr, err))
 	}
-	return start(ctx, tc, host, &o, false)
+	return startBudget(ctx, tc, bc, host, &o, false)
 }
 
 // DialStartTLS connects to addr ("host:110") in plaintext, upgrades the
@@ -131,7 +138,8 @@ func DialStartTLS(ctx context.Context, addr string, opts *Options) (*Client, err
 	if err != nil {
 		return nil, err
 	}
-	return start(ctx, raw, host, &o, true)
+	bc := budget.New(raw, 0)
+	return startBudget(ctx, bc, bc, host, &o, true)
 }
 
 // NewClient starts a session on an established connection: it reads the
@@ -179,6 +187,17 @@ func dial(ctx context.Context, addr string, o *Options) (net.Conn, string, error
 		return nil, "", fmt.Errorf("popauth: %w", err)
 	}
 	return conn, host, nil
+}
+
+// startBudget is start on a connection dialled here, whose server may send
+// no more than bc's budget until the session is set up.
+func startBudget(ctx context.Context, conn net.Conn, bc *budget.Conn, host string, o *Options, stls bool) (*Client, error) {
+	c, err := start(ctx, conn, host, o, stls)
+	if err != nil {
+		return nil, bc.Check("popauth", err)
+	}
+	bc.Disarm()
+	return c, nil
 }
 
 func start(ctx context.Context, conn net.Conn, host string, o *Options, stls bool) (*Client, error) {
@@ -354,6 +373,9 @@ func (c *Client) Capa(ctx context.Context) error {
 	lines, err := c.multi(ctx, 1000, "CAPA")
 	if err != nil {
 		c.caps = map[string][]string{}
+		if tm := (*tooManyLines)(nil); errors.As(err, &tm) {
+			return fmt.Errorf("popauth: CAPA: %w: endless capability lines (%w)", mailauth.ErrLineTooLong, err)
+		}
 		return err
 	}
 	c.caps = parseCapa(lines)

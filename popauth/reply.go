@@ -7,7 +7,14 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/modernauth/mailauth"
 )
+
+// tooManyLines reports a listing longer than its limit.
+type tooManyLines struct{ max int }
+
+func (e *tooManyLines) Error() string { return fmt.Sprintf("more than %d lines in a listing", e.max) }
 
 // maxLine bounds one reply line. RFC 2449 allows 512 octets; servers that
 // send more get some slack, a server that sends an endless line does not
@@ -94,7 +101,7 @@ func readLine(r *bufio.Reader) (string, error) {
 	for {
 		chunk, err := r.ReadSlice('\n')
 		if len(buf)+len(chunk) > maxLine {
-			return "", fmt.Errorf("%w: line longer than %d bytes", ErrMalformedReply, maxLine)
+			return "", fmt.Errorf("%w: %w: longer than %d bytes", ErrMalformedReply, mailauth.ErrLineTooLong, maxLine)
 		}
 		buf = append(buf, chunk...)
 		if err == nil {
@@ -234,7 +241,7 @@ func readDotLines(r *bufio.Reader, maxLines int) ([]string, error) {
 			return lines, nil
 		}
 		if len(lines) >= maxLines {
-			return lines, fmt.Errorf("%w: more than %d lines in a listing", ErrMalformedReply, maxLines)
+			return lines, fmt.Errorf("%w: %w", ErrMalformedReply, &tooManyLines{max: maxLines})
 		}
 		lines = append(lines, strings.TrimPrefix(line, "."))
 	}

@@ -8,9 +8,12 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/modernauth/mailauth"
+	"github.com/modernauth/mailauth/internal/core/budget"
 	"github.com/modernauth/mailauth/internal/core/redact"
 	"github.com/modernauth/mailauth/internal/core/sasl"
 )
@@ -22,7 +25,7 @@ const (
 )
 
 // errLineTooLong reports a reply line over maxReplyLine bytes.
-var errLineTooLong = errors.New("smtpauth: server reply line too long")
+var errLineTooLong = fmt.Errorf("smtpauth: server reply %w (over %d bytes)", mailauth.ErrLineTooLong, maxReplyLine)
 
 // wire is the session's connection under go-smtp. smtpauth drives STARTTLS and AUTH on
 // it itself, because go-smtp's Client.Auth answers every final reply with a "*" line
@@ -35,6 +38,8 @@ type wire struct {
 	pending []byte        // handed to go-smtp before anything read from Conn
 	br      *bufio.Reader // smtpauth's own reader, used only during AUTH
 	trace   *tracer       // Options.DebugWriter; nil for none
+	budget  *budget.Conn  // caps what the server sends until AUTH ends; nil when not dialled here
+	wrote   atomic.Bool   // something was written through the wire (EHLO at least)
 }
 
 func newWire(c net.Conn, greeting []byte) *wire {
@@ -52,8 +57,11 @@ func (w *wire) Read(p []byte) (int, error) {
 	return serverReader{w}.Read(p)
 }
 
-// Write traces what go-smtp sends (smtpauth's own AUTH lines go through writeLine).
+// Write traces what go-smtp sends (smtpauth's own AUTH lines go through writeLine)
+// and records that the client has spoken, so that a failure before it is known
+// to be the greeting's.
 func (w *wire) Write(p []byte) (int, error) {
+	w.wrote.Store(true)
 	w.trace.write('C', p)
 	return w.Conn.Write(p)
 }
@@ -71,7 +79,7 @@ func readReply(br *bufio.Reader) (reply, error) {
 	var lines []string
 	for i := 0; ; i++ {
 		if i == maxReplyLines {
-			return r, errors.New("smtpauth: server reply has too many lines")
+			return r, fmt.Errorf("smtpauth: server reply has too many lines: %w (over %d lines)", mailauth.ErrLineTooLong, maxReplyLines)
 		}
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {

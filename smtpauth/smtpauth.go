@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/modernauth/mailauth"
+	"github.com/modernauth/mailauth/internal/core/budget"
 	"github.com/modernauth/mailauth/internal/core/sasl"
 	"github.com/modernauth/mailauth/internal/core/tlsconf"
 )
@@ -124,6 +125,10 @@ func (c *Client) TokenExpiry() time.Time { return c.expiry }
 
 // DialTLS connects to addr with implicit TLS (port 465) and authenticates. ctx bounds
 // the dial, handshake, token fetch and AUTH. On error nothing is left open.
+//
+// Until the session is set up the server may send at most 256 KiB (TLS records included);
+// one endless line or endless capability lines fail the dial with an error wrapping
+// [mailauth.ErrLineTooLong].
 func DialTLS(ctx context.Context, addr string, opts *Options) (*Client, error) {
 	return dial(ctx, addr, opts, true)
 }
@@ -203,7 +208,7 @@ func NewClient(ctx context.Context, conn net.Conn, opts *Options) (*Client, erro
 
 // retryable: a fresh token cannot help when SMTP AUTH itself is switched off.
 func retryable(ae *mailauth.AuthError) bool {
-	return !errors.Is(ae, ErrSMTPAuthDisabled) && !errors.Is(ae, ErrBasicAuthDisabled)
+	return !errors.Is(ae, ErrSMTPAuthDisabled) && !errors.Is(ae, ErrBasicAuthDisabled) && !errors.Is(ae, sasl.ErrLongResponse)
 }
 
 // connect dials addr and returns the session's connection after TLS: implicit TLS, or
@@ -220,37 +225,54 @@ func connect(ctx context.Context, addr string, o *Options, p peer, implicit bool
 	}
 	stop := closeOnDone(ctx, raw)
 	defer stop()
+	bc := budget.New(raw, 0)
 	cfg := tlsconf.Client(o.TLSConfig, p.host)
 	if implicit {
-		tc := tls.Client(raw, cfg)
+		tc := tls.Client(bc, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
-			return nil, ctxErr(ctx, fmt.Errorf("smtpauth: TLS handshake with %s: %w", addr, err))
+			return nil, ctxErr(ctx, bc.Check("smtpauth: TLS handshake with "+addr, fmt.Errorf("smtpauth: TLS handshake with %s: %w", addr, err)))
 		}
 		w := newWire(tc, nil)
 		w.trace = tr
+		w.budget = bc
 		return w, nil
 	}
-	var plain net.Conn = raw
+	var plain net.Conn = bc
 	if tr != nil {
-		plain = tracedConn{Conn: raw, t: tr}
+		plain = tracedConn{Conn: bc, t: tr}
 	}
 	greeting, err := startTLS(plain)
 	if err != nil {
 		raw.Close()
-		return nil, ctxErr(ctx, fmt.Errorf("smtpauth: STARTTLS with %s: %w", addr, err))
+		return nil, ctxErr(ctx, bc.Check("smtpauth: STARTTLS with "+addr, fmt.Errorf("smtpauth: STARTTLS with %s: %w", addr, err)))
 	}
-	tc := tls.Client(raw, cfg)
+	tc := tls.Client(bc, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
-		return nil, ctxErr(ctx, fmt.Errorf("smtpauth: TLS handshake with %s after STARTTLS: %w", addr, err))
+		return nil, ctxErr(ctx, bc.Check("smtpauth: TLS handshake with "+addr, fmt.Errorf("smtpauth: TLS handshake with %s after STARTTLS: %w", addr, err)))
 	}
 	w := newWire(tc, greeting)
 	w.trace = tr
+	w.budget = bc
 	return w, nil
 }
 
+// authOnce authenticates on w. On a connection smtpauth dialled, a server
+// that sent more than the byte budget gets an error wrapping
+// mailauth.ErrLineTooLong; on success the budget is lifted.
 func authOnce(ctx context.Context, o *Options, p peer, w *wire, retried bool) (*Client, *oauth2.Token, error) {
+	cl, tok, err := authSteps(ctx, o, p, w, retried)
+	if w.budget != nil {
+		if err != nil {
+			return nil, tok, w.budget.Check("smtpauth", err)
+		}
+		w.budget.Disarm()
+	}
+	return cl, tok, err
+}
+
+func authSteps(ctx context.Context, o *Options, p peer, w *wire, retried bool) (*Client, *oauth2.Token, error) {
 	stop := closeOnDone(ctx, w.Conn)
 	defer stop()
 	if _, ok := w.Conn.(*tls.Conn); !ok {
@@ -262,6 +284,20 @@ func authOnce(ctx context.Context, o *Options, p peer, w *wire, retried bool) (*
 		}
 	}
 	c := smtp.NewClient(w)
+	// Hello reads the greeting and sends EHLO; its error says which failed
+	// (SupportsAuth would only say "no").
+	if err := c.Hello("localhost"); err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("smtpauth: %w", ctx.Err())
+		}
+		if errors.Is(err, smtp.ErrTooLongLine) {
+			return nil, nil, fmt.Errorf("smtpauth: reading the greeting or EHLO reply: %w (%w)", mailauth.ErrLineTooLong, err)
+		}
+		if !w.wrote.Load() {
+			return nil, nil, fmt.Errorf("smtpauth: bad greeting from the server: %w", err)
+		}
+		return nil, nil, fmt.Errorf("smtpauth: EHLO refused: %w", err)
+	}
 	mech := ""
 	switch {
 	case strings.EqualFold(o.Mechanism, OAuthBearer) && c.SupportsAuth(OAuthBearer):
@@ -273,9 +309,6 @@ func authOnce(ctx context.Context, o *Options, p peer, w *wire, retried bool) (*
 	default:
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("smtpauth: %w", ctx.Err())
-		}
-		if err := c.Hello("localhost"); err != nil && !strings.Contains(err.Error(), "Hello called") {
-			return nil, nil, fmt.Errorf("smtpauth: %w", err)
 		}
 		return nil, nil, ErrNoOAuthMechanism
 	}
@@ -297,6 +330,9 @@ func authOnce(ctx context.Context, o *Options, p peer, w *wire, retried bool) (*
 }
 
 func authError(err error, sc *sasl.Client, mech, mailbox string, retried bool) error {
+	if errors.Is(err, mailauth.ErrLineTooLong) {
+		return fmt.Errorf("smtpauth: authenticating: %w", err)
+	}
 	ae := &mailauth.AuthError{Protocol: "SMTP", Mechanism: mech, Mailbox: mailbox, Challenge: sc.Challenge(),
 		Identity: sc.Identity(), Retried: retried, Err: err}
 	var se *smtp.SMTPError
@@ -307,10 +343,16 @@ func authError(err error, sc *sasl.Client, mech, mailbox string, retried bool) e
 			ae.ServerText = "connection ended without a reply (" + err.Error() + ")"
 		}
 		ae.Hint = sasl.DefaultHint(ae.Identity, mailbox)
+		if h := sc.SizeHint(); h != "" {
+			ae.Hint, ae.Err = h, fmt.Errorf("%w: %w", sasl.ErrLongResponse, err)
+		}
 		return ae
 	}
-	if mae := mailboxAccess(se, mailbox, sc.Identity()); mae != nil {
-		return mae
+	sizeHint := sc.SizeHint()
+	if sizeHint == "" {
+		if mae := mailboxAccess(se, mailbox, sc.Identity()); mae != nil {
+			return mae
+		}
 	}
 	ae.Code = strings.TrimSpace(strconv.Itoa(se.Code) + " " + enhanced(se))
 	ae.ServerText = se.Message
@@ -323,6 +365,10 @@ func authError(err error, sc *sasl.Client, mech, mailbox string, retried bool) e
 	}
 	if hint == "" {
 		hint = sasl.DefaultHint(ae.Identity, mailbox)
+	}
+	if sizeHint != "" {
+		hint = sizeHint
+		ae.Err = fmt.Errorf("%w: %w", sasl.ErrLongResponse, ae.Err)
 	}
 	ae.Hint = hint
 	return ae

@@ -265,11 +265,11 @@ func (a *App) Source(scopes ...string) *Source {
 	}
 	k := key("app", a.authority, a.tenant, a.clientID, "cred:"+a.credFP, scopes)
 	return a.c.source(k, func() fetcher {
-		return fetchFunc(func(ctx context.Context, stale *oauth2.Token) (*oauth2.Token, time.Time, error) {
+		return scopedFetcher{scope: strings.ToLower(a.authority), fetcher: fetchFunc(func(ctx context.Context, stale *oauth2.Token) (*oauth2.Token, time.Time, error) {
 			return a.p.fetch(ctx, k, stale, func(ctx context.Context) (*oauth2.Token, time.Time, error) {
 				return a.acquire(ctx, scopes)
 			})
-		})
+		})}
 	})
 }
 

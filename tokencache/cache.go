@@ -120,10 +120,11 @@ type Cache struct {
 	backoff time.Duration
 	retries int
 
-	mu         sync.Mutex // guards entries, partitions, lastSweep
+	mu         sync.Mutex // guards entries, partitions, lastSweep, throttles
 	entries    map[string]*entry
 	partitions map[string]any
 	lastSweep  time.Time
+	throttles  map[string]*throttle // by authority, for app-only keys
 
 	stats counters
 }
@@ -163,6 +164,12 @@ type Stats struct {
 	Failures            uint64 // flights that ended in an error
 	StoreErrors         uint64 // store loads and saves that failed (corrupt record, I/O error)
 	Evictions           uint64 // expired entries removed
+	// Throttled counts callers answered without a request because the
+	// identity provider asked for a pause (HTTP 429 or 503 with
+	// Retry-After) that has not passed: for the key, or for the key's
+	// tenant authority (app-only). They got the last error, or the token
+	// while it is valid.
+	Throttled uint64
 }
 
 type counters struct {
@@ -175,6 +182,7 @@ type counters struct {
 	failures    atomic.Uint64
 	storeErrors atomic.Uint64
 	evictions   atomic.Uint64
+	throttled   atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters. It is cheap and safe to call
@@ -190,6 +198,7 @@ func (c *Cache) Stats() Stats {
 		Failures:            c.stats.failures.Load(),
 		StoreErrors:         c.stats.storeErrors.Load(),
 		Evictions:           c.stats.evictions.Load(),
+		Throttled:           c.stats.throttled.Load(),
 	}
 }
 
@@ -229,8 +238,25 @@ func (c *Cache) entry(key string, newFetcher func() fetcher) *entry {
 		return e
 	}
 	e := &entry{c: c, key: key, f: newFetcher()}
+	if sf, ok := e.f.(scopedFetcher); ok {
+		if c.throttles == nil {
+			c.throttles = map[string]*throttle{}
+		}
+		if e.scope = c.throttles[sf.scope]; e.scope == nil {
+			e.scope = &throttle{}
+			c.throttles[sf.scope] = e.scope
+		}
+	}
 	c.entries[key] = e
 	return e
+}
+
+// scopedFetcher is a fetcher whose identity provider throttles by scope (the
+// tenant authority of app-only tokens): a pause it asks for one key holds for
+// every key of the scope.
+type scopedFetcher struct {
+	fetcher
+	scope string
 }
 
 // sweep evicts entries whose token has expired and that have no flight.
@@ -246,8 +272,8 @@ func (c *Cache) sweep(now time.Time) {
 	for k, e := range c.entries {
 		st := e.cur.Load()
 		// An entry whose token was invalidated stays: it remembers which
-		// token not to take back from the store.
-		if (st == nil || !now.Before(st.expireAt)) && !e.flying.Load() && !e.hasDropped() {
+		// token not to take back from the store. A throttled one stays too.
+		if (st == nil || !now.Before(st.expireAt)) && !e.flying.Load() && !e.hasDropped() && e.throttled(now) == nil {
 			delete(c.entries, k)
 			dead = append(dead, e)
 		}

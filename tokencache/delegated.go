@@ -155,14 +155,18 @@ func (u *User) Source(scopes ...string) *Source {
 }
 
 // SignedIn reports whether the store holds a refresh token for the account.
-// It reads the store (I/O for a file or Redis store).
+// It reads the store (I/O for a file or Redis store); a store that cannot
+// be read is an error (for a [FileStore]: [ErrPermissions], [ErrCorrupt],
+// [ErrSymlink], [ErrNotRegularFile]), not "signed out".
 func (u *User) SignedIn(ctx context.Context) (bool, error) {
 	unlock, err := u.p.lockLocal(ctx)
 	if err != nil {
 		return false, err
 	}
 	defer unlock()
-	u.p.load(ctx)
+	if err := u.p.load(ctx); err != nil {
+		return false, fmt.Errorf("tokencache: reading the stored record of %s: %w", u.account, err)
+	}
 	return u.p.data.MSAL != nil && u.p.data.Home != "", nil
 }
 
@@ -171,6 +175,10 @@ func (u *User) SignedIn(ctx context.Context) (bool, error) {
 // locked and loaded by the caller.
 func (u *User) redeem(ctx context.Context, scopes []string) (*oauth2.Token, time.Time, error) {
 	if u.p.data.MSAL == nil || u.p.data.Home == "" {
+		if err := u.p.loadErr; err != nil && !errors.Is(err, ErrCorrupt) {
+			// The store could not be read: say why, not "not signed in".
+			return nil, time.Time{}, fmt.Errorf("tokencache: reading the stored record of %s: %w", u.account, err)
+		}
 		return nil, time.Time{}, ErrNotSignedIn
 	}
 	u.hook.in = withoutAccessTokens(u.p.data.MSAL)
@@ -290,10 +298,18 @@ func (u *User) signIn(ctx context.Context, flow func(ctx context.Context) (publi
 	u.p.load(ctx)
 	home := res.Account.HomeAccountID
 	refreshOn := res.Metadata.RefreshOn
-	u.p.save(ctx, func(d *partitionData) {
+	prevData, prevGen, prevDirty := u.p.data, u.p.gen, u.p.dirty
+	if err := u.p.save(ctx, func(d *partitionData) {
 		d.MSAL, d.Home = blob, home
 		d.Tokens = map[string]storedToken{k: {AccessToken: tok.AccessToken, TokenType: tok.TokenType, Expiry: tok.Expiry, RefreshOn: refreshOn}}
-	})
+	}); err != nil {
+		// The sign-in worked but the refresh token is not stored: the next
+		// run would find no account. Say so rather than succeed, and keep
+		// what the store holds.
+		u.p.data, u.p.gen, u.p.dirty = prevData, prevGen, prevDirty
+		u.c.forget("user", u.authority, u.tenant, u.clientID, u.account)
+		return fmt.Errorf("tokencache: %s signed in, but storing the refresh token failed: %w", u.account, err)
+	}
 	// Sources of this account drop what they had: the account may have
 	// changed, and the first token is ready in the store.
 	u.c.forget("user", u.authority, u.tenant, u.clientID, u.account)

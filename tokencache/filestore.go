@@ -9,11 +9,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/gofrs/flock"
 )
 
 // FileStore is a [Store] and [Locker] that keeps one file per partition in
@@ -24,11 +23,16 @@ import (
 //     [ErrPermissions]);
 //   - every save writes a temporary file, syncs it and renames it over the
 //     old one, so a crash leaves the old record or the new one, never half;
-//   - a lock file per partition (flock(2), via gofrs/flock) serializes the
-//     cache's refreshes across processes, and a second, short lock makes
-//     the compare-and-set of Save atomic;
+//   - a lock file per partition (flock(2)) serializes the cache's refreshes
+//     across processes, and a second, short lock makes the compare-and-set
+//     of Save atomic;
+//   - record and lock files are opened without following symbolic links
+//     and without blocking, and only regular files are accepted: a link
+//     is [ErrSymlink], a FIFO, directory or device [ErrNotRegularFile];
 //   - a corrupt or truncated file is reported by Load as [ErrCorrupt] and
-//     overwritten by the next save; it is never fatal.
+//     overwritten by the next save; it is never fatal. So is a record whose
+//     generation cannot grow ([ErrGenerationOverflow]);
+//   - a save that cannot write its file fails with [ErrUnwritable].
 //
 // File names are the SHA-256 of the partition name, so no account name
 // appears in the directory listing. Record data is stored as given: wrap
@@ -43,6 +47,40 @@ type FileStore struct {
 // [NewFileStore] for a directory other users may enter, read or write. The file
 // or directory is left alone; fix its mode (chmod 600, chmod 700) or delete it.
 var ErrPermissions = errors.New("tokencache: token storage is accessible to other users")
+
+// Errors of a [FileStore] that found something other than its own files, or
+// cannot write; test with errors.Is.
+var (
+	// ErrSymlink: a record or lock file is a symbolic link. It is not
+	// followed; remove it.
+	ErrSymlink = errors.New("tokencache: a token file is a symbolic link")
+	// ErrNotRegularFile: a record or lock file is a FIFO, a directory, a
+	// socket or a device. It is not opened for reading; remove it.
+	ErrNotRegularFile = errors.New("tokencache: a token file is not a regular file")
+	// ErrGenerationOverflow: a record's generation is 2^64-1, so the next
+	// save could not advance it. Load reports it with [ErrCorrupt] and the
+	// next save starts the record again at generation 1.
+	ErrGenerationOverflow = errors.New("tokencache: the record's generation cannot grow")
+	// ErrUnwritable: a save could not write the record file (a read-only
+	// directory, a full disk, something else in the file's place).
+	ErrUnwritable = errors.New("tokencache: the token file cannot be written")
+)
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	}
+	return "not a regular file"
+}
 
 // NewFileStore returns a store in dir, creating dir (mode 0700) if needed. An
 // existing dir must be private: a directory with any group or other permission
@@ -95,7 +133,7 @@ func (s *FileStore) Load(ctx context.Context, partition string) (Record, error) 
 
 func (s *FileStore) read(partition string) (Record, error) {
 	name := s.base(partition) + ".json"
-	f, err := os.Open(name)
+	f, err := openFile(name, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Record{}, nil
 	}
@@ -124,6 +162,9 @@ func (s *FileStore) read(partition string) (Record, error) {
 	if fr.V != 1 || fr.Generation == 0 || fr.Partition != partition {
 		return Record{}, fmt.Errorf("%w: %s: not a record of this partition", ErrCorrupt, name)
 	}
+	if fr.Generation == math.MaxUint64 {
+		return Record{}, fmt.Errorf("%w: %w: %s has generation %d", ErrCorrupt, ErrGenerationOverflow, name, fr.Generation)
+	}
 	return Record{Generation: fr.Generation, Data: fr.Data, Expires: fr.Expires}, nil
 }
 
@@ -135,8 +176,14 @@ func (s *FileStore) Save(ctx context.Context, partition string, rec Record) erro
 		return err
 	}
 	defer unlock()
+	if rec.Generation == 0 {
+		return fmt.Errorf("%w: generation 0 cannot be saved", ErrGenerationOverflow)
+	}
 	cur, err := s.read(partition)
 	if err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrPermissions) {
+		if errors.Is(err, ErrNotRegularFile) || errors.Is(err, ErrSymlink) {
+			return fmt.Errorf("%w: %w", ErrUnwritable, err)
+		}
 		return err
 	}
 	if cur.Generation+1 != rec.Generation {
@@ -146,7 +193,10 @@ func (s *FileStore) Save(ctx context.Context, partition string, rec Record) erro
 	if err != nil {
 		return fmt.Errorf("tokencache: encoding record: %w", err)
 	}
-	return s.writeAtomic(s.base(partition)+".json", b)
+	if err := s.writeAtomic(s.base(partition)+".json", b); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnwritable, err)
+	}
+	return nil
 }
 
 func (s *FileStore) writeAtomic(name string, b []byte) error {
@@ -202,22 +252,6 @@ func (s *FileStore) Delete(ctx context.Context, partition string) error {
 // file. The kernel releases it if the process dies.
 func (s *FileStore) Lock(ctx context.Context, partition string) (func(), error) {
 	return s.lockFile(ctx, s.base(partition)+".lock")
-}
-
-func (s *FileStore) lockFile(ctx context.Context, name string) (func(), error) {
-	// Create the lock file with mode 0600 before flock opens it.
-	if f, err := os.OpenFile(name, os.O_CREATE|os.O_RDONLY, 0o600); err == nil {
-		f.Close()
-	}
-	l := flock.New(name, flock.SetFlag(os.O_CREATE|os.O_RDONLY), flock.SetPermissions(0o600))
-	ok, err := l.TryLockContext(ctx, 5*time.Millisecond)
-	if err != nil || !ok {
-		if err == nil {
-			err = ctx.Err()
-		}
-		return nil, fmt.Errorf("tokencache: locking %s: %w", filepath.Base(name), err)
-	}
-	return func() { _ = l.Unlock() }, nil
 }
 
 var (

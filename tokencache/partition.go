@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
@@ -69,6 +70,8 @@ type partition struct {
 	// has not accepted yet, because it failed. gen is then the generation
 	// those changes were based on.
 	dirty bool
+	// loadErr is the error of the last load (nil when it succeeded).
+	loadErr error
 }
 
 func newPartition(c *Cache, name string) *partition {
@@ -128,7 +131,10 @@ func (p *partition) lockStore(ctx context.Context) (unlock func(), err error) {
 // load refreshes p.data from the store. Absent and corrupt records leave
 // an empty partition (corrupt ones are reported); an unreachable store
 // leaves the last known data.
-func (p *partition) load(ctx context.Context) {
+// It returns the store's error, which most callers only count: the cache
+// goes on from memory.
+func (p *partition) load(ctx context.Context) (err error) {
+	defer func() { p.loadErr = err }()
 	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	rec, err := p.c.store.Load(sctx, p.name)
@@ -137,30 +143,33 @@ func (p *partition) load(ctx context.Context) {
 		if errors.Is(err, ErrCorrupt) {
 			p.gen, p.data = 0, partitionData{}
 		}
-		return
+		return err
 	}
 	if p.dirty && rec.Generation == p.gen {
 		// The store is back but still holds what our unsaved changes
 		// were based on: keep ours, the next save writes them through.
-		return
+		return nil
 	}
 	p.dirty = false
 	if rec.Generation == 0 {
 		p.gen, p.data = 0, partitionData{}
-		return
+		return nil
 	}
 	var d partitionData
 	if err := json.Unmarshal(rec.Data, &d); err != nil {
-		p.c.storeError(ctx, "decode", p.name, fmt.Errorf("%w: %s", ErrCorrupt, jsonErrText(err)))
+		err = fmt.Errorf("%w: %s", ErrCorrupt, jsonErrText(err))
+		p.c.storeError(ctx, "decode", p.name, err)
 		p.gen, p.data = rec.Generation, partitionData{}
-		return
+		return err
 	}
 	p.gen, p.data = rec.Generation, d
+	return nil
 }
 
 // save writes p.data as the next generation. On a conflict (a peer without
 // the lock wrote meanwhile) it reloads, re-applies merge and tries again.
-func (p *partition) save(ctx context.Context, merge func(d *partitionData)) {
+// It returns the store's error; the data stays in memory either way.
+func (p *partition) save(ctx context.Context, merge func(d *partitionData)) error {
 	now := time.Now()
 	for attempt := 0; attempt < 4; attempt++ {
 		merge(&p.data)
@@ -173,7 +182,10 @@ func (p *partition) save(ctx context.Context, merge func(d *partitionData)) {
 		b, err := json.Marshal(&p.data)
 		if err != nil {
 			p.c.storeError(ctx, "encode", p.name, err)
-			return
+			return err
+		}
+		if p.gen == math.MaxUint64 {
+			p.gen = 0 // start over rather than wrap to 0, which reads as no record
 		}
 		rec := Record{Generation: p.gen + 1, Data: b, Expires: p.data.expires(now)}
 		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
@@ -182,16 +194,18 @@ func (p *partition) save(ctx context.Context, merge func(d *partitionData)) {
 		if err == nil {
 			p.gen++
 			p.dirty = false
-			return
+			return nil
 		}
 		if !errors.Is(err, ErrConflict) {
 			p.c.storeError(ctx, "save", p.name, err)
 			p.dirty = true
-			return
+			return err
 		}
 		p.load(ctx)
 	}
-	p.c.storeError(ctx, "save", p.name, errors.New("tokencache: gave up after repeated generation conflicts"))
+	err := fmt.Errorf("%w: tokencache: gave up after repeated generation conflicts", ErrConflict)
+	p.c.storeError(ctx, "save", p.name, err)
+	return err
 }
 
 func (d *partitionData) expires(now time.Time) time.Time {

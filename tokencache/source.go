@@ -138,7 +138,7 @@ func (s *Source) slow(ctx context.Context, e *entry) (*oauth2.Token, error) {
 		// Refresh window: serve the valid token, refresh once in the
 		// background unless a refresh runs or a failed one backs off.
 		s.c.stats.hits.add(1)
-		if !e.flying.Load() && now.UnixNano() >= e.retryAt.Load() {
+		if !e.flying.Load() && now.UnixNano() >= e.retryAt.Load() && e.scope.active(now) == nil {
 			e.start(ctx, st, true)
 		}
 		return st.tok, nil
@@ -174,11 +174,69 @@ type entry struct {
 	flying  atomic.Bool           // a flight runs
 	retryAt atomic.Int64          // unix nanos before which no background refresh starts
 	evicted atomic.Bool
+	scope   *throttle // shared by the keys of one authority (app-only), or nil
 
-	mu      sync.Mutex // guards flight, dropped, fails
-	flight  *flight
-	dropped *oauth2.Token // last token removed by Invalidate
-	fails   int           // consecutive failed flights
+	mu       sync.Mutex // guards flight, dropped, fails, throttle
+	flight   *flight
+	dropped  *oauth2.Token // last token removed by Invalidate
+	fails    int           // consecutive failed flights
+	throttle throttle      // the identity provider's last "not before"
+}
+
+// throttle remembers that the identity provider asked for a pause (HTTP
+// 429 or 503, usually with Retry-After): until it passes no request is
+// sent, and callers without a valid token get err.
+type throttle struct {
+	until atomic.Int64 // unix nanos
+	mu    sync.Mutex   // guards err
+	err   error
+}
+
+// active returns the remembered error while the throttle lasts.
+func (t *throttle) active(now time.Time) error {
+	if t == nil || now.UnixNano() >= t.until.Load() {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
+}
+
+func (t *throttle) set(until time.Time, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if until.UnixNano() > t.until.Load() {
+		t.until.Store(until.UnixNano())
+	}
+	t.err = err
+}
+
+// maxThrottle bounds how long a Retry-After is honoured.
+const maxThrottle = time.Hour
+
+// throttleFor returns how long err asks the cache to leave the identity
+// provider alone: its Retry-After, or backoff for a 429 or 503 without one.
+func throttleFor(err error, backoff time.Duration) time.Duration {
+	var ie *IdPError
+	if !errors.As(err, &ie) {
+		return 0
+	}
+	switch {
+	case ie.RetryAfter > 0:
+		return min(ie.RetryAfter, maxThrottle)
+	case ie.StatusCode == 429 || ie.StatusCode == 503:
+		return backoff
+	}
+	return 0
+}
+
+// throttled returns the error to answer with while the key or its
+// authority is throttled, or nil.
+func (e *entry) throttled(now time.Time) error {
+	if err := e.throttle.active(now); err != nil {
+		return err
+	}
+	return e.scope.active(now)
 }
 
 // state is an immutable snapshot of a cached token.
@@ -212,6 +270,16 @@ func (e *entry) start(ctx context.Context, old *state, background bool) *flight 
 	}
 	if background && time.Now().UnixNano() < e.retryAt.Load() {
 		f := &flight{done: make(chan struct{}), st: old}
+		close(f.done)
+		return f
+	}
+	if err := e.throttled(time.Now()); err != nil {
+		// The identity provider asked for a pause: answer without asking it.
+		e.c.stats.throttled.Add(1)
+		f := &flight{done: make(chan struct{}), st: old}
+		if !background {
+			f.st, f.err = nil, err
+		}
 		close(f.done)
 		return f
 	}
@@ -260,6 +328,14 @@ func (e *entry) run(ctx context.Context, f *flight, stale *oauth2.Token, backgro
 		e.fails++
 		d := c.backoff << min(e.fails-1, 10)
 		d = min(d, 5*time.Minute)
+		if t := throttleFor(err, d); t > 0 {
+			until := now.Add(t)
+			e.throttle.set(until, err)
+			if e.scope != nil {
+				e.scope.set(until, err)
+			}
+			d = max(d, t)
+		}
 		e.retryAt.Store(now.Add(d).UnixNano())
 	}
 	e.flight = nil

@@ -25,6 +25,13 @@ const (
 // ActiveSync documents nest about a dozen levels.
 const DefaultMaxDepth = 256
 
+// DefaultMaxNodes is the element limit of a tree built by [Unmarshal],
+// [Decoder.Decode] or [Decoder.DecodeElement] when the Decoder's MaxNodes is
+// 0. An element costs about 120 bytes in a tree but can take one byte of
+// input, so without a limit a 10 MB document would need over 1 GB. A Sync
+// response of 512 messages holds about 25,000 elements.
+const DefaultMaxNodes = 1 << 17
+
 const (
 	stHeader = iota
 	stBeforeRoot
@@ -47,6 +54,11 @@ type Decoder struct {
 	AllowLegacy bool
 	// MaxDepth limits element nesting; 0 means DefaultMaxDepth.
 	MaxDepth int
+	// MaxNodes limits the elements of one tree built by Decode or
+	// DecodeElement (a KindTooLarge error beyond it); 0 means
+	// DefaultMaxNodes. Token is not limited: it holds no more than the open
+	// elements.
+	MaxNodes int
 
 	r     io.Reader
 	rerr  error  // sticky error of r (io.EOF at the end)

@@ -54,6 +54,9 @@ const (
 	// KindValue: struct mapping met a value that does not fit (a number
 	// field whose element holds no number, an unsupported field type).
 	KindValue
+	// KindTooLarge: a document holds more elements than the decoder's
+	// MaxNodes, or its XML rendering would exceed the output limit.
+	KindTooLarge
 )
 
 var kindText = [...]string{
@@ -75,6 +78,7 @@ var kindText = [...]string{
 	KindUnknownName:      "unknown name",
 	KindXML:              "malformed XML",
 	KindValue:            "bad value",
+	KindTooLarge:         "document too large",
 }
 
 // String returns a short description of k.

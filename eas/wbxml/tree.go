@@ -3,6 +3,7 @@ package wbxml
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 )
@@ -297,6 +298,15 @@ func (d *Decoder) Skip() error {
 func (d *Decoder) build(root *Node) error {
 	stack := []*Node{root}
 	var slab []Node // nodes are allocated in blocks
+	maxNodes := d.MaxNodes
+	if maxNodes <= 0 {
+		maxNodes = DefaultMaxNodes
+	}
+	nodes := 1
+	// Several inline strings in one element are joined in text, which
+	// belongs to textOwner, so that n strings cost O(n) and not O(n^2).
+	var text []byte
+	var textOwner *Node
 	for len(stack) > 0 {
 		off := d.InputOffset()
 		t, err := d.Token()
@@ -309,6 +319,9 @@ func (d *Decoder) build(root *Node) error {
 			if top.Text != "" || top.Opaque != nil {
 				return d.stick(&Error{Offset: off, Kind: KindMixedContent, Detail: t.Tag.String() + " follows text in " + top.Name})
 			}
+			if nodes++; nodes > maxNodes {
+				return d.stick(&Error{Offset: off, Kind: KindTooLarge, Detail: fmt.Sprintf("more than %d elements", maxNodes)})
+			}
 			if len(slab) == cap(slab) {
 				slab = make([]Node, 0, min(64, 2*cap(slab)+4))
 			}
@@ -317,6 +330,10 @@ func (d *Decoder) build(root *Node) error {
 			top.Children = append(top.Children, n)
 			stack = append(stack, n)
 		case EndToken:
+			if textOwner == top {
+				top.Text = string(text)
+				text, textOwner = text[:0], nil
+			}
 			stack = stack[:len(stack)-1]
 		case TextToken:
 			if len(t.Data) == 0 {
@@ -325,7 +342,15 @@ func (d *Decoder) build(root *Node) error {
 			if len(top.Children) > 0 || top.Opaque != nil {
 				return d.stick(&Error{Offset: off, Kind: KindMixedContent, Detail: "inline string next to other content in " + top.Name})
 			}
-			top.Text += string(t.Data)
+			switch {
+			case top.Text == "":
+				top.Text = string(t.Data)
+			case textOwner != top:
+				textOwner = top
+				text = append(append(text[:0], top.Text...), t.Data...)
+			default:
+				text = append(text, t.Data...)
+			}
 		case OpaqueToken:
 			if len(top.Children) > 0 || top.Text != "" {
 				return d.stick(&Error{Offset: off, Kind: KindMixedContent, Detail: "OPAQUE next to other content in " + top.Name})

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"unicode/utf8"
@@ -39,12 +40,36 @@ type xmlFrame struct {
 	content TokenKind // TextToken or OpaqueToken once content was seen
 }
 
+// maxIndent is the deepest indentation ToXML writes: deeper elements are
+// indented as much as this level, so a line costs the same at any depth.
+const maxIndent = 16
+
+// xmlOutputLimit returns the largest rendering ToXML produces for an input
+// of n bytes: a small multiple of the input. Documents whose rendering
+// would be larger (many empty elements deep down, which take one byte each)
+// are refused before any output is allocated.
+func xmlOutputLimit(n int) int { return 32*n + 64<<10 }
+
+func indentOf(depth int) int { return 2 * min(depth, maxIndent) }
+
 func toXML(b []byte, legacy bool) ([]byte, error) {
-	// Pass 1: validate and collect the pages in order of first use.
+	// Pass 1: validate, collect the pages in order of first use and add up
+	// the size of the output.
 	d := NewBytesDecoder(b)
 	d.AllowLegacy = legacy
 	var pages []byte
 	var used [numPages]bool
+	var root byte
+	size := len(xmlDecl)
+	nameLen := func(t Tag) int {
+		n := len(t.Name())
+		if t.Page() != root {
+			n += len(PageNamespace(t.Page())) + 1
+		}
+		return n
+	}
+	skipEnd := false
+	limit := xmlOutputLimit(len(b))
 	for {
 		t, err := d.Token()
 		if err == io.EOF {
@@ -53,18 +78,45 @@ func toXML(b []byte, legacy bool) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if t.Kind == StartToken && !used[t.Tag.Page()] {
-			used[t.Tag.Page()] = true
-			pages = append(pages, t.Tag.Page())
+		switch t.Kind {
+		case StartToken:
+			if !used[t.Tag.Page()] {
+				if len(pages) == 0 {
+					root = t.Tag.Page()
+				}
+				used[t.Tag.Page()] = true
+				pages = append(pages, t.Tag.Page())
+				ns := PageNamespace(t.Tag.Page())
+				size += len(` xmlns:=""`) + 2*len(ns)
+			}
+			// newline, indentation, <name/> or <name>
+			size += 1 + indentOf(d.Depth()-1) + 1 + nameLen(t.Tag) + 2
+			skipEnd = t.Empty
+		case EndToken:
+			if !skipEnd {
+				// newline, indentation, </name>
+				size += 1 + indentOf(d.Depth()) + 3 + nameLen(t.Tag)
+			}
+			skipEnd = false
+		case TextToken:
+			size += escapedLen(t.Data)
+		case OpaqueToken:
+			if opaqueAsText(t.Data) {
+				size += escapedLen(t.Data)
+			} else {
+				size += base64.StdEncoding.EncodedLen(len(t.Data))
+			}
+		}
+		if size > limit {
+			return nil, &Error{Offset: d.InputOffset(), Kind: KindTooLarge, Detail: fmt.Sprintf("the XML form of %d bytes of WBXML would exceed %d bytes", len(b), limit)}
 		}
 	}
-	root := pages[0]
 
 	// Pass 2: write.
 	d = NewBytesDecoder(b)
 	d.AllowLegacy = legacy
-	out := make([]byte, 0, len(b)*2+64)
-	out = append(out, `<?xml version="1.0" encoding="utf-8"?>`+"\n"...)
+	out := make([]byte, 0, size)
+	out = append(out, xmlDecl...)
 	var stack []xmlFrame
 	var prefixes [numPages]string
 	for _, p := range pages[1:] {
@@ -75,9 +127,7 @@ func toXML(b []byte, legacy bool) ([]byte, error) {
 		return append(out, t.Name()...)
 	}
 	indent := func(n int) {
-		for range n {
-			out = append(out, ' ', ' ')
-		}
+		out = append(out, spaces[:indentOf(n)]...)
 	}
 	for {
 		off := d.InputOffset()
@@ -157,6 +207,24 @@ func toXML(b []byte, legacy bool) ([]byte, error) {
 			out = appendEscaped(out, t.Data)
 		}
 	}
+}
+
+const xmlDecl = `<?xml version="1.0" encoding="utf-8"?>` + "\n"
+
+var spaces = strings.Repeat(" ", 2*maxIndent)
+
+// escapedLen returns the length of b written by appendEscaped.
+func escapedLen(b []byte) int {
+	n := len(b)
+	for _, c := range b {
+		switch c {
+		case '&', '<', '>':
+			n += 4
+		case '\r':
+			n += 4
+		}
+	}
+	return n
 }
 
 // xmlSafe reports whether b is UTF-8 text with no control characters other

@@ -191,3 +191,39 @@ func TestAppOnly(t *testing.T) {
 		t.Fatal("the -v transcript shows the secret or the token")
 	}
 }
+
+// A login whose refresh token cannot be stored (a directory stands where the
+// record goes; root cannot write there either) exits non-zero and says so.
+func TestLoginSaveFails(t *testing.T) {
+	_, args := setup(t, time.Minute)
+	if r := runHelper(t, nil, append([]string{"login"}, args...)...); r.code != 0 {
+		t.Fatalf("login: %s", r.stderr)
+	}
+	var cacheDir string
+	for i, a := range args {
+		if a == "-cache" {
+			cacheDir = args[i+1]
+		}
+	}
+	recs, _ := filepath.Glob(filepath.Join(cacheDir, "*.json"))
+	if len(recs) != 1 {
+		t.Fatalf("records in the cache: %v", recs)
+	}
+	if err := os.Remove(recs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(recs[0], 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := runHelper(t, nil, append([]string{"login"}, args...)...)
+	if r.code == 0 || strings.Contains(r.stderr, "the refresh token is in the cache") || !strings.Contains(r.stderr, "storing the refresh token failed") {
+		t.Fatalf("login with an unwritable record: exit %d: %s", r.code, r.stderr)
+	}
+	t.Logf("exit %d: %s", r.code, r.stderr)
+	if err := os.Remove(recs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if r := runHelper(t, nil, append([]string{"login"}, args...)...); r.code != 0 {
+		t.Fatalf("login after the fault is removed: %s", r.stderr)
+	}
+}

@@ -2,6 +2,7 @@ package sasl
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -130,6 +131,10 @@ func (c *Client) Next(challenge []byte) ([]byte, error) {
 	}
 	return Ack(c.mech), nil
 }
+
+// ResponseLen returns the length of the base64 response that carries the token (0
+// before Start).
+func (c *Client) ResponseLen() int { return base64.StdEncoding.EncodedLen(len(c.payload)) }
 
 // Token returns the token used by the exchange (nil before Start). Callers use it to
 // invalidate a refused token; never print it.

@@ -1,6 +1,7 @@
 package sasl
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -47,4 +48,25 @@ func AudienceHint(id mailauth.Identity) string {
 		}
 	}
 	return ""
+}
+
+// LongResponse is the length of a base64 authentication response above which a server
+// that drops the connection or refuses the line is likely to have hit its line limit
+// rather than judged the token: Dovecot's SMTP submission takes continuation lines of up
+// to 8 KB, and Entra access tokens are usually 1.5 to 2.5 KB.
+const LongResponse = 8 << 10
+
+// ErrLongResponse is wrapped into the error of an exchange whose long response (see
+// [Client.SizeHint]) the server dropped or refused; a retry with a fresh token of the same
+// size would fail the same way, so the protocol packages do not make one.
+var ErrLongResponse = errors.New("sasl: the authentication response is longer than servers accept")
+
+// SizeHint returns the explanation for a failed exchange whose response was long (see
+// [Client.ResponseLen]), naming the token's size, or "" when the response was short.
+func (c *Client) SizeHint() string {
+	n := c.ResponseLen()
+	if n <= LongResponse || c.tok == nil {
+		return ""
+	}
+	return fmt.Sprintf("the token is %d bytes, so the %s response is %d bytes; many servers (Dovecot among them) cap the authentication line, and one that drops or refuses such a line has not judged the token: request a smaller token (fewer claims, e.g. no group claims) or raise the server's limit", len(c.tok.AccessToken), c.mech, n)
 }

@@ -383,6 +383,9 @@ func (e *Env) EnsureSignedIn(ctx context.Context) error {
 		return nil
 	}
 	ok, err := e.User.SignedIn(ctx)
+	if err != nil && !errors.Is(err, tokencache.ErrCorrupt) {
+		return err // an unreadable store is not "signed out"
+	}
 	if err == nil && ok {
 		return nil
 	}
