@@ -52,6 +52,33 @@ type Options struct {
 	// MaxRetries is how many times a flight retries a transient failure.
 	// Zero means 4; a negative value disables retries.
 	MaxRetries int
+
+	// Now is the clock used to record and judge sign-in ages (see
+	// [User.Health]). Nil means time.Now. Token expiry and refresh
+	// windows always use the real clock.
+	Now func() time.Time
+
+	// ClientCapabilities are declared to the identity provider on every
+	// token request of the cache's app-only and delegated clients. Set
+	// []string{"cp1"} to say this program can handle claims challenges
+	// (continuous access evaluation): Entra then issues longer-lived
+	// tokens that a resource may revoke with a challenge, which the
+	// protocol packages answer through [Source.TokenWithClaims].
+	ClientCapabilities []string
+}
+
+func (o *Options) now() func() time.Time {
+	if o == nil || o.Now == nil {
+		return time.Now
+	}
+	return o.Now
+}
+
+func (o *Options) capabilities() []string {
+	if o == nil {
+		return nil
+	}
+	return append([]string(nil), o.ClientCapabilities...)
 }
 
 func (o *Options) store() Store {
@@ -119,6 +146,8 @@ type Cache struct {
 	timeout time.Duration
 	backoff time.Duration
 	retries int
+	now     func() time.Time
+	caps    []string
 
 	mu         sync.Mutex // guards entries, partitions, lastSweep
 	entries    map[string]*entry
@@ -139,6 +168,8 @@ func New(opts *Options) *Cache {
 		timeout:    opts.fetchTimeout(),
 		backoff:    opts.refreshBackoff(),
 		retries:    opts.maxRetries(),
+		now:        opts.now(),
+		caps:       opts.capabilities(),
 		entries:    make(map[string]*entry),
 		partitions: make(map[string]any),
 	}
@@ -163,6 +194,12 @@ type Stats struct {
 	Failures            uint64 // flights that ended in an error
 	StoreErrors         uint64 // store loads and saves that failed (corrupt record, I/O error)
 	Evictions           uint64 // expired entries removed
+	// IdleSignIns counts checks that found a refresh token unused for 80
+	// days or more: Entra ends it at 90 days without use.
+	IdleSignIns uint64
+	// ClaimsRequests counts token requests made with the claims of a
+	// challenge ([Source.TokenWithClaims]).
+	ClaimsRequests uint64
 }
 
 type counters struct {
@@ -175,6 +212,8 @@ type counters struct {
 	failures    atomic.Uint64
 	storeErrors atomic.Uint64
 	evictions   atomic.Uint64
+	idle        atomic.Uint64
+	claims      atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters. It is cheap and safe to call
@@ -190,6 +229,8 @@ func (c *Cache) Stats() Stats {
 		Failures:            c.stats.failures.Load(),
 		StoreErrors:         c.stats.storeErrors.Load(),
 		Evictions:           c.stats.evictions.Load(),
+		IdleSignIns:         c.stats.idle.Load(),
+		ClaimsRequests:      c.stats.claims.Load(),
 	}
 }
 

@@ -173,6 +173,7 @@ func (u *User) redeem(ctx context.Context, scopes []string) (*oauth2.Token, time
 	if u.p.data.MSAL == nil || u.p.data.Home == "" {
 		return nil, time.Time{}, ErrNotSignedIn
 	}
+	u.checkIdle(ctx, u.p.data)
 	u.hook.in = withoutAccessTokens(u.p.data.MSAL)
 	u.hook.out = nil
 	defer func() { u.hook.in, u.hook.out = nil, nil }()
@@ -290,8 +291,10 @@ func (u *User) signIn(ctx context.Context, flow func(ctx context.Context) (publi
 	u.p.load(ctx)
 	home := res.Account.HomeAccountID
 	refreshOn := res.Metadata.RefreshOn
+	now := u.c.now()
 	u.p.save(ctx, func(d *partitionData) {
 		d.MSAL, d.Home = blob, home
+		d.SignedIn, d.Redeemed = now, now
 		d.Tokens = map[string]storedToken{k: {AccessToken: tok.AccessToken, TokenType: tok.TokenType, Expiry: tok.Expiry, RefreshOn: refreshOn}}
 	})
 	// Sources of this account drop what they had: the account may have

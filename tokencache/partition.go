@@ -34,6 +34,11 @@ type partitionData struct {
 	MSAL json.RawMessage `json:"msal,omitempty"`
 	// Home is the MSAL home account id of the signed-in account.
 	Home string `json:"home,omitempty"`
+	// SignedIn is when the account last signed in interactively (or
+	// imported a refresh token); Redeemed is when its refresh token was
+	// last redeemed. Records written before these existed lack them.
+	SignedIn time.Time `json:"signed_in,omitzero"`
+	Redeemed time.Time `json:"redeemed,omitzero"`
 	// Tokens are the access tokens by scope set.
 	Tokens map[string]storedToken `json:"tokens,omitempty"`
 }
@@ -251,9 +256,15 @@ func (p *partition) fetch(ctx context.Context, scopeKey string, stale *oauth2.To
 	}
 	msal := p.data.MSAL
 	home := p.data.Home
+	signedIn := p.data.SignedIn
+	redeemed := p.c.now()
 	p.save(ctx, func(d *partitionData) {
 		if msal != nil {
 			d.MSAL, d.Home = msal, home
+			d.Redeemed = redeemed
+			if d.SignedIn.IsZero() {
+				d.SignedIn = signedIn
+			}
 		}
 		if d.Tokens == nil {
 			d.Tokens = make(map[string]storedToken)

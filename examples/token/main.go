@@ -7,6 +7,7 @@
 //	token -xoauth2 ... -protocol smtp                                       # the base64 XOAUTH2 string
 //	token -json ...                                                         # token, type and expiry as JSON
 //	token logout ...
+//	token status ...                                                        # sign-in age and what will end it
 //
 // With -client-secret-env or -cert it prints app-only tokens the same way (no login).
 //
@@ -85,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := "print"
 	if len(args) > 0 {
 		switch args[0] {
-		case "login", "logout", "print":
+		case "login", "logout", "print", "status":
 			cmd, args = args[0], args[1:]
 		}
 	}
@@ -98,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the token with its type and expiry as JSON")
 	minValidity := fs.Duration("min-validity", 5*time.Minute, "refresh a stored token that is valid for less than this")
 	fs.Usage = func() {
-		cli.Usage(fs, stderr, "token [login|logout] [flags]: sign in once, then print a fresh access token on each run.")
+		cli.Usage(fs, stderr, "token [login|logout|status] [flags]: sign in once, then print a fresh access token on each run.")
 	}
 	if err := cli.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -141,6 +142,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 		fmt.Fprintf(stderr, "signed in as %s; the refresh token is in the cache\n", env.User)
+		return 0
+	case "status":
+		if env.User == nil {
+			fmt.Fprintln(stdout, "app-only credentials: no sign-in to age")
+			return 0
+		}
+		h, err := env.User.Health(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintln(stdout, h)
+		if !h.SignedIn || h.Warning != "" {
+			return 1
+		}
 		return 0
 	case "logout":
 		if env.User == nil {
