@@ -129,6 +129,12 @@ type App struct {
 	// OID is the service principal's object ID (oid and sub of app-only
 	// tokens). Empty: derived from ClientID.
 	OID string
+	// FederatedTokenFile, when set, makes the app trust a workload identity
+	// federation: a client_assertion is accepted only if it equals the
+	// file's current content (trimmed), read at each request, as a
+	// Kubernetes projected service account token rotates under the client.
+	// Cert is not needed then.
+	FederatedTokenFile string
 	// RedirectURIs are the registered redirect URIs for /authorize. Empty:
 	// any http://localhost or http://127.0.0.1 URI (any port), as Entra
 	// allows for public-client loopback redirects.
@@ -181,6 +187,9 @@ type IdP struct {
 	faults  []Fault
 	counts  map[string]int64
 	total   int64
+
+	assertions []string // federated client assertions received, in order
+
 }
 
 // New starts an IdP on 127.0.0.1 with a fresh TLS certificate. Close it when done.
