@@ -190,6 +190,10 @@ type entraError struct {
 	CorrelationID string `json:"correlation_id"`
 	TraceID       string `json:"trace_id"`
 	Suberror      string `json:"suberror"`
+	// Message and CorrelationId are what managed identity endpoints
+	// (App Service, IMDS) send instead.
+	Message       string `json:"message"`
+	CorrelationId string `json:"correlationId"` //lint:ignore ST1003 the JSON name
 }
 
 // idpError builds an *IdPError (or *InteractionRequiredError) from an HTTP
@@ -200,6 +204,12 @@ func idpError(status int, header http.Header, body []byte, cause error) error {
 	if len(body) > 0 && json.Unmarshal(body, &eb) == nil {
 		e.Code = eb.Error
 		e.Description = shorten(eb.Description)
+		if e.Description == "" {
+			e.Description = shorten(eb.Message)
+		}
+		if eb.CorrelationID == "" {
+			eb.CorrelationID = eb.CorrelationId
+		}
 		e.CorrelationID = safeID(eb.CorrelationID)
 		e.TraceID = safeID(eb.TraceID)
 		if len(eb.ErrorCodes) > 0 {

@@ -216,13 +216,20 @@ func (d *partitionData) expires(now time.Time) time.Time {
 // change p.data (a rotated refresh token). The result is saved.
 func (p *partition) fetch(ctx context.Context, scopeKey string, stale *oauth2.Token,
 	redeem func(ctx context.Context) (*oauth2.Token, time.Time, error)) (*oauth2.Token, time.Time, error) {
+	return p.fetchOpt(ctx, scopeKey, stale, false, redeem)
+}
+
+// fetchOpt is fetch; with fresh set, a token in the store is never used
+// (a claims challenge needs a new token).
+func (p *partition) fetchOpt(ctx context.Context, scopeKey string, stale *oauth2.Token, fresh bool,
+	redeem func(ctx context.Context) (*oauth2.Token, time.Time, error)) (*oauth2.Token, time.Time, error) {
 	unlock, err := p.lock(ctx)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
 	defer unlock()
 	p.load(ctx)
-	if t, ok := p.data.Tokens[scopeKey]; ok && (stale == nil || t.AccessToken != stale.AccessToken) {
+	if t, ok := p.data.Tokens[scopeKey]; ok && !fresh && (stale == nil || t.AccessToken != stale.AccessToken) {
 		tok := &oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, Expiry: t.Expiry}
 		now := time.Now()
 		if st := p.c.newState(tok, t.RefreshOn, now); now.Before(st.refreshAt) {

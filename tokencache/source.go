@@ -36,6 +36,7 @@ var (
 	// request's context to TokenContext and call Invalidate after a refusal.
 	_ mailauth.ContextTokenSource = (*Source)(nil)
 	_ mailauth.Invalidator        = (*Source)(nil)
+	_ mailauth.ClaimsTokenSource  = (*Source)(nil)
 )
 
 // Token implements [oauth2.TokenSource]. A blocking fetch is bounded by
@@ -167,10 +168,14 @@ type entry struct {
 	retryAt atomic.Int64          // unix nanos before which no background refresh starts
 	evicted atomic.Bool
 
-	mu      sync.Mutex // guards flight, dropped, fails
-	flight  *flight
-	dropped *oauth2.Token // last token removed by Invalidate
-	fails   int           // consecutive failed flights
+	mu     sync.Mutex // guards flight, dropped, fails, claimsFlight, claims
+	flight *flight
+	// claimsFlight is the running acquisition with claims (the claims
+	// it carries are in claims); callers with the same claims join it.
+	claimsFlight *flight
+	claims       string
+	dropped      *oauth2.Token // last token removed by Invalidate
+	fails        int           // consecutive failed flights
 }
 
 // state is an immutable snapshot of a cached token.

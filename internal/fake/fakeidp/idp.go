@@ -189,7 +189,7 @@ type IdP struct {
 	total   int64
 
 	assertions []string // federated client assertions received, in order
-
+	mi         *managedIdentities
 }
 
 // New starts an IdP on 127.0.0.1 with a fresh TLS certificate. Close it when done.
@@ -237,6 +237,12 @@ func New(opts Options) (*IdP, error) {
 func (p *IdP) Close() {
 	p.once.Do(func() {
 		close(p.closed)
+		p.mu.Lock()
+		mi := p.mi
+		p.mu.Unlock()
+		if mi != nil {
+			mi.srv.Close()
+		}
 		p.srv.Close()
 		p.client.CloseIdleConnections()
 	})
