@@ -179,6 +179,7 @@ func (c *Cache) AppOnly(cfg AppOnlyConfig) (*App, error) {
 		client, err := confidential.New(authority, cfg.ClientID, cfg.Credential.cred,
 			confidential.WithHTTPClient(c.http),
 			confidential.WithInstanceDiscovery(false),
+			confidential.WithClientCapabilities(c.caps),
 			confidential.WithCache(hook))
 		if err != nil {
 			return nil, fmt.Errorf("tokencache: creating MSAL client: %w", classifyMSAL(err))
@@ -207,18 +208,22 @@ func (a *App) Source(scopes ...string) *Source {
 	}
 	k := key("app", a.authority, a.tenant, a.clientID, "", scopes)
 	return a.c.source(k, func() fetcher {
-		return fetchFunc(func(ctx context.Context, stale *oauth2.Token) (*oauth2.Token, time.Time, error) {
-			return a.p.fetch(ctx, k, stale, func(ctx context.Context) (*oauth2.Token, time.Time, error) {
-				return a.acquire(ctx, scopes)
+		return claimsFetcher(func(ctx context.Context, stale *oauth2.Token, claims string) (*oauth2.Token, time.Time, error) {
+			return a.p.fetchOpt(ctx, k, stale, claims != "", func(ctx context.Context) (*oauth2.Token, time.Time, error) {
+				return a.acquire(ctx, scopes, claims)
 			})
 		})
 	})
 }
 
 // acquire asks MSAL for a token; the partition is locked by the caller.
-func (a *App) acquire(ctx context.Context, scopes []string) (*oauth2.Token, time.Time, error) {
+func (a *App) acquire(ctx context.Context, scopes []string, claims string) (*oauth2.Token, time.Time, error) {
 	a.hook.in = nil
-	res, err := a.client.AcquireTokenByCredential(ctx, scopes)
+	var opts []confidential.AcquireByCredentialOption
+	if claims != "" {
+		opts = append(opts, confidential.WithClaims(claims))
+	}
+	res, err := a.client.AcquireTokenByCredential(ctx, scopes, opts...)
 	a.hook.out = nil
 	if err != nil {
 		return nil, time.Time{}, classifyMSAL(err)

@@ -249,12 +249,6 @@ type fetcher interface {
 	fetch(ctx context.Context, stale *oauth2.Token) (tok *oauth2.Token, refreshOn time.Time, err error)
 }
 
-type fetchFunc func(ctx context.Context, stale *oauth2.Token) (*oauth2.Token, time.Time, error)
-
-func (f fetchFunc) fetch(ctx context.Context, stale *oauth2.Token) (*oauth2.Token, time.Time, error) {
-	return f(ctx, stale)
-}
-
 // source returns the Source for key, creating its entry with newFetcher on
 // first use.
 func (c *Cache) source(key string, newFetcher func() fetcher) *Source {

@@ -103,6 +103,7 @@ func (c *Cache) Delegated(cfg DelegatedConfig) (*User, error) {
 			public.WithAuthority(authority),
 			public.WithHTTPClient(c.http),
 			public.WithInstanceDiscovery(false),
+			public.WithClientCapabilities(c.caps),
 			public.WithCache(hook))
 		if err != nil {
 			return nil, fmt.Errorf("tokencache: creating MSAL client: %w", classifyMSAL(err))
@@ -146,9 +147,9 @@ func (u *User) Source(scopes ...string) *Source {
 	}
 	k := key("user", u.authority, u.tenant, u.clientID, u.account, scopes)
 	return u.c.source(k, func() fetcher {
-		return fetchFunc(func(ctx context.Context, stale *oauth2.Token) (*oauth2.Token, time.Time, error) {
-			return u.p.fetch(ctx, k, stale, func(ctx context.Context) (*oauth2.Token, time.Time, error) {
-				return u.redeem(ctx, scopes)
+		return claimsFetcher(func(ctx context.Context, stale *oauth2.Token, claims string) (*oauth2.Token, time.Time, error) {
+			return u.p.fetchOpt(ctx, k, stale, claims != "", func(ctx context.Context) (*oauth2.Token, time.Time, error) {
+				return u.redeem(ctx, scopes, claims)
 			})
 		})
 	})
@@ -169,7 +170,7 @@ func (u *User) SignedIn(ctx context.Context) (bool, error) {
 // redeem runs MSAL's silent flow on the stored MSAL cache without access
 // tokens, so the refresh token is redeemed (and rotated). The partition is
 // locked and loaded by the caller.
-func (u *User) redeem(ctx context.Context, scopes []string) (*oauth2.Token, time.Time, error) {
+func (u *User) redeem(ctx context.Context, scopes []string, claims string) (*oauth2.Token, time.Time, error) {
 	if u.p.data.MSAL == nil || u.p.data.Home == "" {
 		return nil, time.Time{}, ErrNotSignedIn
 	}
@@ -181,7 +182,11 @@ func (u *User) redeem(ctx context.Context, scopes []string) (*oauth2.Token, time
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	res, err := u.client.AcquireTokenSilent(ctx, msalScopes(scopes), public.WithSilentAccount(acct))
+	opts := []public.AcquireSilentOption{public.WithSilentAccount(acct)}
+	if claims != "" {
+		opts = append(opts, public.WithClaims(claims))
+	}
+	res, err := u.client.AcquireTokenSilent(ctx, msalScopes(scopes), opts...)
 	if err != nil {
 		return nil, time.Time{}, classifyMSAL(err)
 	}

@@ -211,16 +211,12 @@ func (d *partitionData) expires(now time.Time) time.Time {
 	return last
 }
 
-// fetch returns a token for the scope set key: from the store when a peer
+// fetchOpt returns a token for the scope set key: from the store when a peer
 // stored a fresh one that is not stale, otherwise from redeem, which may
 // change p.data (a rotated refresh token). The result is saved.
-func (p *partition) fetch(ctx context.Context, scopeKey string, stale *oauth2.Token,
-	redeem func(ctx context.Context) (*oauth2.Token, time.Time, error)) (*oauth2.Token, time.Time, error) {
-	return p.fetchOpt(ctx, scopeKey, stale, false, redeem)
-}
-
-// fetchOpt is fetch; with fresh set, a token in the store is never used
-// (a claims challenge needs a new token).
+//
+// With fresh set, a token in the store is never used (a claims challenge
+// needs a new token).
 func (p *partition) fetchOpt(ctx context.Context, scopeKey string, stale *oauth2.Token, fresh bool,
 	redeem func(ctx context.Context) (*oauth2.Token, time.Time, error)) (*oauth2.Token, time.Time, error) {
 	unlock, err := p.lock(ctx)

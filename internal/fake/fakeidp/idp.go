@@ -189,6 +189,7 @@ type IdP struct {
 	total   int64
 
 	assertions []string // federated client assertions received, in order
+	claimsSeen []string // claims parameters received, in order
 	mi         *managedIdentities
 }
 

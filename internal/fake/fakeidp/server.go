@@ -187,6 +187,7 @@ func (p *IdP) serveToken(w http.ResponseWriter, r *http.Request, tenant string) 
 		gt = GrantDeviceCode
 	}
 	p.count(gt, true)
+	p.recordClaims(r.PostForm.Get("claims"))
 	if !p.wait(r, p.opts.Latency) {
 		return
 	}
@@ -303,7 +304,7 @@ func (p *IdP) clientCredentials(w http.ResponseWriter, r *http.Request, tenant s
 		IssuedAt:  now,
 		NotBefore: now,
 		ExpiresAt: now.Add(p.lifetime()),
-		Extra:     map[string]any{"idtyp": "app", "appidacr": acr, "ver": "1.0"},
+		Extra:     p.claimsExtra(r, map[string]any{"idtyp": "app", "appidacr": acr, "ver": "1.0"}),
 	}
 	if len(app.Roles) == 0 {
 		c.Roles = nil
@@ -409,7 +410,7 @@ func (p *IdP) issueDelegated(w http.ResponseWriter, r *http.Request, tenant stri
 		IssuedAt:          now,
 		NotBefore:         now,
 		ExpiresAt:         now.Add(p.lifetime()),
-		Extra:             map[string]any{"name": user.Name, "unique_name": user.UPN, "ver": "1.0", "appidacr": "0"},
+		Extra:             p.claimsExtra(r, map[string]any{"name": user.Name, "unique_name": user.UPN, "ver": "1.0", "appidacr": "0"}),
 	}
 	if p.opts.DovecotClaims {
 		c.Email = user.UPN
