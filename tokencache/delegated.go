@@ -22,8 +22,10 @@ type DelegatedConfig struct {
 	// Cloud gives the authority host and the default sign-in scopes.
 	// Zero means [cloud.Global].
 	Cloud cloud.Cloud
-	// TenantID is the directory (tenant) id, a verified domain, or
-	// "organizations". Required.
+	// TenantID is the directory (tenant) id, a verified domain,
+	// "organizations", or "consumers" for a personal Microsoft account
+	// (outlook.com, hotmail.com, live.com; the global cloud's scopes then
+	// become [cloud.Consumers]' ones). Required.
 	TenantID string
 	// ClientID is the application (client) id of a public client app
 	// registration. Required.
@@ -71,6 +73,7 @@ func (c *Cache) Delegated(cfg DelegatedConfig) (*User, error) {
 	if cfg.Cloud.AuthorityHost == "" {
 		cfg.Cloud = cloud.Global
 	}
+	cfg.Cloud = cfg.Cloud.ForTenant(cfg.TenantID) // "consumers": Outlook.com scopes
 	switch {
 	case cfg.TenantID == "":
 		return nil, errors.New("tokencache: DelegatedConfig.TenantID must be set (a tenant id, domain or \"organizations\")")

@@ -3,6 +3,7 @@ package fakeidp
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 )
 
 func (p *IdP) recordClaims(claims string) {
@@ -53,4 +54,22 @@ func (p *IdP) claimsExtra(r *http.Request, extra map[string]any) map[string]any 
 		extra["xms_claims"] = string(b)
 	}
 	return extra
+}
+
+// ConsumersTenantID is the tenant id of personal Microsoft accounts: a
+// [User] with this TenantID is a personal (outlook.com) account.
+const ConsumersTenantID = "9188040d-6c67-4c5b-b112-36a304b66dad"
+
+// consumersCheck applies Entra's rule for the tenantless authorities: only
+// personal accounts sign in through "consumers", and personal accounts do
+// not sign in through "organizations".
+func consumersCheck(tenant string, u User) (int, string) {
+	personal := strings.EqualFold(u.TenantID, ConsumersTenantID)
+	switch {
+	case strings.EqualFold(tenant, "consumers") && !personal:
+		return 50020, "User account '" + u.UPN + "' is a work or school account; the consumers authority accepts only personal Microsoft accounts."
+	case strings.EqualFold(tenant, "organizations") && personal:
+		return 50020, "User account '" + u.UPN + "' is a personal Microsoft account; the organizations authority accepts only work or school accounts."
+	}
+	return 0, ""
 }

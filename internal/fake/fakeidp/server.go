@@ -387,6 +387,10 @@ func (p *IdP) issueDelegated(w http.ResponseWriter, r *http.Request, tenant stri
 		p.oauthError(w, r, http.StatusBadRequest, "invalid_grant", 50020, "User account '"+upn+"' from its home tenant does not exist in tenant '"+tenant+"'.", "")
 		return
 	}
+	if code, msg := consumersCheck(tenant, user); code != 0 {
+		p.oauthError(w, r, http.StatusBadRequest, "invalid_grant", code, msg, "")
+		return
+	}
 	resource, perms, granted, oidc, mixed := splitScopes(scopes)
 	if mixed {
 		p.oauthError(w, r, http.StatusBadRequest, "invalid_request", 28000, "Provided value for the input parameter scope is not valid because it contains more than one resource.", "")
