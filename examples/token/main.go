@@ -175,12 +175,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	src := env.Source(p)
 	if *scope != "" {
-		scopes := splitScopes(*scope)
-		if env.App != nil {
-			src = env.App.Source(scopes...)
-		} else {
-			src = env.User.Source(scopes...)
-		}
+		src = env.ScopedSource(splitScopes(*scope)...)
 	}
 	tok, err := fetch(ctx, src)
 	if err != nil {

@@ -46,9 +46,10 @@ type Env struct {
 	// Logger writes debug records to Transcript when -v is set; it is nil otherwise.
 	Logger *slog.Logger
 
-	Cache *tokencache.Cache
-	App   *tokencache.App  // set in app-only mode
-	User  *tokencache.User // set in delegated mode
+	Cache   *tokencache.Cache
+	App     *tokencache.App     // set in app-only mode
+	User    *tokencache.User    // set in delegated mode
+	Managed *tokencache.Managed // set with -managed-identity (app-only mode)
 
 	static *staticSource // set when -access-token-file is used
 	stderr io.Writer
@@ -68,11 +69,11 @@ const (
 // Mode reports how tokens are obtained.
 func (e *Env) Mode() Mode {
 	switch {
-	case e.static == nil && e.App == nil && e.User == nil:
+	case e.static == nil && e.App == nil && e.User == nil && e.Managed == nil:
 		return ModeAnonymous
 	case e.static != nil:
 		return ModeStatic
-	case e.App != nil:
+	case e.App != nil || e.Managed != nil:
 		return ModeAppOnly
 	default:
 		return ModeDelegated
@@ -85,7 +86,7 @@ func (e *Env) AppOnly() bool {
 	if e.static != nil {
 		return e.static.appOnly
 	}
-	return e.App != nil
+	return e.App != nil || e.Managed != nil
 }
 
 // Setup builds an Env from parsed flags. Progress and prompts go to stderr. Setup does no
@@ -95,6 +96,11 @@ func Setup(f *Flags, stderr io.Writer) (*Env, error) {
 		stderr = os.Stderr
 	}
 	e := &Env{Flags: f, Redactor: &redact.Redactor{}, stderr: stderr}
+	secret := ""
+	if f.ClientSecretEnv != "" {
+		secret = os.Getenv(f.ClientSecretEnv)
+	}
+	f.fromAzureEnv(secret)
 	c, err := cloud.ByName(f.Cloud)
 	if err != nil {
 		return nil, err
@@ -102,6 +108,7 @@ func Setup(f *Flags, stderr io.Writer) (*Env, error) {
 	if f.AuthorityHost != "" {
 		c.AuthorityHost = strings.TrimRight(f.AuthorityHost, "/")
 	}
+	c = c.ForTenant(f.Tenant) // -tenant consumers: Outlook.com scopes and hosts
 	e.Cloud = c
 
 	pool, err := x509.SystemCertPool()
@@ -135,11 +142,22 @@ func Setup(f *Flags, stderr io.Writer) (*Env, error) {
 		e.static = s
 		return e, nil
 	}
-	if f.Tenant == "" && f.ClientID == "" && f.TokenOptional {
+	if f.Tenant == "" && f.ClientID == "" && f.TokenOptional && !f.managed.set {
+		return e, nil
+	}
+	if f.managed.set {
+		store, err := openStore(f.Cache)
+		if err != nil {
+			return nil, err
+		}
+		e.Cache = tokencache.New(&tokencache.Options{Store: store, HTTPClient: e.HTTP, Logger: e.Logger, RefreshMargin: f.RefreshMargin})
+		if err := e.setupManaged(c); err != nil {
+			return nil, err
+		}
 		return e, nil
 	}
 	if f.Tenant == "" || f.ClientID == "" {
-		return nil, errors.New("no way to get a token: give -access-token-file, or -tenant and -client-id (with -client-secret-env or -cert for app-only, or -device-code/-browser to sign in)")
+		return nil, errors.New("no way to get a token: give -access-token-file, -managed-identity, or -tenant and -client-id (with -client-secret-env, -cert or -federated-token-file for app-only, or -device-code/-browser to sign in)")
 	}
 	store, err := openStore(f.Cache)
 	if err != nil {
@@ -147,11 +165,11 @@ func Setup(f *Flags, stderr io.Writer) (*Env, error) {
 	}
 	e.Cache = tokencache.New(&tokencache.Options{Store: store, HTTPClient: e.HTTP, Logger: e.Logger, RefreshMargin: f.RefreshMargin})
 
-	secret := ""
-	if f.ClientSecretEnv != "" {
-		secret = os.Getenv(f.ClientSecretEnv)
-	}
 	switch {
+	case f.FederatedTokenFile != "" && f.CertFile == "" && secret == "":
+		if err := e.setupFederated(c); err != nil {
+			return nil, err
+		}
 	case f.CertFile != "" || secret != "":
 		var cred tokencache.Credential
 		if f.CertFile != "" {
@@ -231,7 +249,7 @@ func openStore(path string) (tokencache.Store, error) {
 // Scopes returns the scopes to ask for protocol p: the app-only .default scope, or the
 // protocol's delegated scopes. For cloud.Graph they are Microsoft Graph's, not Exchange's.
 func (e *Env) Scopes(p cloud.Protocol) []string {
-	if e.App != nil {
+	if e.App != nil || e.Managed != nil {
 		if p == cloud.Graph {
 			return []string{e.Cloud.GraphAppOnlyScope()}
 		}
@@ -244,10 +262,12 @@ func (e *Env) Scopes(p cloud.Protocol) []string {
 // with the Redactor, so a transcript never shows it.
 func (e *Env) Source(p cloud.Protocol) oauth2.TokenSource {
 	switch {
-	case e.static == nil && e.App == nil && e.User == nil:
+	case e.static == nil && e.App == nil && e.User == nil && e.Managed == nil:
 		return nil // TokenOptional and no token flags: anonymous
 	case e.static != nil:
 		return e.static
+	case e.Managed != nil:
+		return &registering{src: e.Managed.Source(e.Scopes(p)...), r: e.Redactor}
 	case e.App != nil:
 		return &registering{src: e.App.Source(e.Scopes(p)...), r: e.Redactor}
 	default:
@@ -314,9 +334,19 @@ type registering struct {
 	src interface {
 		oauth2.TokenSource
 		TokenContext(context.Context) (*oauth2.Token, error)
+		TokenWithClaims(context.Context, string) (*oauth2.Token, error)
 		Invalidate(*oauth2.Token)
 	}
 	r *redact.Redactor
+}
+
+// TokenWithClaims passes a claims challenge through to the cache and registers the token.
+func (s *registering) TokenWithClaims(ctx context.Context, claims string) (*oauth2.Token, error) {
+	t, err := s.src.TokenWithClaims(ctx, claims)
+	if err == nil {
+		s.r.Add(t.AccessToken)
+	}
+	return t, err
 }
 
 func (s *registering) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
