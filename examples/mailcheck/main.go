@@ -48,6 +48,7 @@ type report struct {
 	Mailbox string          `json:"mailbox"`
 	Mode    string          `json:"mode"`
 	Token   string          `json:"token,omitempty"`
+	SignIn  string          `json:"sign_in,omitempty"` // sign-in age and what ends it (delegated)
 	OK      bool            `json:"ok"`
 	Results []doctor.Result `json:"results"`
 }
@@ -136,6 +137,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		rep.Token = doctor.ClaimsSummary(tok.AccessToken)
 		if !*asJSON {
 			fmt.Fprintf(stderr, "token: %s\n", rep.Token)
+		}
+	}
+	if env.User != nil {
+		if h, err := env.User.Health(ctx); err == nil {
+			rep.SignIn = h.String()
+			if !*asJSON {
+				fmt.Fprintf(stderr, "sign-in: %s\n", rep.SignIn)
+			}
 		}
 	}
 	rep.Results = doctor.Run(ctx, t, list)
