@@ -26,6 +26,11 @@ type Credential struct {
 	kind string
 	cred confidential.Credential
 	err  error
+	// fp fingerprints a secret or certificate; id identifies an
+	// assertion callback. Tenants whose credentials match share one MSAL
+	// client.
+	fp string
+	id *int
 }
 
 // ClientSecret returns a credential for a client secret.
@@ -34,7 +39,7 @@ func ClientSecret(secret string) Credential {
 		return Credential{kind: "client secret", err: errors.New("tokencache: empty client secret")}
 	}
 	c, err := confidential.NewCredFromSecret(secret)
-	return Credential{kind: "client secret", cred: c, err: err}
+	return Credential{kind: "client secret", cred: c, err: err, fp: fingerprint("secret", []byte(secret))}
 }
 
 // Certificate returns a credential that signs a client assertion with key
@@ -45,7 +50,11 @@ func Certificate(certs []*x509.Certificate, key crypto.PrivateKey) Credential {
 	if err != nil {
 		err = fmt.Errorf("tokencache: certificate credential: %w", err)
 	}
-	return Credential{kind: "certificate", cred: c, err: err}
+	cr := Credential{kind: "certificate", cred: c, err: err, id: new(int)}
+	if len(certs) > 0 && certs[0] != nil {
+		cr.fp, cr.id = fingerprint("cert", certs[0].Raw), nil
+	}
+	return cr
 }
 
 // CertificatePEM reads a certificate and its private key (PKCS#1, PKCS#8
@@ -87,7 +96,7 @@ func Assertion(fn func(ctx context.Context, req AssertionRequest) (string, error
 	c := confidential.NewCredFromAssertionCallback(func(ctx context.Context, o confidential.AssertionRequestOptions) (string, error) {
 		return fn(ctx, AssertionRequest{ClientID: o.ClientID, TokenEndpoint: o.TokenEndpoint})
 	})
-	return Credential{kind: "assertion", cred: c}
+	return Credential{kind: "assertion", cred: c, id: new(int)}
 }
 
 // String names the kind of credential only.
@@ -130,8 +139,7 @@ type AppOnlyConfig struct {
 type App struct {
 	c         *Cache
 	p         *partition
-	client    confidential.Client
-	hook      *msalHook
+	client    *confidential.Client // shared by the tenants of one app registration and credential
 	authority string
 	tenant    string
 	clientID  string
@@ -175,16 +183,11 @@ func (c *Cache) AppOnly(cfg AppOnlyConfig) (*App, error) {
 	authority := cfg.Cloud.Authority(cfg.TenantID)
 	name := PartitionName(cfg.Cloud.AuthorityHost, cfg.TenantID, cfg.ClientID, "")
 	v, err := c.partition(name, func() (any, error) {
-		hook := &msalHook{}
-		client, err := confidential.New(authority, cfg.ClientID, cfg.Credential.cred,
-			confidential.WithHTTPClient(c.http),
-			confidential.WithInstanceDiscovery(false),
-			confidential.WithClientCapabilities(c.caps),
-			confidential.WithCache(hook))
+		client, err := c.sharedClient(cfg)
 		if err != nil {
-			return nil, fmt.Errorf("tokencache: creating MSAL client: %w", classifyMSAL(err))
+			return nil, err
 		}
-		return &App{c: c, p: newPartition(c, name), client: client, hook: hook, authority: authority,
+		return &App{c: c, p: newPartition(c, name), client: client, authority: authority,
 			tenant: cfg.TenantID, clientID: cfg.ClientID, scope: cfg.Cloud.AppOnlyScope()}, nil
 	})
 	if err != nil {
@@ -218,13 +221,11 @@ func (a *App) Source(scopes ...string) *Source {
 
 // acquire asks MSAL for a token; the partition is locked by the caller.
 func (a *App) acquire(ctx context.Context, scopes []string, claims string) (*oauth2.Token, time.Time, error) {
-	a.hook.in = nil
-	var opts []confidential.AcquireByCredentialOption
+	opts := []confidential.AcquireByCredentialOption{confidential.WithTenantID(a.tenant)}
 	if claims != "" {
 		opts = append(opts, confidential.WithClaims(claims))
 	}
 	res, err := a.client.AcquireTokenByCredential(ctx, scopes, opts...)
-	a.hook.out = nil
 	if err != nil {
 		return nil, time.Time{}, classifyMSAL(err)
 	}

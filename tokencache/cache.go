@@ -17,7 +17,8 @@ import (
 // Options configures a [Cache]. A nil *Options means all defaults.
 type Options struct {
 	// Store keeps refresh tokens and access tokens per partition. Nil
-	// means a new [MemoryStore] (nothing survives the process).
+	// means the cache keeps them in its own memory only (nothing survives
+	// the process), without a second, encoded copy of each token.
 	Store Store
 
 	// HTTPClient carries every request to the identity provider. Nil
@@ -146,6 +147,7 @@ type Cache struct {
 	timeout time.Duration
 	backoff time.Duration
 	retries int
+	private bool // no Store was given: partitions hold the only copy
 	now     func() time.Time
 	caps    []string
 
@@ -155,6 +157,8 @@ type Cache struct {
 	lastSweep  time.Time
 
 	stats counters
+
+	clients sharedClients // MSAL clients shared by app-only tenants
 }
 
 // New returns a Cache configured by opts (nil means defaults). It does no
@@ -168,6 +172,7 @@ func New(opts *Options) *Cache {
 		timeout:    opts.fetchTimeout(),
 		backoff:    opts.refreshBackoff(),
 		retries:    opts.maxRetries(),
+		private:    opts == nil || opts.Store == nil,
 		now:        opts.now(),
 		caps:       opts.capabilities(),
 		entries:    make(map[string]*entry),

@@ -49,6 +49,7 @@ func FederatedTokenFile(path string) Credential {
 	}
 	f := &tokenFile{path: path}
 	c := Assertion(func(context.Context, AssertionRequest) (string, error) { return f.read() })
+	c.fp, c.id = "file:"+path, nil
 	c.kind = "federated token file"
 	return c
 }

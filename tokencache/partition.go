@@ -133,6 +133,9 @@ func (p *partition) lockStore(ctx context.Context) (unlock func(), err error) {
 // an empty partition (corrupt ones are reported); an unreachable store
 // leaves the last known data.
 func (p *partition) load(ctx context.Context) {
+	if p.c.private {
+		return // p.data is the only copy
+	}
 	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	rec, err := p.c.store.Load(sctx, p.name)
@@ -166,6 +169,24 @@ func (p *partition) load(ctx context.Context) {
 // the lock wrote meanwhile) it reloads, re-applies merge and tries again.
 func (p *partition) save(ctx context.Context, merge func(d *partitionData)) {
 	now := time.Now()
+	if p.c.private {
+		// No store: keep the record in the partition only, without a
+		// second (encoded) copy of every token.
+		merge(&p.data)
+		p.data.V = 1
+		if p.data.MSAL == nil {
+			// App-only: the cache entry holds the token; nobody else
+			// reads this record.
+			p.data.Tokens = nil
+		}
+		for k, t := range p.data.Tokens {
+			if !now.Before(t.Expiry) {
+				delete(p.data.Tokens, k)
+			}
+		}
+		p.gen++
+		return
+	}
 	for attempt := 0; attempt < 4; attempt++ {
 		merge(&p.data)
 		p.data.V = 1
