@@ -131,3 +131,61 @@ func BenchmarkMemoryPerTenant(b *testing.B) {
 	})
 	_ = time.Second
 }
+
+// cannedUserIdP answers refresh-token redemptions for any account in
+// memory: the account is read from the refresh token ("rt:" + UPN).
+type cannedUserIdP struct{ cannedIdP }
+
+func (c cannedUserIdP) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.URL.Path, "openid-configuration") || r.Body == nil {
+		return c.cannedIdP.RoundTrip(r)
+	}
+	if err := r.ParseForm(); err != nil {
+		return nil, err
+	}
+	upn := strings.TrimPrefix(r.PostForm.Get("refresh_token"), "rt:")
+	enc := base64.RawURLEncoding.EncodeToString
+	oid := fmt.Sprintf("%032x", []byte(upn))[:32]
+	idt := enc([]byte(`{"alg":"none"}`)) + "." + enc([]byte(`{"aud":"pub1","iss":"https://login.test/contoso/v2.0","tid":"contoso","oid":"`+oid+
+		`","sub":"`+oid+`","preferred_username":"`+upn+`","exp":4102444800,"iat":1700000000}`)) + "."
+	body := `{"token_type":"Bearer","scope":"https://outlook.office365.com/IMAP.AccessAsUser.All","expires_in":3599,"ext_expires_in":3599,` +
+		`"access_token":"` + memToken("contoso") + `","refresh_token":"rt:` + upn + `","id_token":"` + idt +
+		`","client_info":"` + enc([]byte(`{"uid":"`+oid+`","utid":"contoso"}`)) + `"}`
+	return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+}
+
+// BenchmarkMemoryPerAccount reports the heap per signed-in delegated
+// account (refresh token imported, one access token), 2,000 accounts.
+func BenchmarkMemoryPerAccount(b *testing.B) {
+	const n = 2_000
+	hc := &http.Client{Transport: cannedUserIdP{}}
+	cl := cloud.Global
+	cl.AuthorityHost = "https://login.test"
+	ctx := context.Background()
+	for b.Loop() {
+		before := heapInUse()
+		c := New(&Options{HTTPClient: hc})
+		srcs := make([]*Source, n)
+		for i := range srcs {
+			upn := fmt.Sprintf("user%05d@contoso.test", i)
+			u, err := c.Delegated(DelegatedConfig{Cloud: cl, TenantID: "contoso", ClientID: "pub1", Account: upn,
+				Scopes: []string{"https://outlook.office365.com/IMAP.AccessAsUser.All", "offline_access"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := u.ImportRefreshToken(ctx, "rt:"+upn); err != nil {
+				b.Fatal(err)
+			}
+			srcs[i] = u.Source()
+			if _, err := srcs[i].TokenContext(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		after := heapInUse()
+		runtime.KeepAlive(srcs)
+		per := (float64(after) - float64(before)) / n
+		b.ReportMetric(per, "B/account")
+		b.ReportMetric(per-memTokenLen, "B/account-beyond-token")
+	}
+}
