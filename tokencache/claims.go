@@ -41,6 +41,12 @@ func (s *Source) TokenWithClaims(ctx context.Context, claims string) (*oauth2.To
 		return nil, fmt.Errorf("tokencache: %s cannot acquire a token with claims (a wrapped token source); the resource demands claims the cached token lacks", printableKey(s.key))
 	}
 	e.mu.Lock()
+	if st := e.cur.Load(); e.claimsFlight == nil && st != nil && st == e.claimsSt && e.claimsDone == claims && time.Now().Before(st.expireAt) {
+		// The cached token was acquired with these very claims (another
+		// connection got the same challenge a moment ago).
+		e.mu.Unlock()
+		return st.tok, nil
+	}
 	f := e.claimsFlight
 	if f == nil || e.claims != claims {
 		f = &flight{done: make(chan struct{})}
@@ -88,6 +94,7 @@ func (e *entry) runClaims(ctx context.Context, f *flight, cf claimsFetcher, stal
 	if err == nil {
 		e.cur.Store(st)
 		e.dropped = nil
+		e.claimsDone, e.claimsSt = claims, st
 	} else {
 		c.stats.failures.Add(1)
 	}

@@ -26,7 +26,7 @@ func TestTokenWithClaimsDelegated(t *testing.T) {
 	before := idp.Requests(fakeidp.GrantRefreshToken)
 	claims := `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`
 	var wg sync.WaitGroup
-	toks := make([]string, 50)
+	toks := make([]string, 1000)
 	for i := range toks {
 		wg.Go(func() {
 			tok, err := src.TokenWithClaims(t.Context(), claims)
@@ -36,9 +36,9 @@ func TestTokenWithClaimsDelegated(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	assert.EqualValues(t, 1, idp.Requests(fakeidp.GrantRefreshToken)-before, "50 callers, one redemption with claims")
+	assert.EqualValues(t, 1, idp.Requests(fakeidp.GrantRefreshToken)-before, "1,000 callers, one redemption with claims")
 	assert.NotEqual(t, old.AccessToken, toks[0])
-	assert.Equal(t, 50, countOf(toks, toks[0]))
+	assert.Equal(t, 1000, countOf(toks, toks[0]))
 	got, err := idp.Verify(toks[0])
 	require.NoError(t, err)
 	assert.Contains(t, got.Extra["xms_claims"], `"acrs"`)

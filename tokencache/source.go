@@ -174,6 +174,11 @@ type entry struct {
 	// it carries are in claims); callers with the same claims join it.
 	claimsFlight *flight
 	claims       string
+	// claimsDone and claimsSt are the claims of the last successful
+	// acquisition with claims and the state it produced: callers with
+	// the same claims get that token while it is the cached one.
+	claimsDone string
+	claimsSt   *state
 	dropped      *oauth2.Token // last token removed by Invalidate
 	fails        int           // consecutive failed flights
 }
