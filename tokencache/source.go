@@ -179,8 +179,8 @@ type entry struct {
 	// the same claims get that token while it is the cached one.
 	claimsDone string
 	claimsSt   *state
-	dropped      *oauth2.Token // last token removed by Invalidate
-	fails        int           // consecutive failed flights
+	dropped    *oauth2.Token // last token removed by Invalidate
+	fails      int           // consecutive failed flights
 }
 
 // state is an immutable snapshot of a cached token.
