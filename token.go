@@ -101,3 +101,14 @@ func TokenExpiry(tok *oauth2.Token) time.Time {
 	}
 	return exp
 }
+
+// ClaimsTokenSource is a token source that can acquire a new token carrying the claims a
+// resource demanded in a claims challenge (WWW-Authenticate: Bearer
+// error="insufficient_claims", claims="..."), as Conditional Access and continuous access
+// evaluation send. claims is the decoded JSON claims request. The returned token replaces
+// the cached one. Protocol packages call it once per challenge and retry once; a second
+// challenge is returned to the caller. tokencache's Source implements it.
+type ClaimsTokenSource interface {
+	oauth2.TokenSource
+	TokenWithClaims(ctx context.Context, claims string) (*oauth2.Token, error)
+}

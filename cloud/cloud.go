@@ -130,7 +130,8 @@ var China = Cloud{
 	GraphURL:            "https://microsoftgraph.chinacloudapi.cn",
 }
 
-// ByName returns the cloud with the given short name ("global", "usgov", "usgovdod", "china").
+// ByName returns the cloud with the given short name ("global", "usgov", "usgovdod", "china",
+// or "consumers" for personal Outlook.com accounts).
 // A few common aliases are accepted: "public", "gcchigh", "dod", "21vianet".
 func ByName(name string) (Cloud, error) {
 	switch strings.ToLower(strings.TrimSpace(name)) {
@@ -142,8 +143,10 @@ func ByName(name string) (Cloud, error) {
 		return USGovDoD, nil
 	case "china", "21vianet", "cn":
 		return China, nil
+	case "consumers", "outlook.com", "personal":
+		return Consumers, nil
 	}
-	return Cloud{}, fmt.Errorf("cloud: unknown cloud %q (want global, usgov, usgovdod or china)", name)
+	return Cloud{}, fmt.Errorf("cloud: unknown cloud %q (want global, usgov, usgovdod, china or consumers)", name)
 }
 
 // All returns the four clouds, Global first: the one list every package that has to

@@ -32,6 +32,10 @@ type Credential struct {
 	fp   string // fingerprint: part of the cache key, never the secret
 	cred confidential.Credential
 	err  error
+	// id, when set, keeps this credential's MSAL client its own (an
+	// assertion callback); otherwise tenants whose credentials have the same
+	// fingerprint share one MSAL client.
+	id *int
 }
 
 // fingerprint returns a short, one-way digest of parts for a cache key: two
@@ -86,7 +90,11 @@ func Certificate(certs []*x509.Certificate, key crypto.PrivateKey) Credential {
 			parts = append(parts, der)
 		}
 	}
-	return Credential{kind: "certificate", fp: fingerprint("certificate", parts...), cred: c, err: err}
+	cr := Credential{kind: "certificate", fp: fingerprint("certificate", parts...), cred: c, err: err}
+	if len(parts) == 0 {
+		cr.id = new(int) // nothing to tell it apart by: its own MSAL client
+	}
+	return cr
 }
 
 // CertificatePEM reads a certificate and its private key (PKCS#1, PKCS#8
@@ -135,7 +143,9 @@ func Assertion(fn func(ctx context.Context, req AssertionRequest) (string, error
 	if f := runtime.FuncForPC(reflect.ValueOf(fn).Pointer()); f != nil {
 		name = f.Name()
 	}
-	return Credential{kind: "assertion", fp: fingerprint("assertion", []byte(name)), cred: c}
+	// Closures of one function literal share a fingerprint (the cache key)
+	// but not an MSAL client.
+	return Credential{kind: "assertion", fp: fingerprint("assertion", []byte(name)), cred: c, id: new(int)}
 }
 
 // String names the kind of credential only.
@@ -178,8 +188,7 @@ type AppOnlyConfig struct {
 type App struct {
 	c         *Cache
 	p         *partition
-	client    confidential.Client
-	hook      *msalHook
+	client    *confidential.Client // shared by the tenants of one app registration and credential
 	authority string
 	tenant    string
 	clientID  string
@@ -233,15 +242,11 @@ func (c *Cache) AppOnly(cfg AppOnlyConfig) (*App, error) {
 	authority := cfg.Cloud.Authority(cfg.TenantID)
 	name := PartitionName(cfg.Cloud.AuthorityHost, cfg.TenantID, cfg.ClientID, "") + "|" + cfg.Credential.fp
 	v, err := c.partition(name, func() (any, error) {
-		hook := &msalHook{}
-		client, err := confidential.New(authority, cfg.ClientID, cfg.Credential.cred,
-			confidential.WithHTTPClient(c.http),
-			confidential.WithInstanceDiscovery(false),
-			confidential.WithCache(hook))
+		client, err := c.sharedClient(cfg)
 		if err != nil {
-			return nil, fmt.Errorf("tokencache: creating MSAL client: %w", classifyMSAL(err))
+			return nil, err
 		}
-		return &App{c: c, p: newPartition(c, name), client: client, hook: hook, authority: authority,
+		return &App{c: c, p: newPartition(c, name), client: client, authority: authority,
 			tenant: cfg.TenantID, clientID: cfg.ClientID, credFP: cfg.Credential.fp, scope: cfg.Cloud.AppOnlyScope()}, nil
 	})
 	if err != nil {
@@ -265,19 +270,21 @@ func (a *App) Source(scopes ...string) *Source {
 	}
 	k := key("app", a.authority, a.tenant, a.clientID, "cred:"+a.credFP, scopes)
 	return a.c.source(k, func() fetcher {
-		return scopedFetcher{scope: strings.ToLower(a.authority), fetcher: fetchFunc(func(ctx context.Context, stale *oauth2.Token) (*oauth2.Token, time.Time, error) {
-			return a.p.fetch(ctx, k, stale, func(ctx context.Context) (*oauth2.Token, time.Time, error) {
-				return a.acquire(ctx, scopes)
+		return scopedFetcher{scope: strings.ToLower(a.authority), fetcher: claimsFetcher(func(ctx context.Context, stale *oauth2.Token, claims string) (*oauth2.Token, time.Time, error) {
+			return a.p.fetchOpt(ctx, k, stale, claims != "", func(ctx context.Context) (*oauth2.Token, time.Time, error) {
+				return a.acquire(ctx, scopes, claims)
 			})
 		})}
 	})
 }
 
 // acquire asks MSAL for a token; the partition is locked by the caller.
-func (a *App) acquire(ctx context.Context, scopes []string) (*oauth2.Token, time.Time, error) {
-	a.hook.in = nil
-	res, err := a.client.AcquireTokenByCredential(ctx, scopes)
-	a.hook.out = nil
+func (a *App) acquire(ctx context.Context, scopes []string, claims string) (*oauth2.Token, time.Time, error) {
+	opts := []confidential.AcquireByCredentialOption{confidential.WithTenantID(a.tenant)}
+	if claims != "" {
+		opts = append(opts, confidential.WithClaims(claims))
+	}
+	res, err := a.client.AcquireTokenByCredential(ctx, scopes, opts...)
 	if err != nil {
 		return nil, time.Time{}, classifyMSAL(err)
 	}

@@ -17,7 +17,8 @@ import (
 // Options configures a [Cache]. A nil *Options means all defaults.
 type Options struct {
 	// Store keeps refresh tokens and access tokens per partition. Nil
-	// means a new [MemoryStore] (nothing survives the process).
+	// means the cache keeps them in its own memory only (nothing survives
+	// the process), without a second, encoded copy of each token.
 	Store Store
 
 	// HTTPClient carries every request to the identity provider. Nil
@@ -52,6 +53,33 @@ type Options struct {
 	// MaxRetries is how many times a flight retries a transient failure.
 	// Zero means 4; a negative value disables retries.
 	MaxRetries int
+
+	// Now is the clock used to record and judge sign-in ages (see
+	// [User.Health]). Nil means time.Now. Token expiry and refresh
+	// windows always use the real clock.
+	Now func() time.Time
+
+	// ClientCapabilities are declared to the identity provider on every
+	// token request of the cache's app-only and delegated clients. Set
+	// []string{"cp1"} to say this program can handle claims challenges
+	// (continuous access evaluation): Entra then issues longer-lived
+	// tokens that a resource may revoke with a challenge, which the
+	// protocol packages answer through [Source.TokenWithClaims].
+	ClientCapabilities []string
+}
+
+func (o *Options) now() func() time.Time {
+	if o == nil || o.Now == nil {
+		return time.Now
+	}
+	return o.Now
+}
+
+func (o *Options) capabilities() []string {
+	if o == nil {
+		return nil
+	}
+	return append([]string(nil), o.ClientCapabilities...)
 }
 
 func (o *Options) store() Store {
@@ -119,6 +147,9 @@ type Cache struct {
 	timeout time.Duration
 	backoff time.Duration
 	retries int
+	private bool // no Store was given: partitions hold the only copy
+	now     func() time.Time
+	caps    []string
 
 	mu         sync.Mutex // guards entries, partitions, lastSweep, throttles
 	entries    map[string]*entry
@@ -127,6 +158,8 @@ type Cache struct {
 	throttles  map[string]*throttle // by authority, for app-only keys
 
 	stats counters
+
+	clients sharedClients // MSAL clients shared by app-only tenants
 }
 
 // New returns a Cache configured by opts (nil means defaults). It does no
@@ -140,6 +173,9 @@ func New(opts *Options) *Cache {
 		timeout:    opts.fetchTimeout(),
 		backoff:    opts.refreshBackoff(),
 		retries:    opts.maxRetries(),
+		private:    opts == nil || opts.Store == nil,
+		now:        opts.now(),
+		caps:       opts.capabilities(),
 		entries:    make(map[string]*entry),
 		partitions: make(map[string]any),
 	}
@@ -170,6 +206,12 @@ type Stats struct {
 	// tenant authority (app-only). They got the last error, or the token
 	// while it is valid.
 	Throttled uint64
+	// IdleSignIns counts checks that found a refresh token unused for 80
+	// days or more: Entra ends it at 90 days without use.
+	IdleSignIns uint64
+	// ClaimsRequests counts token requests made with the claims of a
+	// challenge ([Source.TokenWithClaims]).
+	ClaimsRequests uint64
 }
 
 type counters struct {
@@ -183,6 +225,8 @@ type counters struct {
 	storeErrors atomic.Uint64
 	evictions   atomic.Uint64
 	throttled   atomic.Uint64
+	idle        atomic.Uint64
+	claims      atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters. It is cheap and safe to call
@@ -199,6 +243,8 @@ func (c *Cache) Stats() Stats {
 		StoreErrors:         c.stats.storeErrors.Load(),
 		Evictions:           c.stats.evictions.Load(),
 		Throttled:           c.stats.throttled.Load(),
+		IdleSignIns:         c.stats.idle.Load(),
+		ClaimsRequests:      c.stats.claims.Load(),
 	}
 }
 
@@ -215,12 +261,6 @@ func (c *Cache) Len() int {
 // of when to refresh.
 type fetcher interface {
 	fetch(ctx context.Context, stale *oauth2.Token) (tok *oauth2.Token, refreshOn time.Time, err error)
-}
-
-type fetchFunc func(ctx context.Context, stale *oauth2.Token) (*oauth2.Token, time.Time, error)
-
-func (f fetchFunc) fetch(ctx context.Context, stale *oauth2.Token) (*oauth2.Token, time.Time, error) {
-	return f(ctx, stale)
 }
 
 // source returns the Source for key, creating its entry with newFetcher on

@@ -22,8 +22,10 @@ type DelegatedConfig struct {
 	// Cloud gives the authority host and the default sign-in scopes.
 	// Zero means [cloud.Global].
 	Cloud cloud.Cloud
-	// TenantID is the directory (tenant) id, a verified domain, or
-	// "organizations". Required.
+	// TenantID is the directory (tenant) id, a verified domain,
+	// "organizations", or "consumers" for a personal Microsoft account
+	// (outlook.com, hotmail.com, live.com; the global cloud's scopes then
+	// become [cloud.Consumers]' ones). Required.
 	TenantID string
 	// ClientID is the application (client) id of a public client app
 	// registration. Required.
@@ -71,6 +73,7 @@ func (c *Cache) Delegated(cfg DelegatedConfig) (*User, error) {
 	if cfg.Cloud.AuthorityHost == "" {
 		cfg.Cloud = cloud.Global
 	}
+	cfg.Cloud = cfg.Cloud.ForTenant(cfg.TenantID) // "consumers": Outlook.com scopes
 	switch {
 	case cfg.TenantID == "":
 		return nil, errors.New("tokencache: DelegatedConfig.TenantID must be set (a tenant id, domain or \"organizations\")")
@@ -103,6 +106,7 @@ func (c *Cache) Delegated(cfg DelegatedConfig) (*User, error) {
 			public.WithAuthority(authority),
 			public.WithHTTPClient(c.http),
 			public.WithInstanceDiscovery(false),
+			public.WithClientCapabilities(c.caps),
 			public.WithCache(hook))
 		if err != nil {
 			return nil, fmt.Errorf("tokencache: creating MSAL client: %w", classifyMSAL(err))
@@ -146,9 +150,9 @@ func (u *User) Source(scopes ...string) *Source {
 	}
 	k := key("user", u.authority, u.tenant, u.clientID, u.account, scopes)
 	return u.c.source(k, func() fetcher {
-		return fetchFunc(func(ctx context.Context, stale *oauth2.Token) (*oauth2.Token, time.Time, error) {
-			return u.p.fetch(ctx, k, stale, func(ctx context.Context) (*oauth2.Token, time.Time, error) {
-				return u.redeem(ctx, scopes)
+		return claimsFetcher(func(ctx context.Context, stale *oauth2.Token, claims string) (*oauth2.Token, time.Time, error) {
+			return u.p.fetchOpt(ctx, k, stale, claims != "", func(ctx context.Context) (*oauth2.Token, time.Time, error) {
+				return u.redeem(ctx, scopes, claims)
 			})
 		})
 	})
@@ -173,7 +177,7 @@ func (u *User) SignedIn(ctx context.Context) (bool, error) {
 // redeem runs MSAL's silent flow on the stored MSAL cache without access
 // tokens, so the refresh token is redeemed (and rotated). The partition is
 // locked and loaded by the caller.
-func (u *User) redeem(ctx context.Context, scopes []string) (*oauth2.Token, time.Time, error) {
+func (u *User) redeem(ctx context.Context, scopes []string, claims string) (*oauth2.Token, time.Time, error) {
 	if u.p.data.MSAL == nil || u.p.data.Home == "" {
 		if err := u.p.loadErr; err != nil && !errors.Is(err, ErrCorrupt) {
 			// The store could not be read: say why, not "not signed in".
@@ -181,6 +185,7 @@ func (u *User) redeem(ctx context.Context, scopes []string) (*oauth2.Token, time
 		}
 		return nil, time.Time{}, ErrNotSignedIn
 	}
+	u.checkIdle(ctx, u.p.data)
 	u.hook.in = withoutAccessTokens(u.p.data.MSAL)
 	u.hook.out = nil
 	defer func() { u.hook.in, u.hook.out = nil, nil }()
@@ -188,7 +193,11 @@ func (u *User) redeem(ctx context.Context, scopes []string) (*oauth2.Token, time
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	res, err := u.client.AcquireTokenSilent(ctx, msalScopes(scopes), public.WithSilentAccount(acct))
+	opts := []public.AcquireSilentOption{public.WithSilentAccount(acct)}
+	if claims != "" {
+		opts = append(opts, public.WithClaims(claims))
+	}
+	res, err := u.client.AcquireTokenSilent(ctx, msalScopes(scopes), opts...)
 	if err != nil {
 		return nil, time.Time{}, classifyMSAL(err)
 	}
@@ -298,9 +307,11 @@ func (u *User) signIn(ctx context.Context, flow func(ctx context.Context) (publi
 	u.p.load(ctx)
 	home := res.Account.HomeAccountID
 	refreshOn := res.Metadata.RefreshOn
+	now := u.c.now()
 	prevData, prevGen, prevDirty := u.p.data, u.p.gen, u.p.dirty
 	if err := u.p.save(ctx, func(d *partitionData) {
 		d.MSAL, d.Home = blob, home
+		d.SignedIn, d.Redeemed = now, now
 		d.Tokens = map[string]storedToken{k: {AccessToken: tok.AccessToken, TokenType: tok.TokenType, Expiry: tok.Expiry, RefreshOn: refreshOn}}
 	}); err != nil {
 		// The sign-in worked but the refresh token is not stored: the next

@@ -42,7 +42,12 @@ type IdPError struct {
 	// change (5xx, 429, timeout, unreadable reply).
 	Transient bool
 	// Hint is a plain-words suggestion for the person reading the error.
+	// For the sign-in failures listed at [Explain] it is Cause and Fix.
 	Hint string
+	// Cause and Fix say in plain words why a known AADSTS failure
+	// happened and what to do about it (see [Explain]); empty for other
+	// failures.
+	Cause, Fix string
 
 	err error // sanitized cause
 }
@@ -145,9 +150,14 @@ var interactionCodes = map[string]bool{
 	"AADSTS70043": true, "AADSTS700082": true, "AADSTS700084": true, "AADSTS50173": true,
 	"AADSTS50158": true, "AADSTS530003": true, "AADSTS50058": true, "AADSTS70008": true,
 	"AADSTS54005": true, "AADSTS70000": true,
+	"AADSTS70044": true, "AADSTS50133": true, "AADSTS53003": true,
 }
 
 func hintFor(e *IdPError) string {
+	if cause, fix, ok := Explain(e.AADSTS); ok {
+		e.Cause, e.Fix = cause, fix
+		return cause + "; " + fix
+	}
 	switch {
 	case e.AADSTS == "AADSTS70043" || e.AADSTS == "AADSTS700082" || e.AADSTS == "AADSTS70008":
 		return "the refresh token has expired; sign in again"
@@ -180,6 +190,10 @@ type entraError struct {
 	CorrelationID string `json:"correlation_id"`
 	TraceID       string `json:"trace_id"`
 	Suberror      string `json:"suberror"`
+	// Message and CorrelationId are what managed identity endpoints
+	// (App Service, IMDS) send instead.
+	Message       string `json:"message"`
+	CorrelationId string `json:"correlationId"` //lint:ignore ST1003 the JSON name
 }
 
 // idpError builds an *IdPError (or *InteractionRequiredError) from an HTTP
@@ -190,6 +204,12 @@ func idpError(status int, header http.Header, body []byte, cause error) error {
 	if len(body) > 0 && json.Unmarshal(body, &eb) == nil {
 		e.Code = eb.Error
 		e.Description = shorten(eb.Description)
+		if e.Description == "" {
+			e.Description = shorten(eb.Message)
+		}
+		if eb.CorrelationID == "" {
+			eb.CorrelationID = eb.CorrelationId
+		}
 		e.CorrelationID = safeID(eb.CorrelationID)
 		e.TraceID = safeID(eb.TraceID)
 		if len(eb.ErrorCodes) > 0 {

@@ -79,6 +79,13 @@ func classifyMSAL(err error) error {
 			if ce.Resp.Body != nil {
 				body, _ = io.ReadAll(io.LimitReader(ce.Resp.Body, 64<<10))
 			}
+			if len(body) == 0 && ce.Err != nil {
+				// The managed identity client reads the body itself and
+				// quotes it after the first line of its error.
+				if _, b, ok := strings.Cut(ce.Err.Error(), ":\n{"); ok {
+					body = []byte("{" + b)
+				}
+			}
 			return idpError(status, ce.Resp.Header, body, nil)
 		}
 		return idpError(0, nil, nil, errors.New("no reply"))

@@ -36,6 +36,11 @@ type partitionData struct {
 	MSAL json.RawMessage `json:"msal,omitempty"`
 	// Home is the MSAL home account id of the signed-in account.
 	Home string `json:"home,omitempty"`
+	// SignedIn is when the account last signed in interactively (or
+	// imported a refresh token); Redeemed is when its refresh token was
+	// last redeemed. Records written before these existed lack them.
+	SignedIn time.Time `json:"signed_in,omitzero"`
+	Redeemed time.Time `json:"redeemed,omitzero"`
 	// Tokens are the access tokens by scope set.
 	Tokens map[string]storedToken `json:"tokens,omitempty"`
 }
@@ -135,6 +140,9 @@ func (p *partition) lockStore(ctx context.Context) (unlock func(), err error) {
 // goes on from memory.
 func (p *partition) load(ctx context.Context) (err error) {
 	defer func() { p.loadErr = err }()
+	if p.c.private {
+		return nil // p.data is the only copy
+	}
 	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	rec, err := p.c.store.Load(sctx, p.name)
@@ -171,6 +179,24 @@ func (p *partition) load(ctx context.Context) (err error) {
 // It returns the store's error; the data stays in memory either way.
 func (p *partition) save(ctx context.Context, merge func(d *partitionData)) error {
 	now := time.Now()
+	if p.c.private {
+		// No store: keep the record in the partition only, without a
+		// second (encoded) copy of every token.
+		merge(&p.data)
+		p.data.V = 1
+		if p.data.MSAL == nil {
+			// App-only: the cache entry holds the token; nobody else
+			// reads this record.
+			p.data.Tokens = nil
+		}
+		for k, t := range p.data.Tokens {
+			if !now.Before(t.Expiry) {
+				delete(p.data.Tokens, k)
+			}
+		}
+		p.gen++
+		return nil
+	}
 	for attempt := 0; attempt < 4; attempt++ {
 		merge(&p.data)
 		p.data.V = 1
@@ -221,10 +247,13 @@ func (d *partitionData) expires(now time.Time) time.Time {
 	return last
 }
 
-// fetch returns a token for the scope set key: from the store when a peer
+// fetchOpt returns a token for the scope set key: from the store when a peer
 // stored a fresh one that is not stale, otherwise from redeem, which may
 // change p.data (a rotated refresh token). The result is saved.
-func (p *partition) fetch(ctx context.Context, scopeKey string, stale *oauth2.Token,
+//
+// With fresh set, a token in the store is never used (a claims challenge
+// needs a new token).
+func (p *partition) fetchOpt(ctx context.Context, scopeKey string, stale *oauth2.Token, fresh bool,
 	redeem func(ctx context.Context) (*oauth2.Token, time.Time, error)) (*oauth2.Token, time.Time, error) {
 	unlock, err := p.lock(ctx)
 	if err != nil {
@@ -232,7 +261,7 @@ func (p *partition) fetch(ctx context.Context, scopeKey string, stale *oauth2.To
 	}
 	defer unlock()
 	p.load(ctx)
-	if t, ok := p.data.Tokens[scopeKey]; ok && (stale == nil || t.AccessToken != stale.AccessToken) {
+	if t, ok := p.data.Tokens[scopeKey]; ok && !fresh && (stale == nil || t.AccessToken != stale.AccessToken) {
 		tok := &oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, Expiry: t.Expiry}
 		now := time.Now()
 		if st := p.c.newState(tok, t.RefreshOn, now); now.Before(st.refreshAt) {
@@ -266,9 +295,15 @@ func (p *partition) fetch(ctx context.Context, scopeKey string, stale *oauth2.To
 	}
 	msal := p.data.MSAL
 	home := p.data.Home
+	signedIn := p.data.SignedIn
+	redeemed := p.c.now()
 	p.save(ctx, func(d *partitionData) {
 		if msal != nil {
 			d.MSAL, d.Home = msal, home
+			d.Redeemed = redeemed
+			if d.SignedIn.IsZero() {
+				d.SignedIn = signedIn
+			}
 		}
 		if d.Tokens == nil {
 			d.Tokens = make(map[string]storedToken)

@@ -36,6 +36,7 @@ var (
 	// request's context to TokenContext and call Invalidate after a refusal.
 	_ mailauth.ContextTokenSource = (*Source)(nil)
 	_ mailauth.Invalidator        = (*Source)(nil)
+	_ mailauth.ClaimsTokenSource  = (*Source)(nil)
 )
 
 // Token implements [oauth2.TokenSource]. A blocking fetch is bounded by
@@ -176,11 +177,20 @@ type entry struct {
 	evicted atomic.Bool
 	scope   *throttle // shared by the keys of one authority (app-only), or nil
 
-	mu       sync.Mutex // guards flight, dropped, fails, throttle
-	flight   *flight
-	dropped  *oauth2.Token // last token removed by Invalidate
-	fails    int           // consecutive failed flights
-	throttle throttle      // the identity provider's last "not before"
+	mu     sync.Mutex // guards flight, dropped, fails, throttle, claimsFlight, claims
+	flight *flight
+	// claimsFlight is the running acquisition with claims (the claims
+	// it carries are in claims); callers with the same claims join it.
+	claimsFlight *flight
+	claims       string
+	// claimsDone and claimsSt are the claims of the last successful
+	// acquisition with claims and the state it produced: callers with
+	// the same claims get that token while it is the cached one.
+	claimsDone string
+	claimsSt   *state
+	dropped    *oauth2.Token // last token removed by Invalidate
+	fails      int           // consecutive failed flights
+	throttle   throttle      // the identity provider's last "not before"
 }
 
 // throttle remembers that the identity provider asked for a pause (HTTP

@@ -62,6 +62,7 @@ type report struct {
 	// or "file" (-access-token-file).
 	TokenFrom string          `json:"token_from"`
 	Token     string          `json:"token,omitempty"`
+	SignIn    string          `json:"sign_in,omitempty"` // sign-in age and what ends it (delegated)
 	OK        bool            `json:"ok"`
 	Results   []doctor.Result `json:"results"`
 }
@@ -217,6 +218,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		r.Protocol, r.Detail = "token", env.Redactor.String(r.Detail)
 		r.Elapsed = time.Since(start).Round(time.Millisecond).String()
 		rep.Results = []doctor.Result{r}
+	}
+	if env.User != nil {
+		if h, err := env.User.Health(ctx); err == nil {
+			rep.SignIn = h.String()
+			if !*asJSON {
+				fmt.Fprintf(stderr, "sign-in: %s\n", rep.SignIn)
+			}
+		}
 	}
 	for _, r := range rep.Results {
 		rep.OK = rep.OK && r.OK

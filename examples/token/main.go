@@ -7,6 +7,7 @@
 //	token -xoauth2 ... -protocol smtp                                       # the base64 XOAUTH2 string
 //	token -json ...                                                         # token, type and expiry as JSON
 //	token logout ...
+//	token status ...                                                        # sign-in age and what will end it
 //
 // With -client-secret-env or -cert it prints app-only tokens the same way (no login). The
 // command (login, logout or print, the default) may come first or after the flags; an
@@ -95,7 +96,7 @@ var examples = []string{
 }
 
 // commands are token's subcommands; print is the default.
-var commands = map[string]bool{"login": true, "logout": true, "print": true}
+var commands = map[string]bool{"login": true, "logout": true, "print": true, "status": true}
 
 // newFlagSet defines every flag of token.
 func newFlagSet(stderr io.Writer) (*flag.FlagSet, *cli.Flags, *tokenFlags) {
@@ -109,7 +110,7 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *cli.Flags, *tokenFlags) {
 	t.asJSON = fs.Bool("json", false, "print the token with its type and expiry as JSON")
 	t.minValidity = fs.Duration("min-validity", 5*time.Minute, "refresh a stored token that is valid for less than this")
 	fs.Usage = func() {
-		cli.Usage(fs, stderr, "token [login|logout|print] [flags]: sign in once, then print a fresh access token on each run.", examples...)
+		cli.Usage(fs, stderr, "token [login|logout|print|status] [flags]: sign in once, then print a fresh access token on each run.", examples...)
 	}
 	return fs, f, &t
 }
@@ -128,7 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		if !commands[args[0]] {
-			return usage("unknown command %q: want login, logout or print (the default), then flags; see token -h", args[0])
+			return usage("unknown command %q: want login, logout, status or print (the default), then flags; see token -h", args[0])
 		}
 		cmd, args = args[0], args[1:]
 	}
@@ -154,7 +155,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if strings.HasPrefix(fs.Arg(0), "-") {
 			return usage("flag %s comes after an argument; put every flag after the command", fs.Arg(0))
 		}
-		return usage("unexpected argument %q: token takes one command (login, logout or print) and flags", fs.Arg(0))
+		return usage("unexpected argument %q: token takes one command (login, logout, status or print) and flags", fs.Arg(0))
 	}
 	if cmd == "" {
 		cmd = "print"
@@ -197,6 +198,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "signed in as %s; the refresh token is in the cache\n", env.Account())
 		return 0
+	case "status":
+		if env.User == nil {
+			fmt.Fprintln(stdout, "app-only credentials: no sign-in to age")
+			return 0
+		}
+		h, err := env.User.Health(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintln(stdout, h)
+		if !h.SignedIn || h.Warning != "" {
+			return 1
+		}
+		return 0
 	case "logout":
 		if env.User == nil {
 			return 0
@@ -214,12 +229,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	src := env.Source(p)
 	if *scope != "" {
-		scopes := splitScopes(*scope)
-		if env.App != nil {
-			src = env.App.Source(scopes...)
-		} else {
-			src = env.User.Source(scopes...)
-		}
+		src = env.ScopedSource(splitScopes(*scope)...)
 	}
 	tok, err := fetch(ctx, src)
 	if err != nil {

@@ -27,8 +27,12 @@
 // Invalidate(*oauth2.Token) method), fetches a new one and retries once,
 // replaying the body through Request.GetBody. A 401 or 403 whose
 // WWW-Authenticate header carries a claims challenge (Conditional Access,
-// continuous access evaluation) is not retried: RoundTrip returns a
-// [*ChallengeError]. On 429 and 503 it honours Retry-After, or waits with a
+// continuous access evaluation) is answered once when the source is a
+// [mailauth.ClaimsTokenSource]: one new token with the challenge's claims
+// and one retry. A second challenge, or a source that cannot take claims,
+// makes RoundTrip return a [*ChallengeError]; a source that needs a person
+// to act returns its own error (tokencache's InteractionRequiredError)
+// inside a [*TokenError]. On 429 and 503 it honours Retry-After, or waits with a
 // capped exponential back-off, at most [Options.MaxRetries] times, and never
 // past the request context's deadline.
 package bearer

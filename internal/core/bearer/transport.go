@@ -291,12 +291,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	replayable := !hasBody || req.GetBody != nil
 	retried401 := false
+	retriedClaims := false
+	var claimsTok *oauth2.Token // the token acquired for a claims challenge
 	retries := 0
 	backoff := firstBackoff
 	first := true
 	for {
 		var tok *oauth2.Token
-		if withToken {
+		if withToken && claimsTok != nil {
+			tok, claimsTok = claimsTok, nil
+		} else if withToken {
 			var err error
 			if tok, err = t.token(ctx); err != nil {
 				return nil, err
@@ -334,10 +338,28 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				return resp, nil
 			}
 			for _, c := range ParseChallenges(resp.Header.Values("WWW-Authenticate")) {
-				if c.Claims != "" {
-					httpx.Drain(resp)
+				if c.Claims == "" {
+					continue
+				}
+				httpx.Drain(resp)
+				cs, ok := t.src.(mailauth.ClaimsTokenSource)
+				if !ok || retriedClaims || !replayable {
 					return nil, &ChallengeError{StatusCode: resp.StatusCode, Challenge: c}
 				}
+				retriedClaims = true
+				t.debug(ctx, "bearer: claims challenge, acquiring a token with the claims and retrying once", req, resp.StatusCode, 0)
+				nt, err := cs.TokenWithClaims(ctx, c.Claims)
+				if err != nil {
+					return nil, &TokenError{Err: err}
+				}
+				if nt == nil || nt.AccessToken == "" {
+					return nil, &ChallengeError{StatusCode: resp.StatusCode, Challenge: c}
+				}
+				claimsTok = nt
+				break
+			}
+			if claimsTok != nil {
+				continue
 			}
 			if resp.StatusCode == http.StatusForbidden || retried401 || !replayable {
 				return resp, nil

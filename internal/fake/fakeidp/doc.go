@@ -28,6 +28,17 @@
 // error shape (error, error_description starting "AADSTSnnnn: ", error_codes,
 // timestamp, trace_id, correlation_id).
 //
+// Beyond that it serves what the secretless and special flows need: the App
+// Service managed identity endpoint on a plain-HTTP loopback port
+// ([IdP.ManagedIdentityEndpoint], [IdP.AddManagedIdentity]: GET with
+// api-version=2019-08-01, resource, client_id/object_id/mi_res_id and the
+// X-IDENTITY-HEADER header); workload identity federation, where a client
+// assertion is accepted only if it is the current content of the app's token
+// file ([App.FederatedTokenFile], [IdP.FederatedAssertions]); the consumers
+// tenant, which takes only personal accounts ([ConsumersTenantID]); and
+// claims requests, which it records ([IdP.Claims]) and answers with tokens
+// carrying xms_cc and the requested claims.
+//
 // Tests shape the IdP with [Options] (lifetimes, latency, audience) and with
 // [IdP.InjectFaults], which makes the next token requests fail in a chosen
 // way (HTTP 500, 429 with Retry-After, a hang, invalid JSON, an AADSTS error).

@@ -23,6 +23,9 @@ import (
 // certificate. It returns 0 when the assertion is good, else the AADSTS code
 // and a message.
 func (p *IdP) checkAssertion(app App, assertion string, r *http.Request) (int, string) {
+	if app.FederatedTokenFile != "" {
+		return p.checkFederated(app, assertion)
+	}
 	if app.Cert == nil {
 		return 700027, "Client assertion failed signature validation: no certificate is registered for app '" + app.ClientID + "'."
 	}

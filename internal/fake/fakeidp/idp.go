@@ -130,6 +130,12 @@ type App struct {
 	// OID is the service principal's object ID (oid and sub of app-only
 	// tokens). Empty: derived from ClientID.
 	OID string
+	// FederatedTokenFile, when set, makes the app trust a workload identity
+	// federation: a client_assertion is accepted only if it equals the
+	// file's current content (trimmed), read at each request, as a
+	// Kubernetes projected service account token rotates under the client.
+	// Cert is not needed then.
+	FederatedTokenFile string
 	// RedirectURIs are the registered redirect URIs for /authorize. Empty:
 	// any http://localhost or http://127.0.0.1 URI (any port), as Entra
 	// allows for public-client loopback redirects.
@@ -183,6 +189,10 @@ type IdP struct {
 	faults  []Fault
 	counts  map[string]int64
 	total   int64
+
+	assertions []string // federated client assertions received, in order
+	claimsSeen []string // claims parameters received, in order
+	mi         *managedIdentities
 }
 
 // New starts an IdP on 127.0.0.1 with a fresh TLS certificate. Close it when done.
@@ -230,6 +240,12 @@ func New(opts Options) (*IdP, error) {
 func (p *IdP) Close() {
 	p.once.Do(func() {
 		close(p.closed)
+		p.mu.Lock()
+		mi := p.mi
+		p.mu.Unlock()
+		if mi != nil {
+			mi.srv.Close()
+		}
 		p.srv.Close()
 		p.client.CloseIdleConnections()
 	})

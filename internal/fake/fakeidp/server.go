@@ -187,6 +187,7 @@ func (p *IdP) serveToken(w http.ResponseWriter, r *http.Request, tenant string) 
 		gt = GrantDeviceCode
 	}
 	p.count(gt, true)
+	p.recordClaims(r.PostForm.Get("claims"))
 	if !p.wait(r, p.opts.Latency) {
 		panic(http.ErrAbortHandler) // the client left or the IdP closed: no answer, not an empty 200
 	}
@@ -303,7 +304,7 @@ func (p *IdP) clientCredentials(w http.ResponseWriter, r *http.Request, tenant s
 		IssuedAt:  now,
 		NotBefore: now,
 		ExpiresAt: now.Add(p.lifetime()),
-		Extra:     map[string]any{"idtyp": "app", "appidacr": acr, "ver": "1.0"},
+		Extra:     p.claimsExtra(r, map[string]any{"idtyp": "app", "appidacr": acr, "ver": "1.0"}),
 	}
 	if len(app.Roles) == 0 {
 		c.Roles = nil
@@ -386,6 +387,10 @@ func (p *IdP) issueDelegated(w http.ResponseWriter, r *http.Request, tenant stri
 		p.oauthError(w, r, http.StatusBadRequest, "invalid_grant", 50020, "User account '"+upn+"' from its home tenant does not exist in tenant '"+tenant+"'.", "")
 		return
 	}
+	if code, msg := consumersCheck(tenant, user); code != 0 {
+		p.oauthError(w, r, http.StatusBadRequest, "invalid_grant", code, msg, "")
+		return
+	}
 	resource, perms, granted, oidc, mixed := splitScopes(scopes)
 	if mixed {
 		p.oauthError(w, r, http.StatusBadRequest, "invalid_request", 28000, "Provided value for the input parameter scope is not valid because it contains more than one resource.", "")
@@ -409,7 +414,7 @@ func (p *IdP) issueDelegated(w http.ResponseWriter, r *http.Request, tenant stri
 		IssuedAt:          now,
 		NotBefore:         now,
 		ExpiresAt:         now.Add(p.lifetime()),
-		Extra:             map[string]any{"name": user.Name, "unique_name": user.UPN, "ver": "1.0", "appidacr": "0"},
+		Extra:             p.claimsExtra(r, map[string]any{"name": user.Name, "unique_name": user.UPN, "ver": "1.0", "appidacr": "0"}),
 	}
 	if p.opts.DovecotClaims {
 		c.Email = user.UPN

@@ -45,6 +45,10 @@ type Flags struct {
 	Verbose         bool   // redacted protocol transcript on stderr
 	Timeout         string // overall time limit, a Go duration
 
+	// FederatedTokenFile is -federated-token-file (app-only with workload identity).
+	FederatedTokenFile string
+	managed            managedFlag // -managed-identity; see ManagedIdentity
+
 	// RefreshMargin is not a flag: a program sets it before Setup to choose how long a
 	// token must still be valid to be used (zero: the cache's default of 10 minutes).
 	RefreshMargin time.Duration
@@ -80,7 +84,7 @@ func RegisterWith(fs *flag.FlagSet, o RegisterOptions) *Flags {
 	f := &Flags{Program: fs.Name(), static: !o.NoAccessTokenFile}
 	fs.StringVar(&f.Cloud, "cloud", "global", "Microsoft cloud: global, usgov, usgovdod or china")
 	fs.StringVar(&f.AuthorityHost, "authority-host", "", "Entra ID host `URL` overriding the cloud's (a test IdP, ADFS)")
-	fs.StringVar(&f.Tenant, "tenant", "", "tenant `ID` or verified domain")
+	fs.StringVar(&f.Tenant, "tenant", "", "tenant `ID` or verified domain; consumers for personal Outlook.com accounts")
 	fs.StringVar(&f.ClientID, "client-id", "", "application (client) `ID` of the Entra app registration")
 	fs.StringVar(&f.ClientSecretEnv, "client-secret-env", "MAILAUTH_CLIENT_SECRET", "`NAME` of the environment variable holding the client secret (app-only); never put a secret on the command line")
 	fs.StringVar(&f.CertFile, "cert", "", "certificate `FILE` (PEM with key, or PFX) for app-only sign-in")
@@ -96,6 +100,7 @@ func RegisterWith(fs *flag.FlagSet, o RegisterOptions) *Flags {
 	fs.StringVar(&f.CAFile, "ca-file", "", "PEM `FILE` of CA certificates trusted for every TLS connection, the IdP's included")
 	fs.BoolVar(&f.Verbose, "v", false, "print a protocol transcript on stderr (tokens and secrets redacted)")
 	fs.StringVar(&f.Timeout, "timeout", "2m", "overall time limit (a Go `duration`)")
+	registerIdentity(fs, f)
 	return f
 }
 

@@ -47,9 +47,10 @@ type Env struct {
 	// Logger writes debug records to Transcript when -v is set; it is nil otherwise.
 	Logger *slog.Logger
 
-	Cache *tokencache.Cache
-	App   *tokencache.App  // set in app-only mode
-	User  *tokencache.User // set in delegated mode
+	Cache   *tokencache.Cache
+	App     *tokencache.App     // set in app-only mode
+	User    *tokencache.User    // set in delegated mode
+	Managed *tokencache.Managed // set with -managed-identity (app-only mode)
 
 	static *staticSource // set when -access-token-file is used
 	stderr io.Writer
@@ -140,11 +141,11 @@ const (
 // Mode reports how tokens are obtained.
 func (e *Env) Mode() Mode {
 	switch {
-	case e.static == nil && e.App == nil && e.User == nil:
+	case e.static == nil && e.App == nil && e.User == nil && e.Managed == nil:
 		return ModeAnonymous
 	case e.static != nil:
 		return ModeStatic
-	case e.App != nil:
+	case e.App != nil || e.Managed != nil:
 		return ModeAppOnly
 	default:
 		return ModeDelegated
@@ -157,7 +158,7 @@ func (e *Env) AppOnly() bool {
 	if e.static != nil {
 		return e.static.appOnly
 	}
-	return e.App != nil
+	return e.App != nil || e.Managed != nil
 }
 
 // Setup builds an Env from parsed flags. Progress and prompts go to stderr. Setup does no
@@ -167,6 +168,11 @@ func Setup(f *Flags, stderr io.Writer) (*Env, error) {
 		stderr = os.Stderr
 	}
 	e := &Env{Flags: f, Redactor: &redact.Redactor{}, stderr: stderr}
+	secret := ""
+	if f.ClientSecretEnv != "" {
+		secret = os.Getenv(f.ClientSecretEnv)
+	}
+	f.fromAzureEnv(secret)
 	c, err := cloud.ByName(f.Cloud)
 	if err != nil {
 		return nil, err
@@ -174,6 +180,7 @@ func Setup(f *Flags, stderr io.Writer) (*Env, error) {
 	if f.AuthorityHost != "" {
 		c.AuthorityHost = strings.TrimRight(f.AuthorityHost, "/")
 	}
+	c = c.ForTenant(f.Tenant) // -tenant consumers: Outlook.com scopes and hosts
 	e.Cloud = c
 
 	pool, err := x509.SystemCertPool()
@@ -207,26 +214,33 @@ func Setup(f *Flags, stderr io.Writer) (*Env, error) {
 		e.static = s
 		return e, nil
 	}
-	if f.Tenant == "" && f.ClientID == "" && f.TokenOptional {
+	if f.Tenant == "" && f.ClientID == "" && f.TokenOptional && !f.managed.set {
+		return e, nil
+	}
+	if f.managed.set {
+		store, err := openStore(f.Cache)
+		if err != nil {
+			return nil, err
+		}
+		e.Cache = tokencache.New(&tokencache.Options{Store: store, HTTPClient: e.HTTP, Logger: e.Logger, RefreshMargin: f.RefreshMargin})
+		if err := e.setupManaged(c); err != nil {
+			return nil, err
+		}
 		return e, nil
 	}
 	switch {
 	case f.Tenant == "" && f.ClientID == "":
 		alt := ""
 		if f.static {
-			alt = "give -access-token-file, or "
+			alt = "give -access-token-file or -managed-identity, or "
 		}
-		return nil, fmt.Errorf("no way to get a token: %sgive -tenant and -client-id (with -client-secret-env or -cert for app-only, or -device-code or -browser to sign in as a user)", alt)
+		return nil, fmt.Errorf("no way to get a token: %sgive -tenant and -client-id (with -client-secret-env, -cert or -federated-token-file for app-only, or -device-code or -browser to sign in as a user)", alt)
 	case f.Tenant == "":
 		return nil, fmt.Errorf("-tenant is missing: give the Directory (tenant) ID or a verified domain of the tenant (or set %s)", EnvName("tenant"))
 	case f.ClientID == "":
 		return nil, fmt.Errorf("-client-id is missing: give the Application (client) ID of the app registration (or set %s)", EnvName("client-id"))
 	}
-	secret := ""
-	if f.ClientSecretEnv != "" {
-		secret = os.Getenv(f.ClientSecretEnv)
-	}
-	appOnly := f.CertFile != "" || secret != ""
+	appOnly := f.CertFile != "" || secret != "" || f.FederatedTokenFile != ""
 	var store tokencache.Store
 	switch {
 	case f.Cache == CacheNone || (f.Fresh && appOnly):
@@ -241,7 +255,11 @@ func Setup(f *Flags, stderr io.Writer) (*Env, error) {
 	e.Cache = tokencache.New(&tokencache.Options{Store: store, HTTPClient: e.HTTP, Logger: e.Logger, RefreshMargin: f.RefreshMargin})
 
 	switch {
-	case appOnly:
+	case f.FederatedTokenFile != "" && f.CertFile == "" && secret == "":
+		if err := e.setupFederated(c); err != nil {
+			return nil, err
+		}
+	case f.CertFile != "" || secret != "":
 		var cred tokencache.Credential
 		if f.CertFile != "" {
 			data, err := os.ReadFile(f.CertFile)
@@ -320,7 +338,7 @@ func openStore(path string) (tokencache.Store, error) {
 // Scopes returns the scopes to ask for protocol p: the app-only .default scope, or the
 // protocol's delegated scopes. For cloud.Graph they are Microsoft Graph's, not Exchange's.
 func (e *Env) Scopes(p cloud.Protocol) []string {
-	if e.App != nil {
+	if e.App != nil || e.Managed != nil {
 		if p == cloud.Graph {
 			return []string{e.Cloud.GraphAppOnlyScope()}
 		}
@@ -333,10 +351,12 @@ func (e *Env) Scopes(p cloud.Protocol) []string {
 // with the Redactor, so a transcript never shows it.
 func (e *Env) Source(p cloud.Protocol) oauth2.TokenSource {
 	switch {
-	case e.static == nil && e.App == nil && e.User == nil:
+	case e.static == nil && e.App == nil && e.User == nil && e.Managed == nil:
 		return nil // TokenOptional and no token flags: anonymous
 	case e.static != nil:
 		return e.static
+	case e.Managed != nil:
+		return &registering{src: e.Managed.Source(e.Scopes(p)...), r: e.Redactor}
 	case e.App != nil:
 		return &registering{src: e.App.Source(e.Scopes(p)...), r: e.Redactor}
 	default:
@@ -437,6 +457,7 @@ type registering struct {
 	src interface {
 		oauth2.TokenSource
 		TokenContext(context.Context) (*oauth2.Token, error)
+		TokenWithClaims(context.Context, string) (*oauth2.Token, error)
 		Invalidate(*oauth2.Token)
 	}
 	r *redact.Redactor
@@ -444,6 +465,15 @@ type registering struct {
 	// afresh rather than taken from the store (Flags.Fresh, delegated).
 	fresh func() bool
 	stats func() tokencache.Stats
+}
+
+// TokenWithClaims passes a claims challenge through to the cache and registers the token.
+func (s *registering) TokenWithClaims(ctx context.Context, claims string) (*oauth2.Token, error) {
+	t, err := s.src.TokenWithClaims(ctx, claims)
+	if err == nil {
+		s.r.Add(t.AccessToken)
+	}
+	return t, err
 }
 
 func (s *registering) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
