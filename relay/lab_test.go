@@ -1,6 +1,7 @@
 package relay_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -11,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -259,3 +261,19 @@ func pythonCmd(t *testing.T, script string, env ...string) *exec.Cmd {
 	cmd.Env = append(os.Environ(), env...)
 	return cmd
 }
+
+type lineReader struct{ br *bufio.Reader }
+
+func newLineReader(c net.Conn) *lineReader {
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return &lineReader{bufio.NewReader(c)}
+}
+
+func (l *lineReader) line(t *testing.T) string {
+	t.Helper()
+	s, err := l.br.ReadString('\n')
+	require.NoError(t, err)
+	return s
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
