@@ -80,6 +80,7 @@ print("SHA256", hashlib.sha256(data).hexdigest())
 // Acceptance 2: a 10 MB message from smtplib arrives at the Graph server with the
 // attachment byte-identical.
 func TestPythonSMTPToGraphTenMegabytes(t *testing.T) {
+	t.Parallel()
 	srv, rn, tok := graphRelay(t)
 	out := python(t, pyBig, append(hostPort(t, rn.smtp), "FROM="+graphAlice, "USER_=alice", "PW="+alicePW)...)
 	_, want, ok := strings.Cut(strings.TrimSpace(out), "SHA256 ")
@@ -102,6 +103,7 @@ func TestPythonSMTPToGraphTenMegabytes(t *testing.T) {
 // Acceptance 2: a device on an allowed network sends without AUTH, as the account's
 // mailbox; a client from 127.0.0.2, outside the network, gets 530 5.7.0.
 func TestDeviceNetworkWithoutAuth(t *testing.T) {
+	t.Parallel()
 	srv, rn, _ := graphRelay(t, netip.MustParsePrefix("127.0.0.1/32"))
 	env := append(hostPort(t, rn.smtp), "FROM=scanner@contoso.test", "TO=bob@contoso.test", "SUBJECT=scan 1")
 	out := python(t, pySMTP, append(env, "SRC=127.0.0.1")...)
@@ -116,6 +118,7 @@ func TestDeviceNetworkWithoutAuth(t *testing.T) {
 
 // Without device networks every client without AUTH is refused.
 func TestSMTPWithoutAuthRefused(t *testing.T) {
+	t.Parallel()
 	_, rn, _ := graphRelay(t)
 	out := python(t, pySMTP, append(hostPort(t, rn.smtp), "FROM=x@contoso.test", "TO=bob@contoso.test", "SUBJECT=s")...)
 	assert.Contains(t, out, "REFUSED 530 5.7.0")
@@ -124,6 +127,7 @@ func TestSMTPWithoutAuthRefused(t *testing.T) {
 // Acceptance 3: a plaintext listener on an address that is not loopback is refused at
 // start; an SMTP listener inside a device network is allowed.
 func TestPlaintextListenerRefused(t *testing.T) {
+	t.Parallel()
 	r, err := relay.New(&relay.Options{
 		Accounts:       []relay.Account{{User: "alice", PasswordHash: aliceHash(t), Token: &countingSource{}}},
 		DeviceNetworks: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")},
@@ -150,6 +154,7 @@ func TestPlaintextListenerRefused(t *testing.T) {
 // the upstream; after MaxFailures even the right password is refused from that address,
 // while another address still logs in.
 func TestBruteForceSlowedNeverUpstream(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	rn := startRelay(t, l, func(o *relay.Options) { o.FailureDelay = 20 * time.Millisecond; o.MaxFailures = 5 })
 	c, err := net.Dial("tcp", rn.imap)

@@ -95,6 +95,7 @@ s.quit()
 // AUTHENTICATE PLAIN) and reads Dovecot's INBOX through XOAUTH2; the capabilities
 // before login are Dovecot's with AUTH=PLAIN in place of its mechanisms.
 func TestPythonIMAPThroughRelay(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	rn := startRelay(t, l, nil)
 	for _, mech := range []string{"LOGIN", "PLAIN"} {
@@ -113,6 +114,7 @@ func TestPythonIMAPThroughRelay(t *testing.T) {
 
 // Acceptance 1: a wrong local password gets NO and opens no upstream connection.
 func TestPythonIMAPWrongPasswordNoUpstream(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	rn := startRelay(t, l, nil)
 	out := python(t, pyIMAPWrong, append(hostPort(t, rn.imap), "USER_=alice", "PW=wrong")...)
@@ -128,6 +130,7 @@ func TestPythonIMAPWrongPasswordNoUpstream(t *testing.T) {
 // Acceptance 1: poplib with USER/PASS and AUTH PLAIN; a wrong password gets -ERR
 // without an upstream connection.
 func TestPythonPOP3ThroughRelay(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	rn := startRelay(t, l, nil)
 	out := python(t, pyPOP, append(hostPort(t, rn.pop3), "USER_=alice", "PW=wrong")...)
@@ -144,6 +147,7 @@ func TestPythonPOP3ThroughRelay(t *testing.T) {
 // Acceptance 1: smtplib sends through the relay to Dovecot's submission with XOAUTH2;
 // the message is read back over IMAP through the relay; a wrong password gets 535.
 func TestPythonSMTPSendReadBack(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	rn := startRelay(t, l, nil)
 	subject := fmt.Sprintf("relayed %d", time.Now().UnixNano())
@@ -192,6 +196,7 @@ M.logout()
 
 // Acceptance 1: IDLE through the relay sees a message delivered meanwhile.
 func TestPythonIMAPIdleSeesNewMessage(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	rn := startRelay(t, l, nil)
 	py := pythonCmd(t, pyIDLE, append(hostPort(t, rn.imap), "USER_=alice", "PW="+alicePW)...)
@@ -219,6 +224,7 @@ func TestPythonIMAPIdleSeesNewMessage(t *testing.T) {
 // The capabilities shown before login come from the upstream (Dovecot's IDLE, LITERAL+,
 // ...) and the relay does not open an upstream connection for them per session.
 func TestCapabilitiesFromUpstream(t *testing.T) {
+	t.Parallel()
 	l := newLab(t)
 	rn := startRelay(t, l, nil)
 	c, err := net.Dial("tcp", rn.imap)

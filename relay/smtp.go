@@ -24,16 +24,7 @@ var (
 )
 
 func (r *Relay) serveSMTP(l net.Listener) error {
-	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &smtpSession{r: r, c: c, ip: remoteIP(c.Conn())}, nil
-	}))
-	srv.Domain = r.o.Hostname
-	srv.AllowInsecureAuth = true // checked per connection in AuthMechanisms and Auth
-	srv.MaxMessageBytes = r.o.MaxMessageBytes
-	srv.MaxRecipients = 500
-	srv.ReadTimeout = preAuthTimeout
-	srv.WriteTimeout = preAuthTimeout
-	srv.ErrorLog = slogLogger{r}
+	srv := r.smtpServer()
 	r.mu.Lock()
 	if !r.implicit[l] {
 		srv.TLSConfig = r.o.ServerTLS
@@ -48,6 +39,21 @@ func (r *Relay) serveSMTP(l net.Listener) error {
 		return ErrClosed
 	}
 	return err
+}
+
+// smtpServer returns a go-smtp server for the relay's sessions, without TLS.
+func (r *Relay) smtpServer() *smtp.Server {
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &smtpSession{r: r, c: c, ip: remoteIP(c.Conn())}, nil
+	}))
+	srv.Domain = r.o.Hostname
+	srv.AllowInsecureAuth = true // checked per connection in AuthMechanisms and Auth
+	srv.MaxMessageBytes = r.o.MaxMessageBytes
+	srv.MaxRecipients = 500
+	srv.ReadTimeout = preAuthTimeout
+	srv.WriteTimeout = preAuthTimeout
+	srv.ErrorLog = slogLogger{r}
+	return srv
 }
 
 type slogLogger struct{ r *Relay }
