@@ -23,6 +23,8 @@
 //     [github.com/modernauth/mailauth/autodiscover]: HTTP bearer clients.
 //   - [github.com/modernauth/mailauth/graph]: mail over Microsoft Graph v1.0, the way on when
 //     Exchange Online switches EWS and SMTP AUTH off (Graph tokens, not Exchange ones).
+//   - [github.com/modernauth/mailauth/relay]: a local IMAP, POP3 and SMTP relay from
+//     password logins to XOAUTH2 (or SMTP to Graph), for programs that cannot change.
 //
 // Inside (not importable): internal/core holds the shared engines (the SASL mechanisms,
 // the bearer transport, the one redactor, TLS builder and Retry-After parser, the audience

@@ -250,4 +250,3 @@ func assertClean(t *testing.T, rn *running) {
 	}
 }
 
-var _ = relay.IMAP

@@ -249,7 +249,6 @@ func hostPort(t *testing.T, addr string) []string {
 	return []string{"HOST=" + host, "PORT=" + port}
 }
 
-func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 func pythonCmd(t *testing.T, script string, env ...string) *exec.Cmd {
 	t.Helper()

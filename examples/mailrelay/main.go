@@ -499,4 +499,3 @@ func hashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	fmt.Fprintln(stdout, hash)
 	return 0
 }
-
