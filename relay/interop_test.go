@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/modernauth/mailauth/relay"
 	"github.com/modernauth/mailauth/smtpauth"
 )
 

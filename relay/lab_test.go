@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
