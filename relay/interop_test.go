@@ -248,4 +248,3 @@ func assertClean(t *testing.T, rn *running) {
 		assert.NotContains(t, log, secret)
 	}
 }
-

@@ -248,7 +248,6 @@ func hostPort(t *testing.T, addr string) []string {
 	return []string{"HOST=" + host, "PORT=" + port}
 }
 
-
 func pythonCmd(t *testing.T, script string, env ...string) *exec.Cmd {
 	t.Helper()
 	py, err := exec.LookPath("python3")
