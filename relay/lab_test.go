@@ -48,10 +48,12 @@ type lab struct {
 }
 
 var shared struct {
-	once sync.Once
-	l    *lab
-	err  error
-	hash string
+	once     sync.Once
+	l        *lab
+	err      error
+	hash     string
+	hashErr  error
+	hashOnce sync.Once
 }
 
 func TestMain(m *testing.M) {
@@ -154,11 +156,8 @@ func (s *syncBuffer) String() string {
 // aliceHash is alice's local password hash, made once.
 func aliceHash(t testing.TB) string {
 	t.Helper()
-	if shared.hash == "" {
-		h, err := relay.HashPassword(alicePW)
-		require.NoError(t, err)
-		shared.hash = h
-	}
+	shared.hashOnce.Do(func() { shared.hash, shared.hashErr = relay.HashPassword(alicePW) })
+	require.NoError(t, shared.hashErr)
 	return shared.hash
 }
 

@@ -464,6 +464,7 @@ func hashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("mailrelay hash-password", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	useBcrypt := fs.Bool("bcrypt", false, "print a bcrypt hash instead of argon2id")
+	cost := fs.Int("bcrypt-cost", 12, "bcrypt cost (4 to 31)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "mailrelay hash-password reads a password from the first line of standard input and prints its hash for password_hash in the -config file.")
 		fs.PrintDefaults()
@@ -486,7 +487,7 @@ func hashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	}
 	var hash string
 	if *useBcrypt {
-		b, err := bcrypt.GenerateFromPassword([]byte(pw), 12)
+		b, err := bcrypt.GenerateFromPassword([]byte(pw), *cost)
 		if err != nil {
 			fmt.Fprintln(stderr, "mailrelay:", err)
 			return 1

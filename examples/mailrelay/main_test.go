@@ -18,7 +18,7 @@ import (
 )
 
 func TestHashPassword(t *testing.T) {
-	for _, args := range [][]string{{"hash-password"}, {"hash-password", "-bcrypt"}} {
+	for _, args := range [][]string{{"hash-password"}, {"hash-password", "-bcrypt", "-bcrypt-cost", "4"}} {
 		var out, errOut bytes.Buffer
 		code := run(t.Context(), args, strings.NewReader("s3cret pw\n"), &out, &errOut, nil)
 		if code != 0 {
