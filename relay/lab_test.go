@@ -71,12 +71,13 @@ func newLab(t testing.TB) *lab {
 		dovecot.Skip(t, err.Error())
 		return nil
 	}
-	shared.once.Do(func() { shared.l, shared.err = buildLab() })
+	shared.once.Do(func() { shared.l, shared.err = buildLab(nil) })
 	require.NoError(t, shared.err, "starting Dovecot")
 	return shared.l
 }
 
-func buildLab() (*lab, error) {
+// buildLab starts a Dovecot; extra adds users with their INBOX messages.
+func buildLab(extra map[string][]string) (*lab, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, err
@@ -96,13 +97,18 @@ func buildLab() (*lab, error) {
 		return nil, err
 	}
 	l := &lab{idp: idp, ca: ca, issuer: idp.URL() + "/" + tenant + "/v2.0"}
+	msgs := map[string][]string{
+		alice: {"From: <carol@example.com>\r\nTo: <alice@example.com>\r\nSubject: Welcome Alice\r\n\r\nHello alice.\r\n.dot line\r\n"},
+	}
+	users := []string{alice, bob}
+	for u, m := range extra {
+		users = append(users, u)
+		msgs[u] = m
+	}
 	l.dc, err = dovecot.New(dovecot.Options{
 		PublicKeyPEM: idp.PublicKeyPEM(), KeyID: idp.KeyID(), Issuers: []string{l.issuer},
 		ClientID: audience, Scope: scopes, CertPEM: certPEM, KeyPEM: keyPEM,
-		Users: []string{alice, bob},
-		Messages: map[string][]string{
-			alice: {"From: <carol@example.com>\r\nTo: <alice@example.com>\r\nSubject: Welcome Alice\r\n\r\nHello alice.\r\n.dot line\r\n"},
-		},
+		Users: users, Messages: msgs,
 	})
 	if err != nil {
 		idp.Close()
@@ -172,7 +178,7 @@ type running struct {
 
 // startRelay starts a relay for alice in front of the lab (plaintext listeners on
 // 127.0.0.1, STARTTLS upstream). mod may change the options before New.
-func startRelay(t *testing.T, l *lab, mod func(*relay.Options)) *running {
+func startRelay(t testing.TB, l *lab, mod func(*relay.Options)) *running {
 	t.Helper()
 	rn := &running{log: &syncBuffer{}, src: &countingSource{tok: l.token(t, alice)}, dials: &atomic.Int64{}}
 	o := &relay.Options{
