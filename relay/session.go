@@ -6,24 +6,13 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // preAuthTimeout bounds the time a client may take to log in.
 const preAuthTimeout = 5 * time.Minute
-
-// countingWriter adds the bytes written to n.
-type countingWriter struct {
-	w io.Writer
-	n *atomic.Int64
-}
-
-func (cw countingWriter) Write(p []byte) (int, error) {
-	n, err := cw.w.Write(p)
-	cw.n.Add(int64(n))
-	return n, err
-}
 
 // pipe copies bytes both ways between the logged-in client and the upstream until
 // either side ends, then closes both.
@@ -33,14 +22,65 @@ func (r *Relay) pipe(acc *account, client net.Conn, cbr *bufio.Reader, u *upConn
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		io.Copy(countingWriter{u.c, &acc.bytesIn}, cbr)
+		relayCopy(u.c, client, cbr, &acc.bytesIn)
 		u.c.Close()
 		client.Close()
 	}()
-	io.Copy(countingWriter{client, &acc.bytesOut}, u.br)
+	relayCopy(client, u.c, u.br, &acc.bytesOut)
 	client.Close()
 	u.c.Close()
 	<-done
+}
+
+// smallBuf is what an idle direction holds; a direction whose reads fill it borrows a
+// bigBuf from the pool until the burst ends, so idle sessions stay small and large
+// FETCHes and APPENDs move in large writes.
+const (
+	smallBuf = 1024
+	bigBuf   = 64 << 10
+)
+
+var bigBufs = sync.Pool{New: func() any { b := make([]byte, bigBuf); return &b }}
+
+// relayCopy copies what br has buffered, then src, to dst, counting into n.
+func relayCopy(dst io.Writer, src io.Reader, br *bufio.Reader, n *atomic.Int64) {
+	if k := br.Buffered(); k > 0 {
+		b, _ := br.Peek(k)
+		w, err := dst.Write(b)
+		n.Add(int64(w))
+		if err != nil {
+			return
+		}
+	}
+	small := make([]byte, smallBuf)
+	buf := small
+	var big *[]byte
+	defer func() {
+		if big != nil {
+			bigBufs.Put(big)
+		}
+	}()
+	for {
+		k, err := src.Read(buf)
+		if k > 0 {
+			w, werr := dst.Write(buf[:k])
+			n.Add(int64(w))
+			if werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+		switch {
+		case big == nil && k == len(buf):
+			big = bigBufs.Get().(*[]byte)
+			buf = *big
+		case big != nil && k < smallBuf:
+			bigBufs.Put(big)
+			big, buf = nil, small
+		}
+	}
 }
 
 // startTLS upgrades c as the server.
