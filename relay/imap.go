@@ -230,6 +230,7 @@ func (r *Relay) serveIMAP(ctx context.Context, c net.Conn) {
 			}
 			continue
 		}
+		r.log.Debug("client command", "proto", IMAP, "client", ip.String(), "tag", cmd.Tag, "command", cmd.Name, "args", len(cmd.Args))
 		var user, password string
 		switch cmd.Name {
 		case "CAPABILITY":

@@ -108,6 +108,8 @@ func TestPythonIMAPThroughRelay(t *testing.T) {
 	assert.Equal(t, int64(2), st.Sessions)
 	assert.Positive(t, st.BytesOut)
 	assert.Positive(t, st.BytesIn)
+	assert.Contains(t, rn.log.String(), "command=LOGIN", "the debug transcript names the commands")
+	assert.Contains(t, rn.log.String(), "command=AUTHENTICATE")
 	assertClean(t, rn)
 }
 

@@ -97,6 +97,7 @@ func (r *Relay) servePOP3(ctx context.Context, c net.Conn) {
 			}
 			continue
 		}
+		r.log.Debug("client command", "proto", POP3, "client", ip.String(), "command", cmd.Name, "args", len(cmd.Args))
 		var user, password string
 		switch cmd.Name {
 		case "CAPA":

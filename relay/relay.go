@@ -83,8 +83,9 @@ type Options struct {
 	MaxMessageBytes int64
 	// Dialer dials upstream connections. Nil means a net.Dialer with a 30 s timeout.
 	Dialer *net.Dialer
-	// Logger receives session records: client address, account, protocol, byte counts,
-	// failures. Never a password, hash, token or SASL payload. Nil means no logging.
+	// Logger receives session records: client address, account, protocol, failures, and
+	// at debug level the name of every command before login (never its arguments). Never
+	// a password, hash, token or SASL payload. Nil means no logging.
 	Logger *slog.Logger
 	// Hostname is the name in greetings. Empty means "mailrelay".
 	Hostname string
