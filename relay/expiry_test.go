@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -100,4 +101,44 @@ func TestUpstreamTokenExpiryEndsClientSession(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err = lr.br.ReadString('\n')
 	assert.ErrorIs(t, err, io.EOF, "the relay closes the client's connection")
+}
+
+// Shutdown stops accepting at once, waits for open sessions until its context ends,
+// then cuts them.
+func TestShutdownDrainsThenCuts(t *testing.T) {
+	t.Parallel()
+	ca, err := testpki.New()
+	require.NoError(t, err)
+	up := fakeExchangeIMAP(t, ca)
+	r, err := relay.New(&relay.Options{
+		Accounts:  []relay.Account{{User: "alice", PasswordHash: aliceHash(t), Mailbox: alice, Token: &countingSource{tok: "t"}}},
+		IMAP:      relay.Upstream{Addr: up, ImplicitTLS: true},
+		TLSConfig: ca.ClientConfig(),
+	})
+	require.NoError(t, err)
+	ln, err := r.Listen(relay.IMAP, "127.0.0.1:0", false)
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- r.Serve(t.Context(), relay.IMAP, ln) }()
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	lr := newLineReader(c)
+	lr.line(t)
+	_, err = c.Write([]byte("a LOGIN alice \"" + alicePW + "\"\r\n"))
+	require.NoError(t, err)
+	require.Contains(t, lr.line(t), "a OK")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = r.Shutdown(ctx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "an idle session outlives the drain")
+	assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "it waited for the session")
+	assert.ErrorIs(t, <-served, relay.ErrClosed)
+	_, err = lr.br.ReadString('\n')
+	assert.Error(t, err, "the session was cut")
+	_, err = net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+	assert.Error(t, err, "no longer accepting")
 }
