@@ -26,6 +26,8 @@
 //   - [github.com/modernauth/mailauth/graph/report]: who still signs in with basic
 //     authentication, per user and protocol, from the sign-in log and the email app usage
 //     report, as a table, CSV or JSON (behind examples/basic-auth-report).
+//   - [github.com/modernauth/mailauth/relay]: a local IMAP, POP3 and SMTP relay from
+//     password logins to XOAUTH2 (or SMTP to Graph), for programs that cannot change.
 //
 // Testing:
 //   - [github.com/modernauth/mailauth/mailauthtest]: a lab on loopback for your own tests (a

@@ -1,0 +1,29 @@
+// Package relay lets programs that can only log in with a user name and a password
+// (multifunction printers, scanners, old scripts) keep reading and sending mail after
+// basic authentication is switched off.
+//
+// A [Relay] listens for IMAP, POP3 and SMTP submission on the local side. Clients log
+// in the old way (IMAP LOGIN and AUTHENTICATE PLAIN, POP3 USER/PASS and AUTH PLAIN,
+// SMTP AUTH PLAIN and LOGIN) with a local password that the relay keeps only as an
+// argon2id or bcrypt hash ([HashPassword], [CheckPassword]). Failed logins are delayed
+// and, after Options.MaxFailures in Options.FailureWindow, refused per client address
+// without looking at the password.
+//
+// Upstream, the relay logs in with SASL XOAUTH2 and a token from the account's
+// oauth2.TokenSource (for example a tokencache source). For IMAP and POP3 it then gets
+// out of the way and copies bytes both ways, so IDLE, large FETCHes and APPENDs work
+// unchanged; an upstream session that ends on token expiry ends the client's.
+// SMTP submissions are forwarded per message through smtpauth, or, for an account
+// with a Graph client, sent with Microsoft Graph sendMail as raw MIME.
+//
+// SMTP clients from Options.DeviceNetworks may submit without AUTH and send as
+// Options.DeviceAccount; other clients without AUTH get 530 5.7.0.
+//
+// # Security
+//
+// A plaintext listener is allowed only on a loopback address or, for SMTP, on an
+// address inside one of the device networks ([Relay.Listen] fails with an error wrapping
+// mailauth.ErrInsecure otherwise). Passwords are accepted only over TLS or from a
+// loopback client. Upstream TLS is always verified. Log records never carry a
+// password, a hash, a token or a SASL payload.
+package relay

@@ -1,0 +1,230 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	gosasl "github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/modernauth/mailauth/internal/core/tlsconf"
+	"github.com/modernauth/mailauth/smtpauth"
+)
+
+var (
+	errAuthRequired = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+	errAuthFailed   = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
+	errAuthInsecure = &smtp.SMTPError{Code: 538, EnhancedCode: smtp.EnhancedCode{5, 7, 11}, Message: "Encryption required for requested authentication mechanism"}
+	errUpstream     = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 0}, Message: "Upstream delivery failed, try again later"}
+)
+
+func (r *Relay) serveSMTP(l net.Listener) error {
+	srv := r.smtpServer()
+	r.mu.Lock()
+	if !r.implicit[l] {
+		srv.TLSConfig = r.o.ServerTLS
+	}
+	r.smtpServers = append(r.smtpServers, srv)
+	r.mu.Unlock()
+	err := srv.Serve(l)
+	r.mu.Lock()
+	closing := r.closing
+	r.mu.Unlock()
+	if closing {
+		return ErrClosed
+	}
+	return err
+}
+
+// smtpServer returns a go-smtp server for the relay's sessions, without TLS.
+func (r *Relay) smtpServer() *smtp.Server {
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &smtpSession{r: r, c: c, ip: remoteIP(c.Conn())}, nil
+	}))
+	srv.Domain = r.o.Hostname
+	srv.AllowInsecureAuth = true // checked per connection in AuthMechanisms and Auth
+	srv.MaxMessageBytes = r.o.MaxMessageBytes
+	srv.MaxRecipients = 500
+	srv.ReadTimeout = preAuthTimeout
+	srv.WriteTimeout = preAuthTimeout
+	srv.ErrorLog = slogLogger{r}
+	return srv
+}
+
+type slogLogger struct{ r *Relay }
+
+func (l slogLogger) Printf(format string, v ...any) {
+	l.r.log.Debug("smtp server", "err", errors.New(format))
+}
+func (l slogLogger) Println(v ...any) { l.r.log.Debug("smtp server") }
+
+type smtpSession struct {
+	r    *Relay
+	c    *smtp.Conn
+	ip   netip.Addr
+	acc  *account
+	from string
+	to   []string
+}
+
+func (s *smtpSession) secure() bool {
+	if _, ok := s.c.TLSConnectionState(); ok {
+		return true
+	}
+	return s.ip.IsLoopback()
+}
+
+// AuthMechanisms lists PLAIN and LOGIN on a secure connection, nothing otherwise.
+func (s *smtpSession) AuthMechanisms() []string {
+	if !s.secure() {
+		return nil
+	}
+	return []string{gosasl.Plain, gosasl.Login}
+}
+
+// Auth checks the local password.
+func (s *smtpSession) Auth(mech string) (gosasl.Server, error) {
+	if !s.secure() {
+		return nil, errAuthInsecure
+	}
+	check := func(user, password string) error {
+		acc := s.r.login(context.Background(), SMTP, s.ip, user, password)
+		if acc == nil {
+			return errAuthFailed
+		}
+		s.acc = acc
+		return nil
+	}
+	switch mech {
+	case gosasl.Plain:
+		return gosasl.NewPlainServer(func(identity, user, password string) error {
+			if identity != "" && identity != user {
+				return errAuthFailed
+			}
+			return check(user, password)
+		}), nil
+	case gosasl.Login:
+		return &loginServer{check: check}, nil
+	}
+	return nil, &smtp.SMTPError{Code: 504, EnhancedCode: smtp.EnhancedCode{5, 5, 4}, Message: "Unsupported authentication mechanism"}
+}
+
+// Mail starts a message; without AUTH only device networks may send.
+func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+	if s.acc == nil {
+		if s.r.device == nil || !s.r.inDeviceNetwork(s.ip) {
+			s.r.log.Warn("smtp without auth refused", "client", s.ip.String())
+			return errAuthRequired
+		}
+	}
+	s.from = from
+	s.to = s.to[:0]
+	return nil
+}
+
+// Rcpt adds a recipient.
+func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.to = append(s.to, to)
+	return nil
+}
+
+// Data reads the message and sends it upstream: Graph sendMail or SMTP.
+func (s *smtpSession) Data(rd io.Reader) error {
+	acc, device := s.acc, false
+	if acc == nil {
+		acc, device = s.r.device, true
+	}
+	msg, err := io.ReadAll(rd)
+	if err != nil {
+		return err
+	}
+	from := s.from
+	if device {
+		from = acc.Mailbox
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if acc.Graph != nil {
+		err = acc.Graph.SendMIME(ctx, bytes.NewReader(msg))
+	} else {
+		err = s.r.smtpUpstream(ctx, acc, from, s.to, msg)
+	}
+	if err != nil {
+		acc.failures.Add(1)
+		s.r.log.Error("send failed", "proto", SMTP, "client", s.ip.String(), "user", acc.User, "device", device, "err", err)
+		var se *smtp.SMTPError
+		if errors.As(err, &se) && se.Code >= 500 {
+			return &smtp.SMTPError{Code: se.Code, EnhancedCode: se.EnhancedCode, Message: "Upstream: " + se.Message}
+		}
+		return errUpstream
+	}
+	acc.messages.Add(1)
+	acc.sessions.Add(1)
+	acc.bytesIn.Add(int64(len(msg)))
+	s.r.log.Info("sent", "proto", SMTP, "client", s.ip.String(), "user", acc.User, "device", device,
+		"graph", acc.Graph != nil, "bytes", len(msg), "rcpts", len(s.to))
+	return nil
+}
+
+func (r *Relay) smtpUpstream(ctx context.Context, acc *account, from string, to []string, msg []byte) error {
+	up := r.o.SMTP
+	if up.Addr == "" || acc.Token == nil {
+		return errors.New("relay: no SMTP upstream for this account")
+	}
+	host, _, err := net.SplitHostPort(up.Addr)
+	if err != nil {
+		return err
+	}
+	o := &smtpauth.Options{Token: acc.Token, Mailbox: acc.Mailbox, TLSConfig: tlsconf.Client(r.o.TLSConfig, host), Dialer: r.o.Dialer}
+	var c *smtpauth.Client
+	if up.ImplicitTLS {
+		c, err = smtpauth.DialTLS(ctx, up.Addr, o)
+	} else {
+		c, err = smtpauth.DialStartTLS(ctx, up.Addr, o)
+	}
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.SendMail(ctx, from, to, bytes.NewReader(msg)); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+// Reset drops the message in progress.
+func (s *smtpSession) Reset() { s.from, s.to = "", nil }
+
+// Logout ends the session.
+func (s *smtpSession) Logout() error { return nil }
+
+// loginServer is the server side of SASL LOGIN (draft-murchison-sasl-login).
+type loginServer struct {
+	check func(user, password string) error
+	user  string
+	step  int
+}
+
+func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
+	switch l.step {
+	case 0:
+		l.step = 1
+		if len(resp) > 0 { // initial response carries the user name
+			l.user = string(resp)
+			l.step = 2
+			return []byte("Password:"), false, nil
+		}
+		return []byte("Username:"), false, nil
+	case 1:
+		l.user = string(resp)
+		l.step = 2
+		return []byte("Password:"), false, nil
+	default:
+		return nil, true, l.check(l.user, string(resp))
+	}
+}
