@@ -44,6 +44,11 @@ func (s *Source) TokenWithClaims(ctx context.Context, claims string) (*oauth2.To
 	if !ok {
 		return nil, fmt.Errorf("tokencache: %s cannot acquire a token with claims (a wrapped token source); the resource demands claims the cached token lacks", printableKey(s.key))
 	}
+	if err := e.throttled(time.Now()); err != nil {
+		// The identity provider asked for a pause: claims do not lift it.
+		s.c.stats.throttled.Add(1)
+		return nil, err
+	}
 	e.mu.Lock()
 	if st := e.cur.Load(); e.claimsFlight == nil && st != nil && st == e.claimsSt && e.claimsDone == claims && time.Now().Before(st.expireAt) {
 		// The cached token was acquired with these very claims (another
@@ -80,20 +85,10 @@ func (s *Source) TokenWithClaims(ctx context.Context, claims string) (*oauth2.To
 
 func (e *entry) runClaims(ctx context.Context, f *flight, cf claimsFetcher, stale *oauth2.Token, claims string) {
 	c := e.c
-	tok, refreshOn, err := c.retry(ctx, func(ctx context.Context) (*oauth2.Token, time.Time, error) {
-		c.stats.fetches.Add(1)
+	st, now, err := c.fetchState(ctx, func(ctx context.Context) (*oauth2.Token, time.Time, error) {
 		c.stats.claims.Add(1)
 		return cf(ctx, stale, claims)
 	})
-	now := time.Now()
-	var st *state
-	if err == nil {
-		st = c.newState(tok, refreshOn, now)
-		if !now.Before(st.expireAt) {
-			err = &IdPError{Code: "invalid_response", Description: "the token received has already expired; check the clock of this machine"}
-			st = nil
-		}
-	}
 	e.mu.Lock()
 	if err == nil {
 		e.cur.Store(st)
@@ -101,6 +96,7 @@ func (e *entry) runClaims(ctx context.Context, f *flight, cf claimsFetcher, stal
 		e.claimsDone, e.claimsSt = claims, st
 	} else {
 		c.stats.failures.Add(1)
+		e.noteThrottleLocked(err, now, c.backoff) // the same pause holds for requests with claims
 	}
 	if e.claimsFlight == f {
 		e.claimsFlight, e.claims = nil, ""

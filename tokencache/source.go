@@ -314,19 +314,9 @@ func (e *entry) start(ctx context.Context, old *state, background bool) *flight 
 
 func (e *entry) run(ctx context.Context, f *flight, stale *oauth2.Token, background bool) {
 	c := e.c
-	tok, refreshOn, err := c.retry(ctx, func(ctx context.Context) (*oauth2.Token, time.Time, error) {
-		c.stats.fetches.Add(1)
+	st, now, err := c.fetchState(ctx, func(ctx context.Context) (*oauth2.Token, time.Time, error) {
 		return e.f.fetch(ctx, stale)
 	})
-	now := time.Now()
-	var st *state
-	if err == nil {
-		st = c.newState(tok, refreshOn, now)
-		if !now.Before(st.expireAt) {
-			err = &IdPError{Code: "invalid_response", Description: "the token received has already expired; check the clock of this machine"}
-			st = nil
-		}
-	}
 	e.mu.Lock()
 	if err == nil {
 		e.cur.Store(st)
@@ -338,14 +328,7 @@ func (e *entry) run(ctx context.Context, f *flight, stale *oauth2.Token, backgro
 		e.fails++
 		d := c.backoff << min(e.fails-1, 10)
 		d = min(d, 5*time.Minute)
-		if t := throttleFor(err, d); t > 0 {
-			until := now.Add(t)
-			e.throttle.set(until, err)
-			if e.scope != nil {
-				e.scope.set(until, err)
-			}
-			d = max(d, t)
-		}
+		d = max(d, e.noteThrottleLocked(err, now, d))
 		e.retryAt.Store(now.Add(d).UnixNano())
 	}
 	e.flight = nil
@@ -358,6 +341,40 @@ func (e *entry) run(ctx context.Context, f *flight, stale *oauth2.Token, backgro
 			slog.String("key", printableKey(e.key)), slog.Bool("background", background), slog.String("error", err.Error()))
 	}
 	c.sweep(now)
+}
+
+// fetchState runs fetch with the cache's retries and turns the token into
+// a state; a token that arrives already expired is an error.
+func (c *Cache) fetchState(ctx context.Context, fetch func(context.Context) (*oauth2.Token, time.Time, error)) (*state, time.Time, error) {
+	tok, refreshOn, err := c.retry(ctx, func(ctx context.Context) (*oauth2.Token, time.Time, error) {
+		c.stats.fetches.Add(1)
+		return fetch(ctx)
+	})
+	now := time.Now()
+	if err != nil {
+		return nil, now, err
+	}
+	st := c.newState(tok, refreshOn, now)
+	if !now.Before(st.expireAt) {
+		return nil, now, &IdPError{Code: "invalid_response", Description: "the token received has already expired; check the clock of this machine"}
+	}
+	return st, now, nil
+}
+
+// noteThrottleLocked remembers, for the key and its authority, a pause the
+// identity provider asked for with err, and returns its length (zero when
+// err asks for none; backoff for a 429 or 503 without Retry-After). e.mu
+// is held.
+func (e *entry) noteThrottleLocked(err error, now time.Time, backoff time.Duration) time.Duration {
+	t := throttleFor(err, backoff)
+	if t > 0 {
+		until := now.Add(t)
+		e.throttle.set(until, err)
+		if e.scope != nil {
+			e.scope.set(until, err)
+		}
+	}
+	return t
 }
 
 // newState computes the refresh window of tok, fetched at now.

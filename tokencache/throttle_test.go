@@ -130,3 +130,25 @@ func TestThrottleServesValidToken(t *testing.T) {
 	wg.Wait()
 	assert.EqualValues(t, 2, idp.Requests(fakeidp.GrantClientCredentials), "the first fetch and one throttled refresh")
 }
+
+// A claims challenge does not lift the identity provider's pause: while a
+// key is throttled, TokenWithClaims answers with the remembered error and
+// sends nothing.
+func TestThrottleHoldsClaimsRequests(t *testing.T) {
+	idp, cl := newIdP(t, fakeidp.Options{})
+	idp.InjectFaults(fakeidp.FaultThrottled(120 * time.Second))
+	c := newTestCache(idp, &Options{FetchTimeout: 4 * time.Second})
+	app, err := c.AppOnly(AppOnlyConfig{Cloud: cl, TenantID: tTenant, ClientID: tApp, Credential: ClientSecret(tSecret)})
+	require.NoError(t, err)
+	src := app.Source()
+	_, err = src.TokenContext(t.Context())
+	require.Error(t, err)
+	before := idp.TotalRequests()
+	for range 20 {
+		_, err = src.TokenWithClaims(t.Context(), `{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}`)
+		var ie *IdPError
+		require.ErrorAs(t, err, &ie)
+		assert.Equal(t, 429, ie.StatusCode)
+	}
+	assert.Equal(t, before, idp.TotalRequests(), "no claims request while throttled")
+}
