@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/graph"
+	"github.com/modernauth/mailauth/internal/core/redact"
 )
 
 // Protocol names a protocol the relay serves.
@@ -89,6 +91,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Hostname is the name in greetings. Empty means "mailrelay".
 	Hostname string
+	// DebugWriter, when set, receives a transcript of every session until the relay
+	// starts copying bytes: the client's lines and the relay's answers ("C:", "S:"),
+	// the upstream login ("upstream C:", "upstream S:"), and for SMTP the whole session
+	// with message bodies replaced by their size. Each line starts with the protocol and
+	// the client address. Passwords, SASL responses and tokens are replaced by
+	// [REDACTED], and every line passes through the module's redactor.
+	DebugWriter io.Writer
 }
 
 // Stats are the counters of one account.
@@ -125,6 +134,8 @@ type Relay struct {
 
 	capMu sync.Mutex
 	caps  map[Protocol][]string
+
+	trace *traceOut // nil without Options.DebugWriter
 }
 
 // ErrClosed is returned by Serve after Shutdown.
@@ -167,6 +178,9 @@ func New(opts *Options) (*Relay, error) {
 	r := &Relay{o: o, accounts: map[string]*account{}, log: log,
 		limiter:   newLimiter(o.MaxFailures, o.FailureWindow),
 		listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}, implicit: map[net.Listener]bool{}, caps: map[Protocol][]string{}}
+	if o.DebugWriter != nil {
+		r.trace = &traceOut{w: redact.NewWriter(o.DebugWriter)}
+	}
 	for i, a := range o.Accounts {
 		if a.User == "" {
 			return nil, fmt.Errorf("relay: account %d has no user", i+1)
