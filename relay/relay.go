@@ -125,6 +125,8 @@ type Relay struct {
 
 	capMu sync.Mutex
 	caps  map[Protocol][]string
+
+	smtpCaps smtpCapState
 }
 
 // ErrClosed is returned by Serve after Shutdown.
@@ -293,7 +295,7 @@ func (r *Relay) Serve(ctx context.Context, p Protocol, l net.Listener) error {
 		r.mu.Unlock()
 	}()
 	if p == SMTP {
-		return r.serveSMTP(l)
+		return r.serveSMTP(ctx, l)
 	}
 	r.probeCaps(ctx, p)
 	for {
