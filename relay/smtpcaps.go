@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -38,6 +39,8 @@ type smtpCapState struct {
 	readAt  time.Time // when ext was read
 	tried   time.Time // the last attempt
 	probing bool
+	// retry and refresh replace smtpCapsRetry and smtpCapsRefresh when set (tests).
+	retry, refresh time.Duration
 }
 
 // probeSMTP reads the SMTP upstream's EHLO list (no AUTH) and keeps it. On failure it
@@ -65,8 +68,9 @@ func (r *Relay) refreshSMTPCaps(ctx context.Context) {
 	}
 	s := &r.smtpCaps
 	s.mu.Lock()
-	due := !s.probing && (s.ext == nil && time.Since(s.tried) >= smtpCapsRetry ||
-		s.ext != nil && time.Since(s.readAt) >= smtpCapsRefresh)
+	retry, refresh := cmp.Or(s.retry, smtpCapsRetry), cmp.Or(s.refresh, smtpCapsRefresh)
+	due := !s.probing && (s.ext == nil && time.Since(s.tried) >= retry ||
+		s.ext != nil && time.Since(s.readAt) >= refresh)
 	if due {
 		s.probing = true
 	}
