@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -342,4 +343,218 @@ func TestSMTPEHLOIsUpstreamsWithLocalAuth(t *testing.T) {
 			assert.Equal(t, probes, up.conns.Load(), "no upstream connection per session")
 		})
 	}
+}
+
+// loginClient dials the relay with go-smtp's client, upgrades with STARTTLS and logs in
+// as alice with PLAIN.
+func loginClient(t *testing.T, addr string, ca *testpki.CA) *smtp.Client {
+	t.Helper()
+	c, err := smtp.DialStartTLS(addr, clientTLS(ca))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	require.NoError(t, c.Auth(gosasl.NewPlainClient("", "alice", alicePW)))
+	return c
+}
+
+// Issue 12: what the relay shows it honours: the MAIL and RCPT parameters of SIZE,
+// SMTPUTF8, REQUIRETLS, DSN (RET, ENVID, NOTIFY, ORCPT), RRVS, DELIVERBY and
+// MT-PRIORITY reach the upstream unchanged, BODY=8BITMIME too; the client's AUTH= does
+// not.
+func TestSMTPParametersReachUpstream(t *testing.T) {
+	t.Parallel()
+	ca, err := testpki.New()
+	require.NoError(t, err)
+	up := startUpstream(t, ca, false, fullUpstream)
+	_, raddr, log := smtpRelay(t, up, false, nil)
+	c := loginClient(t, raddr, ca)
+
+	submitter := "someone-else@example.com"
+	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	prio := 3
+	require.NoError(t, c.Mail(alice, &smtp.MailOptions{Body: smtp.Body8BitMIME, Size: 321, UTF8: true, RequireTLS: true,
+		Return: smtp.DSNReturnHeaders, EnvelopeID: "env+42", Auth: &submitter}))
+	require.NoError(t, c.Rcpt("bob@example.com", &smtp.RcptOptions{
+		Notify:                []smtp.DSNNotify{smtp.DSNNotifySuccess, smtp.DSNNotifyFailure},
+		OriginalRecipientType: smtp.DSNAddressTypeRFC822, OriginalRecipient: "bob@example.com",
+		RequireRecipientValidSince: since,
+		DeliverBy:                  &smtp.DeliverByOptions{Time: 2 * time.Hour, Mode: smtp.DeliverByReturn},
+		MTPriority:                 &prio,
+	}))
+	require.NoError(t, c.Rcpt("jörg@example.com", &smtp.RcptOptions{Notify: []smtp.DSNNotify{smtp.DSNNotifyNever}}))
+	w, err := c.Data()
+	require.NoError(t, err)
+	msg := "From: <alice@example.com>\r\nTo: =?utf-8?q?J=C3=B6rg?= <jörg@example.com>\r\nSubject: Grüße\r\n\r\nnaïve 8-bit body\r\n"
+	_, err = io.WriteString(w, msg)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	require.NoError(t, c.Quit())
+
+	got := up.messages()
+	require.Len(t, got, 1)
+	m := got[0]
+	assert.Equal(t, alice, m.User, "XOAUTH2 as the account's mailbox")
+	assert.Equal(t, alice, m.From)
+	assert.Equal(t, []string{"bob@example.com", "jörg@example.com"}, m.To)
+	assert.Equal(t, smtp.Body8BitMIME, m.Mail.Body)
+	assert.Equal(t, int64(321), m.Mail.Size)
+	assert.True(t, m.Mail.UTF8, "SMTPUTF8")
+	assert.True(t, m.Mail.RequireTLS, "REQUIRETLS")
+	assert.Equal(t, smtp.DSNReturnHeaders, m.Mail.Return)
+	assert.Equal(t, "env+42", m.Mail.EnvelopeID)
+	assert.Nil(t, m.Mail.Auth, "the client's AUTH= is not passed on")
+	require.Len(t, m.Rcpt, 2)
+	assert.Equal(t, []smtp.DSNNotify{smtp.DSNNotifySuccess, smtp.DSNNotifyFailure}, m.Rcpt[0].Notify)
+	assert.Equal(t, smtp.DSNAddressTypeRFC822, m.Rcpt[0].OriginalRecipientType)
+	assert.Equal(t, "bob@example.com", m.Rcpt[0].OriginalRecipient)
+	assert.True(t, since.Equal(m.Rcpt[0].RequireRecipientValidSince), "RRVS %v", m.Rcpt[0].RequireRecipientValidSince)
+	require.NotNil(t, m.Rcpt[0].DeliverBy)
+	assert.Equal(t, smtp.DeliverByOptions{Time: 2 * time.Hour, Mode: smtp.DeliverByReturn}, *m.Rcpt[0].DeliverBy)
+	require.NotNil(t, m.Rcpt[0].MTPriority)
+	assert.Equal(t, 3, *m.Rcpt[0].MTPriority)
+	assert.Equal(t, []smtp.DSNNotify{smtp.DSNNotifyNever}, m.Rcpt[1].Notify)
+	assert.Equal(t, msg, string(m.Data), "the 8-bit message arrives unchanged")
+	assert.NotContains(t, log.String(), alicePW)
+	assert.NotContains(t, log.String(), upToken)
+}
+
+// Issue 12: SIZE is the smaller of the upstream's (1 MiB) and Options.MaxMessageBytes; a
+// MAIL FROM with a larger SIZE= gets 552 before DATA, and a larger message without
+// SIZE= gets 552 at the end of DATA; neither reaches the upstream. With
+// MaxMessageBytes below the upstream's, SIZE shows the relay's.
+func TestSMTPSizeOverLimitRefusedBeforeData(t *testing.T) {
+	t.Parallel()
+	ca, err := testpki.New()
+	require.NoError(t, err)
+	up := startUpstream(t, ca, false, fullUpstream)
+	_, raddr, _ := smtpRelay(t, up, false, nil)
+	c := loginClient(t, raddr, ca)
+	ok, size := c.Extension("SIZE")
+	require.True(t, ok)
+	assert.Equal(t, "1048576", size)
+	conns := up.conns.Load()
+
+	err = c.Mail(alice, &smtp.MailOptions{Size: 1<<20 + 1})
+	var se *smtp.SMTPError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, 552, se.Code)
+	assert.Equal(t, smtp.EnhancedCode{5, 3, 4}, se.EnhancedCode)
+
+	require.NoError(t, c.Mail(alice, &smtp.MailOptions{Size: 1 << 20}), "at the limit is fine")
+	require.NoError(t, c.Rcpt("bob@example.com", nil))
+	w, err := c.Data()
+	require.NoError(t, err)
+	line := strings.Repeat("x", 998) + "\r\n"
+	for n := 0; n <= 1<<20; n += len(line) {
+		if _, err := io.WriteString(w, line); err != nil {
+			break
+		}
+	}
+	err = w.Close()
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, 552, se.Code)
+	assert.Equal(t, conns, up.conns.Load(), "nothing went upstream")
+	assert.Empty(t, up.messages())
+
+	_, raddr, _ = smtpRelay(t, up, false, func(o *relay.Options) { o.MaxMessageBytes = 4096 })
+	e := dialEHLO(t, raddr, false, ca)
+	assert.Contains(t, e.extensions(), "SIZE 4096")
+}
+
+// Issue 12, Dovecot: the relay's EHLO in front of Dovecot's submission service is
+// Dovecot's with AUTH replaced, before and after STARTTLS, less BURL (the relay cannot
+// honour it); Dovecot's bare SIZE becomes the relay's own limit.
+func TestSMTPEHLOFromDovecot(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	rn := startRelay(t, l, func(o *relay.Options) { o.ServerTLS = l.ca.ServerConfig() })
+
+	de := dialEHLO(t, l.dc.SubmissionAddr, false, l.ca)
+	dPlain := de.extensions()
+	de.startTLS(l.ca)
+	dTLS := de.extensions()
+	require.Contains(t, dTLS, "BURL imap", "Dovecot shows BURL")
+	require.Contains(t, strings.Join(dTLS, "\n"), "XOAUTH2")
+	mapped := func(ext []string) []string {
+		out := slices.DeleteFunc(slices.Clone(ext), func(l string) bool { return strings.HasPrefix(l, "BURL") })
+		for i, l := range out {
+			if l == "SIZE" {
+				out[i] = "SIZE 157286400"
+			}
+		}
+		return withAuth(out, "AUTH PLAIN LOGIN")
+	}
+
+	re := dialEHLO(t, rn.smtp, false, l.ca)
+	before := re.extensions()
+	re.startTLS(l.ca)
+	after := re.extensions()
+	assert.Equal(t, mapped(dPlain), before)
+	assert.Equal(t, mapped(dTLS), after)
+	assert.Zero(t, rn.dials.Load(), "no upstream connection for EHLO")
+}
+
+// Issue 12: a Graph-only relay keeps its own list (the graph package states no limit for
+// a whole message, so SIZE is Options.MaxMessageBytes).
+func TestSMTPEHLOGraphOnly(t *testing.T) {
+	t.Parallel()
+	_, rn, _ := graphRelay(t)
+	e := dialEHLO(t, rn.smtp, false, nil)
+	assert.Equal(t, []string{"8BITMIME", "AUTH PLAIN LOGIN", "CHUNKING", "ENHANCEDSTATUSCODES", "LIMITS RCPTMAX=500", "PIPELINING", "SIZE 157286400"}, e.extensions())
+}
+
+// Issue 12: an upstream that cannot be read at Serve leaves the relay's own list; the
+// next session start reads it again in the background (here at once instead of after
+// a minute), and later sessions see the upstream's list.
+func TestSMTPCapsReadAgainAfterFailure(t *testing.T) {
+	t.Parallel()
+	ca, err := testpki.New()
+	require.NoError(t, err)
+	up := startUpstream(t, ca, false, fullUpstream)
+	up.refuse.Store(1)
+	r, raddr, log := smtpRelay(t, up, false, nil)
+	r.SetSMTPCapsTimes(time.Nanosecond, time.Hour)
+	first := dialEHLO(t, raddr, false, ca).extensions()
+	assert.NotContains(t, first, "DSN", "the relay's own list: %v", first)
+	assert.Contains(t, first, "SIZE 157286400")
+	assert.Contains(t, log.String(), "upstream capabilities not read")
+	require.Eventually(t, func() bool {
+		return slices.Contains(dialEHLO(t, raddr, false, ca).extensions(), "DSN")
+	}, 10*time.Second, 50*time.Millisecond, "the upstream's list after the second read")
+	n := up.conns.Load()
+	dialEHLO(t, raddr, false, ca).extensions()
+	assert.Equal(t, n, up.conns.Load(), "no further reads within the refresh period")
+}
+
+const pySMTPUTF8 = `
+import smtplib, os, ssl
+s = smtplib.SMTP(os.environ["HOST"], int(os.environ["PORT"]))
+s.starttls(context=ssl.create_default_context(cafile=os.environ["CAFILE"]))
+s.login(os.environ["USER_"], os.environ["PW"])
+print("EXT", sorted(s.esmtp_features))
+msg = "From: alice@example.com\r\nTo: jörg@example.com\r\nSubject: grüße\r\n\r\nhi\r\n".encode()
+s.sendmail("alice@example.com", ["jörg@example.com"], msg, mail_options=["SMTPUTF8", "RET=HDRS"], rcpt_options=["NOTIFY=SUCCESS,FAILURE"])
+print("SENT")
+s.quit()
+`
+
+// Issue 12 with a real client: Python's smtplib sees SMTPUTF8 and DSN through the relay
+// and its SMTPUTF8, RET and NOTIFY reach the upstream.
+func TestPythonSMTPUTF8AndDSNThroughRelay(t *testing.T) {
+	t.Parallel()
+	ca, err := testpki.New()
+	require.NoError(t, err)
+	up := startUpstream(t, ca, false, fullUpstream)
+	_, raddr, _ := smtpRelay(t, up, false, nil)
+	cafile := t.TempDir() + "/ca.pem"
+	require.NoError(t, os.WriteFile(cafile, ca.CertPEM(), 0o600))
+	out := python(t, pySMTPUTF8, append(hostPort(t, raddr), "CAFILE="+cafile, "USER_=alice", "PW="+alicePW)...)
+	require.Contains(t, out, "SENT")
+	assert.Contains(t, out, "'smtputf8'")
+	assert.Contains(t, out, "'dsn'")
+	got := up.messages()
+	require.Len(t, got, 1)
+	assert.True(t, got[0].Mail.UTF8)
+	assert.Equal(t, smtp.DSNReturnHeaders, got[0].Mail.Return)
+	assert.Equal(t, []string{"jörg@example.com"}, got[0].To)
+	assert.Equal(t, []smtp.DSNNotify{smtp.DSNNotifySuccess, smtp.DSNNotifyFailure}, got[0].Rcpt[0].Notify)
 }
