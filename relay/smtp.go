@@ -3,10 +3,12 @@ package relay
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	gosasl "github.com/emersion/go-sasl"
@@ -63,11 +65,49 @@ func (r *Relay) serveSMTP(ctx context.Context, l net.Listener) error {
 			return err
 		}
 		r.refreshSMTPCaps(ctx)
-		if !f.hand(c) {
+		tc, ok := r.trackSMTP(c)
+		if !ok {
 			c.Close()
 			return ErrClosed
 		}
+		if !f.hand(tc) {
+			tc.Close()
+			return ErrClosed
+		}
 	}
+}
+
+// trackSMTP registers c as an open session, so that Shutdown waits for it and cuts it
+// at its deadline (go-smtp's Shutdown does neither once its context ends). The
+// returned conn is c, or a fresh *tls.Conn for an implicit-TLS listener's c (not yet
+// handshaken), over a conn that unregisters when closed.
+func (r *Relay) trackSMTP(c net.Conn) (net.Conn, bool) {
+	raw := c
+	tc, isTLS := c.(*tls.Conn)
+	if isTLS {
+		raw = tc.NetConn()
+	}
+	if !r.track(raw) {
+		return nil, false
+	}
+	var t net.Conn = &trackedConn{Conn: raw, done: func() { r.untrack(raw) }}
+	if isTLS {
+		t = tls.Server(t, r.o.ServerTLS)
+	}
+	return t, true
+}
+
+// trackedConn calls done once when first closed.
+type trackedConn struct {
+	net.Conn
+	once sync.Once
+	done func()
+}
+
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.done)
+	return err
 }
 
 // smtpServer returns a go-smtp server for the relay's sessions with the current plan,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
@@ -557,4 +558,43 @@ func TestPythonSMTPUTF8AndDSNThroughRelay(t *testing.T) {
 	assert.Equal(t, smtp.DSNReturnHeaders, got[0].Mail.Return)
 	assert.Equal(t, []string{"jörg@example.com"}, got[0].To)
 	assert.Equal(t, []smtp.DSNNotify{smtp.DSNNotifySuccess, smtp.DSNNotifyFailure}, got[0].Rcpt[0].Notify)
+}
+
+// Shutdown cuts an idle SMTP session once its context ends (go-smtp's own Shutdown
+// would leave it open) and says so.
+func TestShutdownCutsSMTPSessions(t *testing.T) {
+	t.Parallel()
+	ca, err := testpki.New()
+	require.NoError(t, err)
+	up := startUpstream(t, ca, false, fullUpstream)
+	r, raddr, _ := smtpRelay(t, up, false, nil)
+	e := dialEHLO(t, raddr, false, ca)
+	e.extensions()
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	assert.ErrorIs(t, r.Shutdown(ctx), context.DeadlineExceeded)
+	assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "it waited for the session")
+	e.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = e.br.ReadString('\n')
+	assert.ErrorIs(t, err, io.EOF, "the session was cut")
+}
+
+// On an implicit-TLS listener the relay's EHLO is the upstream's TLS list with AUTH
+// replaced: no STARTTLS, and REQUIRETLS (which go-smtp shows only when it sees TLS).
+func TestSMTPEHLOImplicitTLSListener(t *testing.T) {
+	t.Parallel()
+	ca, err := testpki.New()
+	require.NoError(t, err)
+	up := startUpstream(t, ca, true, fullUpstream)
+	ue := dialEHLO(t, up.addr, true, ca)
+	upTLS := ue.extensions()
+	r, _, _ := smtpRelay(t, up, true, nil)
+	ln, err := r.Listen(relay.SMTP, "127.0.0.1:0", true)
+	require.NoError(t, err)
+	go r.Serve(t.Context(), relay.SMTP, ln)
+	e := dialEHLO(t, ln.Addr().String(), true, ca)
+	assert.Equal(t, withAuth(upTLS, "AUTH PLAIN LOGIN"), e.extensions())
+	code, lines := e.cmd("AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00alice\x00"+alicePW)))
+	assert.Equal(t, 235, code, lines)
 }
