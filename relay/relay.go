@@ -122,11 +122,10 @@ type Relay struct {
 	wg          sync.WaitGroup
 	smtpServers []*smtp.Server
 	implicit    map[net.Listener]bool
+	smtpCaps    smtpCapState // the SMTP upstream's EHLO list
 
 	capMu sync.Mutex
 	caps  map[Protocol][]string
-
-	smtpCaps smtpCapState
 }
 
 // ErrClosed is returned by Serve after Shutdown.
