@@ -19,6 +19,30 @@
 // SMTP clients from Options.DeviceNetworks may submit without AUTH and send as
 // Options.DeviceAccount; other clients without AUTH get 530 5.7.0.
 //
+// # Capabilities
+//
+// Before login a client sees the upstream's capabilities with the upstream's AUTH
+// mechanisms replaced by the local ones (PLAIN and LOGIN on a secure connection, none
+// otherwise) and STARTTLS/STLS only when the relay offers it. Serve reads them once
+// before its first accept, without logging in; no session opens an upstream connection
+// for them.
+//
+// For SMTP the EHLO list is read after TLS (implicit or STARTTLS, verified), and read
+// again in the background when a session starts and the list is an hour old, or a
+// minute after a failed read (until then the relay shows its own list). The relay shows
+// only what it honours end to end: SIZE (the smaller of the upstream's and
+// Options.MaxMessageBytes, so a larger SIZE= gets 552 before DATA), LIMITS RCPTMAX (at
+// most 500), and SMTPUTF8, DSN, REQUIRETLS, RRVS, DELIVERBY and MT-PRIORITY, whose MAIL
+// and RCPT parameters go to the upstream unchanged (the client's MAIL AUTH= does not).
+// BINARYMIME, BURL, VRFY, ETRN, XCLIENT and vendor extensions are dropped. go-smtp
+// always shows PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES and CHUNKING: PIPELINING,
+// ENHANCEDSTATUSCODES and CHUNKING concern only the client's hop (BDAT chunks are
+// joined and the message goes upstream with DATA); for an upstream without 8BITMIME a
+// BODY=8BITMIME is refused with 554 5.6.3. When an
+// account sends through Graph, or no SMTP upstream is set, the parameter-carrying
+// extensions are not shown (Graph cannot honour them); the graph package states no
+// limit for a whole message, so a Graph-only relay's SIZE is Options.MaxMessageBytes.
+//
 // # Security
 //
 // A plaintext listener is allowed only on a loopback address or, for SMTP, on an

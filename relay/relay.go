@@ -131,6 +131,7 @@ type Relay struct {
 	wg          sync.WaitGroup
 	smtpServers []*smtp.Server
 	implicit    map[net.Listener]bool
+	smtpCaps    smtpCapState // the SMTP upstream's EHLO list
 
 	capMu sync.Mutex
 	caps  map[Protocol][]string
@@ -307,7 +308,7 @@ func (r *Relay) Serve(ctx context.Context, p Protocol, l net.Listener) error {
 		r.mu.Unlock()
 	}()
 	if p == SMTP {
-		return r.serveSMTP(l)
+		return r.serveSMTP(ctx, l)
 	}
 	r.probeCaps(ctx, p)
 	for {

@@ -3,10 +3,12 @@ package relay
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	gosasl "github.com/emersion/go-sasl"
@@ -23,33 +25,104 @@ var (
 	errUpstream     = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 0}, Message: "Upstream delivery failed, try again later"}
 )
 
-func (r *Relay) serveSMTP(l net.Listener) error {
-	srv := r.smtpServer()
+var (
+	errTooManyRcpts = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "Too many recipients"}
+	err8bitUpstream = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 3}, Message: "The upstream server does not accept 8-bit data"}
+)
+
+// serveSMTP reads the upstream's EHLO list first (when an SMTP upstream is set), then
+// hands each connection to a go-smtp server whose EHLO shows that list (see planFor).
+func (r *Relay) serveSMTP(ctx context.Context, l net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends a background probe
+	if r.o.SMTP.Addr != "" {
+		r.smtpCaps.mu.Lock()
+		r.smtpCaps.probing = true
+		r.smtpCaps.mu.Unlock()
+		r.probeSMTP(ctx)
+	}
+	f := &smtpFront{r: r, addr: l.Addr()}
 	r.mu.Lock()
 	if !r.implicit[l] {
-		srv.TLSConfig = r.o.ServerTLS
+		f.tls = r.o.ServerTLS
 	}
-	r.smtpServers = append(r.smtpServers, srv)
 	r.mu.Unlock()
-	err := srv.Serve(l)
-	r.mu.Lock()
-	closing := r.closing
-	r.mu.Unlock()
-	if closing {
-		return ErrClosed
+	defer f.close()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			r.mu.Lock()
+			closing := r.closing
+			r.mu.Unlock()
+			if closing {
+				return ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		r.refreshSMTPCaps(ctx)
+		tc, ok := r.trackSMTP(c)
+		if !ok {
+			c.Close()
+			return ErrClosed
+		}
+		if !f.hand(tc) {
+			tc.Close()
+			return ErrClosed
+		}
 	}
+}
+
+// trackSMTP registers c as an open session, so that Shutdown waits for it and cuts it
+// at its deadline (go-smtp's Shutdown does neither once its context ends). The
+// returned conn is c, or a fresh *tls.Conn for an implicit-TLS listener's c (not yet
+// handshaken), over a conn that unregisters when closed.
+func (r *Relay) trackSMTP(c net.Conn) (net.Conn, bool) {
+	raw := c
+	tc, isTLS := c.(*tls.Conn)
+	if isTLS {
+		raw = tc.NetConn()
+	}
+	if !r.track(raw) {
+		return nil, false
+	}
+	var t net.Conn = &trackedConn{Conn: raw, done: func() { r.untrack(raw) }}
+	if isTLS {
+		t = tls.Server(t, r.o.ServerTLS)
+	}
+	return t, true
+}
+
+// trackedConn calls done once when first closed.
+type trackedConn struct {
+	net.Conn
+	once sync.Once
+	done func()
+}
+
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.done)
 	return err
 }
 
-// smtpServer returns a go-smtp server for the relay's sessions, without TLS.
-func (r *Relay) smtpServer() *smtp.Server {
+// smtpServer returns a go-smtp server for the relay's sessions with the current plan,
+// without TLS.
+func (r *Relay) smtpServer() *smtp.Server { return r.smtpServerFor(r.smtpPlan()) }
+
+// smtpServerFor returns a go-smtp server for the relay's sessions with plan p, without
+// TLS.
+func (r *Relay) smtpServerFor(p smtpPlan) *smtp.Server {
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &smtpSession{r: r, c: c, ip: remoteIP(c.Conn())}, nil
+		return &smtpSession{r: r, c: c, ip: remoteIP(c.Conn()), plan: p}, nil
 	}))
 	srv.Domain = r.o.Hostname
 	srv.AllowInsecureAuth = true // checked per connection in AuthMechanisms and Auth
-	srv.MaxMessageBytes = r.o.MaxMessageBytes
-	srv.MaxRecipients = 500
+	p.apply(srv)
 	srv.ReadTimeout = preAuthTimeout
 	srv.WriteTimeout = preAuthTimeout
 	srv.ErrorLog = slogLogger{r}
@@ -64,12 +137,15 @@ func (l slogLogger) Printf(format string, v ...any) {
 func (l slogLogger) Println(v ...any) { l.r.log.Debug("smtp server") }
 
 type smtpSession struct {
-	r    *Relay
-	c    *smtp.Conn
-	ip   netip.Addr
-	acc  *account
-	from string
-	to   []string
+	r        *Relay
+	c        *smtp.Conn
+	ip       netip.Addr
+	plan     smtpPlan
+	acc      *account
+	from     string
+	mailOpts *smtp.MailOptions
+	to       []string
+	rcptOpts []*smtp.RcptOptions
 }
 
 func (s *smtpSession) secure() bool {
@@ -114,22 +190,37 @@ func (s *smtpSession) Auth(mech string) (gosasl.Server, error) {
 	return nil, &smtp.SMTPError{Code: 504, EnhancedCode: smtp.EnhancedCode{5, 5, 4}, Message: "Unsupported authentication mechanism"}
 }
 
-// Mail starts a message; without AUTH only device networks may send.
-func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+// Mail starts a message; without AUTH only device networks may send. Its parameters
+// go to the upstream, except AUTH=: the upstream session is authenticated as the
+// account's mailbox, and a local client's claim about the submitter is not passed on.
+func (s *smtpSession) Mail(from string, opts *smtp.MailOptions) error {
 	if s.acc == nil {
 		if s.r.device == nil || !s.r.inDeviceNetwork(s.ip) {
 			s.r.log.Warn("smtp without auth refused", "client", s.ip.String())
 			return errAuthRequired
 		}
 	}
-	s.from = from
-	s.to = s.to[:0]
+	var o smtp.MailOptions
+	if opts != nil {
+		o = *opts
+	}
+	if s.plan.no8bit && o.Body == smtp.Body8BitMIME {
+		return err8bitUpstream
+	}
+	o.Auth = nil
+	s.from, s.mailOpts = from, &o
+	s.to, s.rcptOpts = s.to[:0], s.rcptOpts[:0]
 	return nil
 }
 
-// Rcpt adds a recipient.
-func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+// Rcpt adds a recipient and its parameters. The relay takes at most 500 recipients
+// per message (fewer when the upstream's LIMITS say so; go-smtp counts those).
+func (s *smtpSession) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if len(s.to) >= maxRecipients {
+		return errTooManyRcpts
+	}
 	s.to = append(s.to, to)
+	s.rcptOpts = append(s.rcptOpts, opts)
 	return nil
 }
 
@@ -152,7 +243,7 @@ func (s *smtpSession) Data(rd io.Reader) error {
 	if acc.Graph != nil {
 		err = acc.Graph.SendMIME(ctx, bytes.NewReader(msg))
 	} else {
-		err = s.r.smtpUpstream(ctx, acc, from, s.to, msg)
+		err = s.r.smtpUpstream(ctx, acc, from, s.to, msg, &smtpauth.MessageOptions{Mail: s.mailOpts, Rcpt: s.rcptOpts})
 	}
 	if err != nil {
 		acc.failures.Add(1)
@@ -171,7 +262,7 @@ func (s *smtpSession) Data(rd io.Reader) error {
 	return nil
 }
 
-func (r *Relay) smtpUpstream(ctx context.Context, acc *account, from string, to []string, msg []byte) error {
+func (r *Relay) smtpUpstream(ctx context.Context, acc *account, from string, to []string, msg []byte, mo *smtpauth.MessageOptions) error {
 	up := r.o.SMTP
 	if up.Addr == "" || acc.Token == nil {
 		return errors.New("relay: no SMTP upstream for this account")
@@ -191,14 +282,14 @@ func (r *Relay) smtpUpstream(ctx context.Context, acc *account, from string, to 
 		return err
 	}
 	defer c.Close()
-	if err := c.SendMail(ctx, from, to, bytes.NewReader(msg)); err != nil {
+	if err := c.SendMailOptions(ctx, from, to, bytes.NewReader(msg), mo); err != nil {
 		return err
 	}
 	return c.Quit()
 }
 
 // Reset drops the message in progress.
-func (s *smtpSession) Reset() { s.from, s.to = "", nil }
+func (s *smtpSession) Reset() { s.from, s.mailOpts, s.to, s.rcptOpts = "", nil, nil, nil }
 
 // Logout ends the session.
 func (s *smtpSession) Logout() error { return nil }

@@ -10,7 +10,8 @@
 //
 // [DialStartTLS] (submission, port 587) and [DialTLS] (implicit TLS, port 465) return an
 // authenticated [*Client] for several messages; [NewClient] authenticates on a connection
-// the caller opened.
+// the caller opened. [Client.SendMailOptions] sends with ESMTP parameters (SIZE, SMTPUTF8,
+// DSN, REQUIRETLS, ...) that the server advertises.
 //
 // # What it does that go-smtp alone does not
 //

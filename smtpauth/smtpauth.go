@@ -390,15 +390,42 @@ func authLineLen(mech, mailbox string, p peer, token string) int {
 // Refusals become [*SendError], or [*mailauth.MailboxAccessError] when Exchange cannot
 // open the authenticated mailbox.
 func (c *Client) SendMail(ctx context.Context, from string, to []string, r io.Reader) error {
+	return c.SendMailOptions(ctx, from, to, r, nil)
+}
+
+// MessageOptions are the ESMTP parameters of one message for [Client.SendMailOptions]:
+// go-smtp's MAIL FROM and RCPT TO options. go-smtp adds a parameter to the command only
+// when the server advertises its extension (SIZE, DSN's RET, ENVID, NOTIFY and ORCPT,
+// RRVS, DELIVERBY, MT-PRIORITY); asking for SMTPUTF8 or REQUIRETLS from a server that
+// does not advertise them is an error before anything is sent. BODY=8BITMIME is sent
+// whenever the server advertises 8BITMIME.
+type MessageOptions struct {
+	// Mail holds the MAIL FROM parameters; nil means none.
+	Mail *smtp.MailOptions
+	// Rcpt holds the RCPT TO parameters of to[i] at index i; a missing or nil entry
+	// means none.
+	Rcpt []*smtp.RcptOptions
+}
+
+// SendMailOptions is [Client.SendMail] with ESMTP parameters; a nil opts is SendMail.
+func (c *Client) SendMailOptions(ctx context.Context, from string, to []string, r io.Reader, opts *MessageOptions) error {
 	if c.conn != nil {
 		stop := closeOnDone(ctx, c.conn)
 		defer stop()
 	}
-	if err := c.Mail(from, nil); err != nil {
+	var o MessageOptions
+	if opts != nil {
+		o = *opts
+	}
+	if err := c.Mail(from, o.Mail); err != nil {
 		return ctxErr(ctx, c.sendError("MAIL FROM", err))
 	}
-	for _, rcpt := range to {
-		if err := c.Rcpt(rcpt, nil); err != nil {
+	for i, rcpt := range to {
+		var ro *smtp.RcptOptions
+		if i < len(o.Rcpt) {
+			ro = o.Rcpt[i]
+		}
+		if err := c.Rcpt(rcpt, ro); err != nil {
 			return ctxErr(ctx, c.sendError("RCPT TO", err))
 		}
 	}

@@ -287,3 +287,38 @@ func TestContextBoundsSilentServer(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 2*time.Second)
 }
+
+// SendMailOptions passes MAIL and RCPT parameters the server advertises; asking for
+// SMTPUTF8 from a server without it fails before anything is sent.
+func TestSendMailOptions(t *testing.T) {
+	e := newEnv(t)
+	srv := e.server(smtptest.Options{DSN: true, SMTPUTF8: true})
+	opts := &smtpauth.Options{Token: e.appSource(), Mailbox: sender, TLSConfig: e.tlsConfig()}
+	c, err := smtpauth.DialStartTLS(ctxT(t), srv.Addr(), opts)
+	require.NoError(t, err)
+	defer c.Close()
+	mo := &smtpauth.MessageOptions{
+		Mail: &smtp.MailOptions{Size: int64(len(msg)), UTF8: true, Return: smtp.DSNReturnFull, EnvelopeID: "id-1"},
+		Rcpt: []*smtp.RcptOptions{{Notify: []smtp.DSNNotify{smtp.DSNNotifyFailure}}}, // none for the second
+	}
+	require.NoError(t, c.SendMailOptions(ctxT(t), sender, []string{"bob@example.com", "jörg@example.com"}, strings.NewReader(msg), mo))
+	require.NoError(t, c.Quit())
+	msgs := srv.Messages()
+	require.Len(t, msgs, 1)
+	m := msgs[0]
+	assert.True(t, m.Mail.UTF8)
+	assert.Equal(t, int64(len(msg)), m.Mail.Size)
+	assert.Equal(t, smtp.DSNReturnFull, m.Mail.Return)
+	assert.Equal(t, "id-1", m.Mail.EnvelopeID)
+	require.Len(t, m.Rcpt, 2)
+	assert.Equal(t, []smtp.DSNNotify{smtp.DSNNotifyFailure}, m.Rcpt[0].Notify)
+	assert.Empty(t, m.Rcpt[1].Notify)
+
+	plain := e.server(smtptest.Options{})
+	c, err = smtpauth.DialStartTLS(ctxT(t), plain.Addr(), opts)
+	require.NoError(t, err)
+	defer c.Close()
+	err = c.SendMailOptions(ctxT(t), sender, []string{"jörg@example.com"}, strings.NewReader(msg), mo)
+	assert.ErrorContains(t, err, "SMTPUTF8")
+	assert.Empty(t, plain.Messages())
+}

@@ -99,6 +99,9 @@ type Options struct {
 	Audience string
 	// Logger receives one line per authentication decision; nil is silent.
 	Logger *slog.Logger
+	// DSN and SMTPUTF8 make the server advertise those extensions (RFC 3461, RFC 6531)
+	// and accept their MAIL and RCPT parameters (recorded in Message).
+	DSN, SMTPUTF8 bool
 	// OnMessage, when set, is called with every accepted message after it is stored,
 	// outside any lock (e.g. to deliver it into an imaptest mailbox). It must be safe
 	// for concurrent use.
@@ -111,6 +114,9 @@ type Message struct {
 	From     string   // MAIL FROM
 	To       []string // RCPT TO
 	Data     []byte   // the message as received (CRLF line ends, dot-unstuffed)
+	// Mail and Rcpt are the MAIL FROM parameters and those of each RCPT TO, in order.
+	Mail smtp.MailOptions
+	Rcpt []smtp.RcptOptions
 }
 
 // Stats counts what the server saw.
@@ -164,6 +170,7 @@ func New(opts Options) (*Server, error) {
 	srv.WriteTimeout = 30 * time.Second
 	srv.MaxLineLength = 16 << 10
 	srv.ErrorLog = discardLogger{}
+	srv.EnableDSN, srv.EnableSMTPUTF8 = opts.DSN, opts.SMTPUTF8
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("smtptest: %w", err)
@@ -305,6 +312,8 @@ type session struct {
 	authUser string
 	from     string
 	to       []string
+	mail     smtp.MailOptions
+	rcpt     []smtp.RcptOptions
 }
 
 func (s *Server) newSession(*smtp.Conn) (smtp.Session, error) { return &session{s: s}, nil }
@@ -324,7 +333,7 @@ func (ss *session) Auth(mech string) (gosasl.Server, error) {
 	return &oauthServer{ss: ss, mech: strings.ToUpper(mech)}, nil
 }
 
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.authUser == "" {
 		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 57}, Message: "Client not authenticated to send mail"}
 	}
@@ -334,12 +343,13 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	if fail {
 		return r.err()
 	}
-	ss.from = from
+	ss.from, ss.mail = from, *opts
 	return nil
 }
 
-func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	ss.to = append(ss.to, to)
+	ss.rcpt = append(ss.rcpt, *opts)
 	return nil
 }
 
@@ -369,12 +379,13 @@ func (s *Server) accept(ss *session, data []byte) (Message, error) {
 	if !strings.EqualFold(ss.from, user) && !s.sendAs[user][strings.ToLower(ss.from)] {
 		return Message{}, ReplySendAsDenied.err()
 	}
-	m := Message{AuthUser: ss.authUser, From: ss.from, To: append([]string(nil), ss.to...), Data: data}
+	m := Message{AuthUser: ss.authUser, From: ss.from, To: append([]string(nil), ss.to...), Data: data,
+		Mail: ss.mail, Rcpt: append([]smtp.RcptOptions(nil), ss.rcpt...)}
 	s.msgs = append(s.msgs, m)
 	return m, nil
 }
 
-func (ss *session) Reset()        { ss.from, ss.to = "", nil }
+func (ss *session) Reset()        { ss.from, ss.to, ss.mail, ss.rcpt = "", nil, smtp.MailOptions{}, nil }
 func (ss *session) Logout() error { return nil }
 
 // oauthServer is the server side of one XOAUTH2 or OAUTHBEARER exchange.
