@@ -332,6 +332,17 @@ type smtpFront struct {
 // hand passes c to the server for the current plan. It reports false when the relay
 // is closing.
 func (f *smtpFront) hand(c net.Conn) bool {
+	if f.r.trace != nil {
+		// go-smtp has one debug writer per server: a traced session gets a server
+		// of its own, which ends its accept loop once it has the connection.
+		srv := f.r.smtpServerFor(f.r.smtpPlan())
+		srv.TLSConfig = f.tls
+		srv.Debug = &smtpTrace{t: f.r.newTracer(SMTP, c)}
+		ln := newChanListener(f.addr)
+		go srv.Serve(ln)
+		defer ln.Close()
+		return ln.deliver(c)
+	}
 	if p := f.r.smtpPlan(); f.ln == nil || p != f.plan {
 		srv := f.r.smtpServerFor(p)
 		srv.TLSConfig = f.tls
