@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/pem"
 	"flag"
@@ -79,26 +78,9 @@ func TestDovecotTokenCacheModes(t *testing.T) {
 	cacheFile := filepath.Join(dir, "tokens")
 	idpFlags := []string{"-authority-host", idp.URL(), "-tenant", tenant, "-ca-file", caFile, "-cache", cacheFile}
 
-	start := func(args []string) (addr string, stop func() (int, string)) {
-		t.Helper()
-		ctx, cancel := context.WithCancel(context.Background())
-		var errOut syncBuf
-		got := make(chan map[relay.Protocol]string, 1)
-		code := make(chan int, 1)
-		go func() {
-			code <- run(ctx, args, nil, &bytes.Buffer{}, &errOut, func(m map[relay.Protocol]string) { got <- m })
-		}()
-		select {
-		case addrs := <-got:
-			addr = addrs[relay.IMAP]
-		case c := <-code:
-			cancel()
-			t.Fatalf("exit %d: %s", c, errOut.String())
-		case <-time.After(60 * time.Second):
-			cancel()
-			t.Fatal("not ready")
-		}
-		return addr, func() (int, string) { cancel(); return <-code, errOut.String() }
+	start := func(args []string) (string, func() (int, string)) {
+		addrs, stop := startProgram(t, args)
+		return addrs[relay.IMAP], stop
 	}
 	read := func(addr string) (string, error) {
 		host, port, _ := strings.Cut(addr, ":")
