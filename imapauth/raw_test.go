@@ -2,8 +2,12 @@ package imapauth_test
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"io"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +18,9 @@ import (
 	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/imapauth"
 	"github.com/modernauth/mailauth/internal/fake/fakeidp"
+	"github.com/modernauth/mailauth/internal/fake/hostile"
 	"github.com/modernauth/mailauth/internal/fake/imaptest"
+	"github.com/modernauth/mailauth/internal/fake/testpki"
 )
 
 // RawConn logs in with one round trip when the server advertises SASL-IR and with two
@@ -160,4 +166,50 @@ func TestRawCapabilitiesOnly(t *testing.T) {
 	assert.Zero(t, srv.Stats().AuthAttempts)
 	_, err = imapauth.DialTLSRaw(ctxT(t), srv.Addr(), &imapauth.Options{Mailbox: alice})
 	assert.ErrorContains(t, err, "Token must be set")
+}
+
+// A server that hangs up on the first AUTHENTICATE (as Dovecot does for a token it
+// cannot map to a mailbox) gets the retry on a new connection with a fresh token.
+func TestRawRetryRedialsAfterHangUp(t *testing.T) {
+	ca, err := testpki.New()
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var caps, auths int
+	srv := &hostile.Server{Greeting: "* OK hi\r\n", TLS: ca.ServerConfig(), Reply: func(line string) (string, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		tag, rest, _ := strings.Cut(line, " ")
+		switch {
+		case rest == "CAPABILITY":
+			caps++
+			return "* CAPABILITY IMAP4rev1 AUTH=XOAUTH2 SASL-IR\r\n" + tag + " OK done\r\n", false
+		case strings.HasPrefix(rest, "AUTHENTICATE XOAUTH2 "):
+			auths++
+			if auths == 1 {
+				return "", true // no Flood: the connection closes
+			}
+			return tag + " OK Logged in\r\n", false
+		case rest == `LIST "" ""`:
+			return `* LIST (\Noselect) "/" ""` + "\r\n" + tag + " OK LIST done\r\n", false
+		}
+		return tag + " BAD what\r\n", false
+	}}
+	addr, err := srv.Start()
+	require.NoError(t, err)
+	defer srv.Close()
+	n := 0
+	src := &cachingSource{fetch: func(context.Context) (*oauth2.Token, error) {
+		n++
+		return &oauth2.Token{AccessToken: "token-" + strconv.Itoa(n), Expiry: time.Now().Add(time.Hour)}, nil
+	}}
+	c, err := imapauth.DialTLSRaw(ctxT(t), addr, &imapauth.Options{Token: src, Mailbox: alice, TLSConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}})
+	require.NoError(t, err)
+	defer c.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, 2, caps, "a second connection")
+	assert.Equal(t, 2, auths)
+	assert.Equal(t, 2, n, "a fresh token for the retry")
+	assert.Equal(t, 1, src.invalidated)
+	assert.Equal(t, "OK Logged in", c.AuthText())
 }
