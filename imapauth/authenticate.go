@@ -105,8 +105,7 @@ func authenticateWith(ctx context.Context, o *config, connect connectFunc) (*Con
 		}
 	}
 	conn, tok, err := authOnce(ctx, o, c, bw, false)
-	var ae *mailauth.AuthError
-	if err != nil && errors.As(err, &ae) && ctx.Err() == nil && !errors.Is(err, sasl.ErrLongResponse) && mailauth.Invalidate(o.Token, tok) {
+	if retryWithFreshToken(ctx, o, err, tok) {
 		o.log("imapauth: token refused; invalidated it, retrying once with a fresh token", "mailbox", o.Mailbox)
 		if c.State() != imap.ConnStateNotAuthenticated {
 			c.Close()
@@ -147,12 +146,10 @@ func authSteps(ctx context.Context, o *config, c *imapclient.Client, bw *byeWatc
 	if mech == "" {
 		return nil, nil, ErrNoOAuthMechanism
 	}
-	tok, err := mailauth.TokenContext(ctx, o.Token)
+	sc, tok, err := newSASLClient(ctx, o, mech, caps, retried)
 	if err != nil {
-		return nil, nil, fmt.Errorf("imapauth: %w", err)
+		return nil, nil, err
 	}
-	sc := sasl.NewClient(sasl.ClientOptions{Mechanism: mech, Mailbox: o.Mailbox, Host: o.host, Port: o.port, Token: tok})
-	o.log("imapauth: authenticating", "mechanism", mech, "mailbox", o.Mailbox, "sasl_ir", caps.Has(imap.CapSASLIR), "retry", retried)
 	if bw != nil {
 		bw.inSASL.Store(true)
 	}
@@ -165,24 +162,11 @@ func authSteps(ctx context.Context, o *config, c *imapclient.Client, bw *byeWatc
 		if ctx.Err() != nil {
 			return nil, tok, fmt.Errorf("imapauth: authenticating: %w", ctx.Err())
 		}
-		ae := &mailauth.AuthError{
-			Protocol: "IMAP", Mechanism: mech, Mailbox: o.Mailbox, Challenge: sc.Challenge(),
-			Identity: sc.Identity(), Retried: retried, Hint: sasl.DefaultHint(sc.Identity(), o.Mailbox), Err: err,
+		bye := ""
+		if bw != nil {
+			bye = bw.text()
 		}
-		var ie *imap.Error
-		if errors.As(err, &ie) {
-			ae.Code, ae.ServerText = string(ie.Code), ie.Text
-		} else {
-			ae.ServerText = "connection ended without a reply (" + err.Error() + ")"
-			if bw != nil && bw.text() != "" {
-				ae.ServerText = "* BYE " + bw.text()
-			}
-			ae.Hint = "the server closed the connection during authentication; Dovecot does this when the token is valid but the user has no mailbox. " + ae.Hint
-		}
-		if h := sc.SizeHint(); h != "" {
-			ae.Hint, ae.Err = h, fmt.Errorf("%w: %w", sasl.ErrLongResponse, err)
-		}
-		return nil, tok, ae
+		return nil, tok, authFailure(o, mech, sc, retried, err, bye)
 	}
 	if o.NoProbe {
 		return conn, tok, nil
@@ -192,19 +176,83 @@ func authSteps(ctx context.Context, o *config, c *imapclient.Client, bw *byeWatc
 		if ctx.Err() != nil {
 			return nil, tok, fmt.Errorf("imapauth: probing the session: %w", ctx.Err())
 		}
-		var ie *imap.Error
-		if errors.As(err, &ie) && strings.Contains(strings.ToLower(ie.Text), "not connected") {
-			return nil, tok, &mailauth.MailboxAccessError{Protocol: "IMAP", Mailbox: o.Mailbox, Identity: sc.Identity(),
-				Code: string(ie.Type), ServerText: ie.Text, Err: err}
+		perr := probeFailure(o, sc.Identity(), err)
+		var mae *mailauth.MailboxAccessError
+		if !errors.As(perr, &mae) {
+			if err := conn.Err(err); errors.Is(err, ErrTokenExpired) {
+				return nil, tok, err
+			}
 		}
-		if err := conn.Err(err); errors.Is(err, ErrTokenExpired) {
-			return nil, tok, err
-		}
-		return nil, tok, fmt.Errorf("imapauth: probe LIST \"\" \"\" after authentication failed: %w", err)
+		return nil, tok, perr
 	}
 	return conn, tok, nil
 }
 
+// The rules below are shared by the imapclient path and [RawConn]; write each once.
+
+// retryWithFreshToken reports whether a failed attempt may be retried, once, with a fresh
+// token: the server refused the token (an AuthError, not a dropped long response), ctx
+// is alive, and the source could invalidate tok (which it now has).
+func retryWithFreshToken(ctx context.Context, o *config, err error, tok *oauth2.Token) bool {
+	var ae *mailauth.AuthError
+	return err != nil && errors.As(err, &ae) && ctx.Err() == nil && !errors.Is(err, sasl.ErrLongResponse) && mailauth.Invalidate(o.Token, tok)
+}
+
+// newSASLClient fetches a token and returns the SASL client for one AUTHENTICATE with
+// mech. Start returns the payload as the initial response; it goes on the AUTHENTICATE
+// line only when useSASLIR allows (go-imap and RawConn both follow that rule).
+func newSASLClient(ctx context.Context, o *config, mech string, caps imap.CapSet, retried bool) (*sasl.Client, *oauth2.Token, error) {
+	tok, err := mailauth.TokenContext(ctx, o.Token)
+	if err != nil {
+		return nil, nil, fmt.Errorf("imapauth: %w", err)
+	}
+	ir := useSASLIR(caps)
+	o.log("imapauth: authenticating", "mechanism", mech, "mailbox", o.Mailbox, "sasl_ir", ir, "retry", retried)
+	sc := sasl.NewClient(sasl.ClientOptions{Mechanism: mech, Mailbox: o.Mailbox, Host: o.host, Port: o.port, Token: tok})
+	return sc, tok, nil
+}
+
+// useSASLIR reports whether the payload goes out as an initial response on the
+// AUTHENTICATE line (RFC 4959): only when the server advertises SASL-IR.
+func useSASLIR(caps imap.CapSet) bool { return caps.Has(imap.CapSASLIR) }
+
+// authFailure builds the AuthError of a failed AUTHENTICATE. err is an *imap.Error for a
+// tagged NO or BAD, otherwise the I/O error; bye is the text of a "* BYE" seen, if any.
+func authFailure(o *config, mech string, sc *sasl.Client, retried bool, err error, bye string) *mailauth.AuthError {
+	ae := &mailauth.AuthError{
+		Protocol: "IMAP", Mechanism: mech, Mailbox: o.Mailbox, Challenge: sc.Challenge(),
+		Identity: sc.Identity(), Retried: retried, Hint: sasl.DefaultHint(sc.Identity(), o.Mailbox), Err: err,
+	}
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		ae.Code, ae.ServerText = string(ie.Code), ie.Text
+	} else {
+		ae.ServerText = "connection ended without a reply (" + err.Error() + ")"
+		if bye != "" {
+			ae.ServerText = "* BYE " + bye
+		}
+		ae.Hint = "the server closed the connection during authentication; Dovecot does this when the token is valid but the user has no mailbox. " + ae.Hint
+	}
+	if h := sc.SizeHint(); h != "" {
+		ae.Hint, ae.Err = h, fmt.Errorf("%w: %w", sasl.ErrLongResponse, err)
+	}
+	return ae
+}
+
+// probeFailure classifies the failure of the LIST "" "" probe after a successful
+// AUTHENTICATE: Exchange's "BAD User is authenticated but not connected." becomes a
+// *mailauth.MailboxAccessError; anything else is wrapped as a probe failure.
+func probeFailure(o *config, id mailauth.Identity, err error) error {
+	var ie *imap.Error
+	if errors.As(err, &ie) && strings.Contains(strings.ToLower(ie.Text), "not connected") {
+		return &mailauth.MailboxAccessError{Protocol: "IMAP", Mailbox: o.Mailbox, Identity: id,
+			Code: string(ie.Type), ServerText: ie.Text, Err: err}
+	}
+	return fmt.Errorf("imapauth: probe LIST \"\" \"\" after authentication failed: %w", err)
+}
+
+// chooseMechanism picks OAUTHBEARER when asked for and advertised, else XOAUTH2 when
+// advertised, else OAUTHBEARER when advertised; "" when neither is.
 func chooseMechanism(caps imap.CapSet, want string) string {
 	hasX := caps.Has(imap.AuthCap(XOAuth2))
 	hasB := caps.Has(imap.AuthCap(OAuthBearer))

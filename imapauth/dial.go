@@ -102,8 +102,8 @@ func startTLSRaw(conn net.Conn) error {
 	if err != nil {
 		return fmt.Errorf("imapauth: reading greeting: %w", err)
 	}
-	if !strings.HasPrefix(strings.ToUpper(line), "* OK") {
-		return fmt.Errorf("imapauth: unexpected greeting %q", truncate(line))
+	if err := checkGreeting(line); err != nil {
+		return err
 	}
 	if _, err := io.WriteString(conn, "S1 STARTTLS\r\n"); err != nil {
 		return fmt.Errorf("imapauth: sending STARTTLS: %w", err)
@@ -129,6 +129,15 @@ func startTLSRaw(conn net.Conn) error {
 		}
 		return nil
 	}
+}
+
+// checkGreeting accepts an "* OK" greeting only (PREAUTH would skip authentication, BYE
+// refuses the session).
+func checkGreeting(line string) error {
+	if !strings.HasPrefix(strings.ToUpper(line), "* OK") {
+		return fmt.Errorf("imapauth: unexpected greeting %q", truncate(line))
+	}
+	return nil
 }
 
 func readLine(br *bufio.Reader) (string, error) {

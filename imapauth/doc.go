@@ -28,6 +28,13 @@
 //     [*TokenExpiredError], and [Session] re-dials before expiry so an IDLE loop survives
 //     hour after hour.
 //
+// # Proxies
+//
+// A proxy that logs in upstream and then copies bytes both ways cannot use imapclient,
+// which reads from its connection in a goroutine of its own. [DialTLSRaw] and
+// [DialStartTLSRaw] log in line by line under the same rules, from the same code, and
+// [RawConn.Detach] hands back the connection with the bytes already read.
+//
 // # Security
 //
 // A token is never sent over a connection that is not TLS (the error wraps

@@ -48,42 +48,58 @@ func TestHostileServerLineTooLong(t *testing.T) {
 		{"plaintext/endless untagged lines", true, &hostile.Server{Greeting: "* OK hi\r\n", Flood: "* CAPABILITY IMAP4rev1\r\n", Reply: floodAfter("")}},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			srv := c.srv
-			if !c.startTLS {
-				srv.TLS = ca.ServerConfig()
+		for _, raw := range []bool{false, true} {
+			name := c.name
+			if raw {
+				name = "raw/" + name // RawConn: the same budget, line by line
 			}
-			addr, err := srv.Start()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
-			opts := &imapauth.Options{Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"}), Mailbox: alice,
-				TLSConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}}
-			const deadline = 5 * time.Second
-			ctx, cancel := context.WithTimeout(context.Background(), deadline)
-			defer cancel()
-			start := time.Now()
-			_, growth := hostile.HeapPeak(func() {
-				if c.startTLS {
-					_, err = imapauth.DialStartTLS(ctx, addr, opts)
-				} else {
-					_, err = imapauth.DialTLS(ctx, addr, opts)
-				}
-			})
-			elapsed := time.Since(start)
-			t.Logf("err = %v; %v; heap growth %.2f MiB; server sent %d bytes", err, elapsed.Round(time.Millisecond), float64(growth)/(1<<20), srv.Sent())
-			if err == nil || !errors.Is(err, mailauth.ErrLineTooLong) || !strings.Contains(err.Error(), "line too long") {
-				t.Fatalf("err = %v, want line too long", err)
-			}
-			if elapsed >= deadline {
-				t.Fatalf("took %v, deadline %v", elapsed, deadline)
-			}
-			if growth >= 8<<20 {
-				t.Fatalf("heap grew by %d bytes", growth)
+			hostileDial(t, name, ca, c.startTLS, raw, &hostile.Server{Greeting: c.srv.Greeting, Flood: c.srv.Flood, Reply: c.srv.Reply})
+		}
+	}
+}
+
+// hostileDial dials srv with DialTLS or DialStartTLS (raw: their Raw forms) and checks
+// that the dial fails with ErrLineTooLong, in time, with bounded memory.
+func hostileDial(t *testing.T, name string, ca *testpki.CA, startTLS, raw bool, srv *hostile.Server) {
+	t.Run(name, func(t *testing.T) {
+		if !startTLS {
+			srv.TLS = ca.ServerConfig()
+		}
+		addr, err := srv.Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		opts := &imapauth.Options{Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"}), Mailbox: alice,
+			TLSConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}}
+		const deadline = 5 * time.Second
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		start := time.Now()
+		_, growth := hostile.HeapPeak(func() {
+			switch {
+			case raw && startTLS:
+				_, err = imapauth.DialStartTLSRaw(ctx, addr, opts)
+			case raw:
+				_, err = imapauth.DialTLSRaw(ctx, addr, opts)
+			case startTLS:
+				_, err = imapauth.DialStartTLS(ctx, addr, opts)
+			default:
+				_, err = imapauth.DialTLS(ctx, addr, opts)
 			}
 		})
-	}
+		elapsed := time.Since(start)
+		t.Logf("err = %v; %v; heap growth %.2f MiB; server sent %d bytes", err, elapsed.Round(time.Millisecond), float64(growth)/(1<<20), srv.Sent())
+		if err == nil || !errors.Is(err, mailauth.ErrLineTooLong) || !strings.Contains(err.Error(), "line too long") {
+			t.Fatalf("err = %v, want line too long", err)
+		}
+		if elapsed >= deadline {
+			t.Fatalf("took %v, deadline %v", elapsed, deadline)
+		}
+		if growth >= 8<<20 {
+			t.Fatalf("heap grew by %d bytes", growth)
+		}
+	})
 }
 
 // A 40 KB token that the server drops or refuses is reported with the

@@ -98,6 +98,8 @@ type Client struct {
 	open   *bodyReader // the unread RETR/TOP body, if any
 	expiry time.Time
 	mech   string // the mechanism of the last successful login
+
+	detached bool // Detach handed the connection over
 }
 
 // DialTLS connects to addr ("host:995") with implicit TLS, reads the greeting
@@ -647,6 +649,9 @@ func (c *Client) Noop(ctx context.Context) error {
 // deleted, and closes the connection. The connection is closed even when
 // QUIT fails.
 func (c *Client) Quit(ctx context.Context) error {
+	if c.detached {
+		return ErrBroken
+	}
 	_, err := c.cmd(ctx, "QUIT")
 	cerr := c.conn.Close()
 	c.broken = true
@@ -662,8 +667,26 @@ func (c *Client) Quit(ctx context.Context) error {
 // Close closes the connection without QUIT: messages marked as deleted stay.
 func (c *Client) Close() error {
 	c.broken = true
+	if c.detached {
+		return nil
+	}
 	if err := c.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("popauth: %w", err)
 	}
 	return nil
+}
+
+// Detach hands the connection over, for a proxy that copies bytes both ways after
+// the login: it returns the connection and the reader holding what the server sent
+// that the Client has read but not used. Read the reader's buffered bytes
+// (Buffered, Peek) before the connection, or read through the reader. Detach sends
+// nothing and clears the deadlines the Client set. Afterwards the Client is
+// unusable: its commands return [ErrBroken], and Close and Quit leave the
+// connection alone; closing it is the caller's job. An unread RETR or TOP body
+// stays in the reader.
+func (c *Client) Detach() (net.Conn, *bufio.Reader) {
+	c.broken, c.detached = true, true
+	c.open = nil
+	_ = c.conn.SetDeadline(time.Time{})
+	return c.conn, c.br
 }

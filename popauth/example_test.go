@@ -85,3 +85,42 @@ func ExampleAuthError() {
 	// refused: XOAUTH2 shared@contoso.test AUTH
 	// temporary: false
 }
+
+// ExampleClient_Detach logs in, then takes the connection back to speak POP3 on it
+// directly, as a proxy that copies bytes after the login does.
+func ExampleClient_Detach() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	lab, err := mailauthtest.Start(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer lab.Close()
+	cache := tokencache.New(&tokencache.Options{HTTPClient: lab.HTTPClient()})
+	app, err := cache.AppOnly(lab.AppOnlyConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := popauth.DialTLS(ctx, lab.POPAddr(), &popauth.Options{
+		Mailbox:   "shared@contoso.test",
+		Token:     app.Source(lab.Cloud().AppOnlyScope()),
+		TLSConfig: lab.TLSConfig(),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	conn, br := c.Detach() // c is unusable from here on
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "STAT\r\n"); err != nil {
+		log.Fatal(err)
+	}
+	line, err := br.ReadString('\n')
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%q\n", line)
+	fmt.Println(errors.Is(c.Noop(ctx), popauth.ErrBroken))
+	// Output:
+	// "+OK 1 56\r\n"
+	// true
+}

@@ -481,3 +481,22 @@ func TestOptionsRequiredTogether(t *testing.T) {
 	_, err = popauth.DialStartTLS(ctxT(t), "127.0.0.1:1", &popauth.Options{Token: &countingSource{tokens: []string{goodToken}}})
 	assert.EqualError(t, err, "popauth: Options.Mailbox must be set")
 }
+
+// Detach hands the logged-in connection over: the caller speaks POP3 on it, the Client
+// refuses further commands, and its Close and Quit leave the connection open.
+func TestDetach(t *testing.T) {
+	e := newEnv(t, nil)
+	c, err := popauth.DialTLS(ctxT(t), e.srv.Addr(), e.opts(&countingSource{tokens: []string{goodToken}}))
+	require.NoError(t, err)
+	conn, br := c.Detach()
+	defer conn.Close()
+	assert.ErrorIs(t, c.Noop(ctxT(t)), popauth.ErrBroken)
+	assert.NoError(t, c.Close())
+	assert.ErrorIs(t, c.Quit(ctxT(t)), popauth.ErrBroken)
+	_, err = conn.Write([]byte("STAT\r\n"))
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(5*time.Second)))
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(line, "+OK "), line)
+}

@@ -10,7 +10,13 @@
 // without looking at the password.
 //
 // Upstream, the relay logs in with SASL XOAUTH2 and a token from the account's
-// oauth2.TokenSource (for example a tokencache source). For IMAP and POP3 it then gets
+// oauth2.TokenSource (for example a tokencache source), through the SDK's clients:
+// imapauth's [imapauth.RawConn] for IMAP and popauth for POP3, so the upstream login
+// follows their rules (initial response only where the server advertises SASL-IR, the
+// error challenge answered, one retry with a fresh token after a refused one, and the
+// probe after login). A token the upstream refuses, or a mailbox it will not open
+// (Exchange's "not connected"), gets the client a NO or -ERR saying so, a counted
+// failure and a log record with the typed error. For IMAP and POP3 the relay then gets
 // out of the way and copies bytes both ways, so IDLE, large FETCHes and APPENDs work
 // unchanged; an upstream session that ends on token expiry ends the client's.
 // SMTP submissions are forwarded per message through smtpauth, or, for an account

@@ -17,9 +17,10 @@ import (
 	"github.com/modernauth/mailauth/relay"
 )
 
-// fakeExchangeIMAP is an implicit-TLS IMAP server that accepts any XOAUTH2 login and
-// ends the session as Exchange does when the token expires: an untagged BYE naming
-// AccessTokenExpired, then the connection closes.
+// fakeExchangeIMAP is an implicit-TLS IMAP server that accepts any XOAUTH2 login (with
+// or without an initial response), answers the LIST "" "" probe, and ends the session
+// as Exchange does when the token expires: an untagged BYE naming AccessTokenExpired on
+// the next command, then the connection closes.
 func fakeExchangeIMAP(t *testing.T, ca *testpki.CA) string {
 	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", ca.ServerConfig("127.0.0.1"))
@@ -43,15 +44,19 @@ func fakeExchangeIMAP(t *testing.T, ca *testpki.CA) string {
 					}
 					tag, rest, _ := strings.Cut(strings.TrimSpace(l), " ")
 					switch {
+					case loggedIn && rest == `LIST "" ""`: // the relay's probe after login
+						c.Write([]byte("* LIST (\\Noselect \\HasChildren) \"/\" \"\"\r\n" + tag + " OK LIST completed.\r\n"))
 					case loggedIn:
 						c.Write([]byte("* BYE Session invalidated - AccessTokenExpired\r\n"))
 						return
 					case strings.HasPrefix(rest, "CAPABILITY"):
 						c.Write([]byte("* CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+\r\n" + tag + " OK CAPABILITY completed.\r\n"))
 					case strings.HasPrefix(rest, "AUTHENTICATE XOAUTH2"):
-						c.Write([]byte("+ \r\n"))
-						if _, err := br.ReadString('\n'); err != nil {
-							return
+						if rest == "AUTHENTICATE XOAUTH2" { // no initial response (SASL-IR)
+							c.Write([]byte("+ \r\n"))
+							if _, err := br.ReadString('\n'); err != nil {
+								return
+							}
 						}
 						c.Write([]byte(tag + " OK AUTHENTICATE completed.\r\n"))
 						loggedIn = true

@@ -322,9 +322,16 @@ func (r *Relay) serveIMAP(ctx context.Context, c net.Conn) {
 			say("%s NO [UNAVAILABLE] This account has no IMAP upstream", cmd.Tag)
 			continue
 		}
-		u, text, ok := r.loginUpstream(ctx, IMAP, c, acc)
-		if !ok {
-			say("%s NO [UNAVAILABLE] Upstream login failed", cmd.Tag)
+		u, text, err := r.loginUpstream(ctx, IMAP, c, acc)
+		if err != nil {
+			switch upstreamRefusal(err) {
+			case "mailbox":
+				say("%s NO [AUTHORIZATIONFAILED] The upstream server accepted the relay's token but will not open the mailbox", cmd.Tag)
+			case "token":
+				say("%s NO [UNAVAILABLE] The upstream server refused the relay's token", cmd.Tag)
+			default:
+				say("%s NO [UNAVAILABLE] Upstream login failed", cmd.Tag)
+			}
 			return
 		}
 		if say("%s %s", cmd.Tag, text) != nil {

@@ -200,9 +200,16 @@ func (r *Relay) servePOP3(ctx context.Context, c net.Conn) {
 			say("-ERR [SYS/PERM] This account has no POP3 upstream")
 			continue
 		}
-		u, _, ok := r.loginUpstream(ctx, POP3, c, acc)
-		if !ok {
-			say("-ERR [SYS/TEMP] Upstream login failed")
+		u, _, err := r.loginUpstream(ctx, POP3, c, acc)
+		if err != nil {
+			switch upstreamRefusal(err) {
+			case "mailbox":
+				say("-ERR [SYS/PERM] The upstream server accepted the relay's token but will not open the mailbox")
+			case "token":
+				say("-ERR [SYS/PERM] The upstream server refused the relay's token")
+			default:
+				say("-ERR [SYS/TEMP] Upstream login failed")
+			}
 			return
 		}
 		if say("+OK Logged in") != nil {

@@ -100,17 +100,20 @@ func (r *Relay) canStartTLS(c net.Conn) bool {
 	return r.o.ServerTLS != nil && !isTLS
 }
 
-// loginUpstream opens the upstream session for acc, logging the outcome.
-func (r *Relay) loginUpstream(ctx context.Context, p Protocol, c net.Conn, acc *account) (*upConn, string, bool) {
+// loginUpstream opens the upstream session for acc, logging the outcome. A failure is
+// counted and logged with its cause (see upstreamRefusal) and the typed error, which
+// never holds a token.
+func (r *Relay) loginUpstream(ctx context.Context, p Protocol, c net.Conn, acc *account) (*upConn, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	u, text, err := r.upstreamLogin(ctx, p, acc)
 	if err != nil {
 		acc.failures.Add(1)
-		r.log.Error("upstream login failed", "proto", p, "client", remoteIP(c).String(), "user", acc.User, "err", err)
-		return nil, "", false
+		r.log.Error("upstream login failed", "proto", p, "client", remoteIP(c).String(), "user", acc.User,
+			"mailbox", acc.Mailbox, "refused", upstreamRefusal(err), "err", err)
+		return nil, "", err
 	}
 	acc.sessions.Add(1)
 	r.log.Info("session", "proto", p, "client", remoteIP(c).String(), "user", acc.User, "mailbox", acc.Mailbox)
-	return u, text, true
+	return u, text, nil
 }

@@ -119,23 +119,7 @@ func TestDovecot(t *testing.T) {
 	os.WriteFile(tokFile, []byte(tok), 0o600)
 	const pw = "printer-pw-42"
 
-	start := func(args []string) (addrs map[relay.Protocol]string, stop func() (int, string)) {
-		ctx, cancel := context.WithCancel(context.Background())
-		var errOut syncBuf
-		got := make(chan map[relay.Protocol]string, 1)
-		code := make(chan int, 1)
-		go func() {
-			code <- run(ctx, args, nil, &bytes.Buffer{}, &errOut, func(m map[relay.Protocol]string) { got <- m })
-		}()
-		select {
-		case addrs = <-got:
-		case c := <-code:
-			t.Fatalf("exit %d: %s", c, errOut.String())
-		case <-time.After(30 * time.Second):
-			t.Fatal("not ready")
-		}
-		return addrs, func() (int, string) { cancel(); return <-code, errOut.String() }
-	}
+	start := func(args []string) (map[relay.Protocol]string, func() (int, string)) { return startProgram(t, args) }
 	login := func(addr, localUser string, tls bool) string {
 		host, port, _ := strings.Cut(addr, ":")
 		cmd := exec.Command(py, "-c", pyRead)
@@ -200,6 +184,30 @@ func TestDovecot(t *testing.T) {
 	if code != 0 || strings.Contains(log, h) || strings.Contains(log, tok) {
 		t.Fatalf("exit %d: %s", code, log)
 	}
+}
+
+// startProgram runs the program with args until it is listening and returns its
+// listeners' addresses and a stop function that cancels it and returns its exit code and
+// log.
+func startProgram(t *testing.T, args []string) (addrs map[relay.Protocol]string, stop func() (int, string)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var errOut syncBuf
+	got := make(chan map[relay.Protocol]string, 1)
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, args, nil, &bytes.Buffer{}, &errOut, func(m map[relay.Protocol]string) { got <- m })
+	}()
+	select {
+	case addrs = <-got:
+	case c := <-code:
+		cancel()
+		t.Fatalf("exit %d: %s", c, errOut.String())
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatal("not ready")
+	}
+	return addrs, func() (int, string) { cancel(); return <-code, errOut.String() }
 }
 
 type syncBuf struct {

@@ -136,6 +136,11 @@ type App struct {
 	// Kubernetes projected service account token rotates under the client.
 	// Cert is not needed then.
 	FederatedTokenFile string
+	// Mailbox, with Options.DovecotClaims, goes into the "email" claim of the
+	// app's app-only tokens, and its Roles into "scope": Dovecot, which knows
+	// no service principals or mailbox permissions, then opens this mailbox
+	// for the app, standing in for Exchange's Add-MailboxPermission grant.
+	Mailbox string
 	// RedirectURIs are the registered redirect URIs for /authorize. Empty:
 	// any http://localhost or http://127.0.0.1 URI (any port), as Entra
 	// allows for public-client loopback redirects.

@@ -309,6 +309,9 @@ func (p *IdP) clientCredentials(w http.ResponseWriter, r *http.Request, tenant s
 	if len(app.Roles) == 0 {
 		c.Roles = nil
 	}
+	if p.opts.DovecotClaims && app.Mailbox != "" {
+		c.Email, c.Scope = app.Mailbox, strings.Join(app.Roles, " ")
+	}
 	at, err := p.Mint(c)
 	if err != nil {
 		p.oauthError(w, r, http.StatusInternalServerError, "server_error", 50000, "There was an error issuing a token.", "")
