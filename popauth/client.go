@@ -17,6 +17,7 @@ import (
 
 	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/internal/core/budget"
+	"github.com/modernauth/mailauth/internal/core/redact"
 	"github.com/modernauth/mailauth/internal/core/tlsconf"
 )
 
@@ -62,6 +63,13 @@ type Options struct {
 	// Logger receives debug records of commands sent (verbs only, never
 	// arguments of AUTH) and of token retries. If nil, nothing is logged.
 	Logger *slog.Logger
+
+	// DebugWriter, when set, receives the protocol trace: every line the client sends,
+	// prefixed "C: ", and every reply line the server sends, prefixed "S: " (the lines
+	// of listings included, message bodies of RETR and TOP not). SASL responses are
+	// replaced by [REDACTED], and the trace passes through the module's redactor, so no
+	// token appears in it. The same knob as imapauth's and smtpauth's Options.DebugWriter.
+	DebugWriter io.Writer
 }
 
 func (o *Options) mechanism() string {
@@ -91,7 +99,8 @@ type Client struct {
 	conn   net.Conn
 	br     *bufio.Reader
 	opts   Options
-	host   string // for TLS ServerName
+	trace  io.Writer // redacting; nil without Options.DebugWriter
+	host   string    // for TLS ServerName
 	secure bool
 	caps   map[string][]string
 	broken bool
@@ -204,6 +213,9 @@ func startBudget(ctx context.Context, conn net.Conn, bc *budget.Conn, host strin
 
 func start(ctx context.Context, conn net.Conn, host string, o *Options, stls bool) (*Client, error) {
 	c := &Client{conn: conn, br: bufio.NewReaderSize(conn, 4096), opts: *o, host: host}
+	if o.DebugWriter != nil {
+		c.trace = redact.NewWriter(o.DebugWriter)
+	}
 	_, c.secure = conn.(*tls.Conn)
 	if err := c.greeting(ctx); err != nil {
 		conn.Close()
@@ -276,6 +288,7 @@ func (c *Client) readReply(ctx context.Context, what string) (reply, error) {
 	if err != nil {
 		return reply{}, c.ioErr(ctx, what, err)
 	}
+	c.traceLine("S: ", line)
 	r, err := parseReply(line)
 	if err != nil {
 		c.broken = true
@@ -291,7 +304,18 @@ func (c *Client) writeLine(ctx context.Context, what, line string) error {
 	if _, err := io.WriteString(c.conn, line+"\r\n"); err != nil {
 		return c.ioErr(ctx, what, err)
 	}
+	if what == "AUTH" && !strings.HasPrefix(line, "AUTH ") && line != "*" {
+		line = redact.Mask // a SASL response
+	}
+	c.traceLine("C: ", line)
 	return nil
+}
+
+// traceLine writes one line to the protocol trace, if there is one.
+func (c *Client) traceLine(dir, line string) {
+	if c.trace != nil {
+		io.WriteString(c.trace, dir+line+"\n")
+	}
 }
 
 // prepare checks that a command may be sent and drains an unread body.
@@ -358,6 +382,9 @@ func (c *Client) multi(ctx context.Context, maxLines int, verb string, args ...s
 		return nil, err
 	}
 	lines, err := readDotLines(c.br, maxLines)
+	for _, l := range lines {
+		c.traceLine("S: ", l)
+	}
 	if err != nil {
 		if errors.Is(err, ErrMalformedReply) {
 			c.broken = true

@@ -1,7 +1,9 @@
 package popauth_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -499,4 +501,23 @@ func TestDetach(t *testing.T) {
 	line, err := br.ReadString('\n')
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(line, "+OK "), line)
+}
+
+func TestDebugWriterTraceRedacted(t *testing.T) {
+	e := newEnv(t, nil)
+	src := &countingSource{tokens: []string{goodToken}}
+	var trace bytes.Buffer
+	o := e.opts(src)
+	o.DebugWriter = &trace
+	c, err := popauth.DialStartTLS(ctxT(t), e.srv.PlainAddr(), o)
+	require.NoError(t, err)
+	_, err = c.List(ctxT(t))
+	require.NoError(t, err)
+	require.NoError(t, c.Quit(ctxT(t)))
+	got := trace.String()
+	for _, want := range []string{"S: +OK", "C: STLS\n", "C: CAPA\n", "C: AUTH XOAUTH2\n", "S: +", "C: [REDACTED]\n", "C: STAT\n", "C: LIST\n", "S: 1 ", "C: QUIT\n"} {
+		assert.Contains(t, got, want)
+	}
+	assert.NotContains(t, got, goodToken)
+	assert.NotContains(t, got, base64.StdEncoding.EncodeToString([]byte("user="+alice)))
 }

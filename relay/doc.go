@@ -56,4 +56,13 @@
 // mailauth.ErrInsecure otherwise). Passwords are accepted only over TLS or from a
 // loopback client. Upstream TLS is always verified. Log records never carry a
 // password, a hash, a token or a SASL payload.
+//
+// # Transcript
+//
+// Options.DebugWriter receives a transcript of each session until the relay starts
+// copying bytes: the client's lines ("C:") and the relay's answers ("S:"), the
+// upstream login ("upstream" lines, from imapauth, popauth and smtpauth's traces), and
+// for SMTP the whole session with message bodies replaced by their size. A LOGIN or
+// PASS password, every SASL response and every token show as [REDACTED], and every
+// line passes through the module's redactor.
 package relay

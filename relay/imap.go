@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/modernauth/mailauth/internal/core/redact"
 )
 
 // maxLiteral bounds a literal in a command before login (a user name or password).
@@ -207,8 +209,11 @@ func (r *Relay) imapCaps(c net.Conn) string {
 func (r *Relay) serveIMAP(ctx context.Context, c net.Conn) {
 	c.SetDeadline(time.Now().Add(preAuthTimeout))
 	br := bufio.NewReaderSize(c, 4096)
+	tr := r.newTracer(IMAP, c)
 	say := func(format string, a ...any) error {
-		_, err := fmt.Fprintf(c, format+"\r\n", a...)
+		s := fmt.Sprintf(format+"\r\n", a...)
+		tr.sent(s)
+		_, err := io.WriteString(c, s)
 		return err
 	}
 	if say("* OK [CAPABILITY %s] %s ready", r.imapCaps(c), r.o.Hostname) != nil {
@@ -216,7 +221,7 @@ func (r *Relay) serveIMAP(ctx context.Context, c net.Conn) {
 	}
 	ip := remoteIP(c)
 	for {
-		line, err := readIMAPCommand(br, c)
+		line, err := readIMAPCommand(br, writerFunc(func(p []byte) (int, error) { tr.sent(string(p)); return c.Write(p) }))
 		if err != nil {
 			if errors.Is(err, errSyntax) || errors.Is(err, errLineTooLong) {
 				say("* BAD %v", err)
@@ -225,11 +230,13 @@ func (r *Relay) serveIMAP(ctx context.Context, c net.Conn) {
 		}
 		cmd, err := parseIMAPCommand(line)
 		if err != nil {
+			tr.line("C:", unparsable(line))
 			if say("* BAD Syntax error") != nil {
 				return
 			}
 			continue
 		}
+		tr.line("C:", imapTraceLine(cmd))
 		r.log.Debug("client command", "proto", IMAP, "client", ip.String(), "tag", cmd.Tag, "command", cmd.Name, "args", len(cmd.Args))
 		var user, password string
 		switch cmd.Name {
@@ -261,6 +268,7 @@ func (r *Relay) serveIMAP(ctx context.Context, c net.Conn) {
 				return
 			}
 			c, br = tc, nbr
+			tr.line("--", "TLS started")
 			continue
 		case "LOGIN":
 			if len(cmd.Args) != 2 {
@@ -294,6 +302,7 @@ func (r *Relay) serveIMAP(ctx context.Context, c net.Conn) {
 				if resp, err = readLine(br); err != nil {
 					return
 				}
+				tr.line("C:", redact.Mask)
 			}
 			if resp == "*" {
 				say("%s BAD Authentication cancelled", cmd.Tag)
@@ -322,7 +331,7 @@ func (r *Relay) serveIMAP(ctx context.Context, c net.Conn) {
 			say("%s NO [UNAVAILABLE] This account has no IMAP upstream", cmd.Tag)
 			continue
 		}
-		u, text, err := r.loginUpstream(ctx, IMAP, c, acc)
+		u, text, err := r.loginUpstream(ctx, IMAP, c, acc, tr)
 		if err != nil {
 			switch upstreamRefusal(err) {
 			case "mailbox":
@@ -338,6 +347,7 @@ func (r *Relay) serveIMAP(ctx context.Context, c net.Conn) {
 			u.c.Close()
 			return
 		}
+		tr.line("--", "logged in; bytes are copied both ways from here on, not traced")
 		r.pipe(acc, c, br, u)
 		return
 	}

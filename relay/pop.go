@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
+
+	"github.com/modernauth/mailauth/internal/core/redact"
 )
 
 // popCommand is one POP3 command read before login.
@@ -73,8 +76,11 @@ func (r *Relay) popCaps(c net.Conn) []string {
 func (r *Relay) servePOP3(ctx context.Context, c net.Conn) {
 	c.SetDeadline(time.Now().Add(preAuthTimeout))
 	br := bufio.NewReaderSize(c, 4096)
+	tr := r.newTracer(POP3, c)
 	say := func(format string, a ...any) error {
-		_, err := fmt.Fprintf(c, format+"\r\n", a...)
+		s := fmt.Sprintf(format+"\r\n", a...)
+		tr.sent(s)
+		_, err := io.WriteString(c, s)
 		return err
 	}
 	if say("+OK %s ready", r.o.Hostname) != nil {
@@ -92,11 +98,13 @@ func (r *Relay) servePOP3(ctx context.Context, c net.Conn) {
 		}
 		cmd, err := parsePOPCommand(line)
 		if err != nil {
+			tr.line("C:", unparsable(line))
 			if say("-ERR Syntax error") != nil {
 				return
 			}
 			continue
 		}
+		tr.line("C:", popTraceLine(cmd))
 		r.log.Debug("client command", "proto", POP3, "client", ip.String(), "command", cmd.Name, "args", len(cmd.Args))
 		var user, password string
 		switch cmd.Name {
@@ -126,6 +134,7 @@ func (r *Relay) servePOP3(ctx context.Context, c net.Conn) {
 				return
 			}
 			c, br = tc, nbr
+			tr.line("--", "TLS started")
 			pendingUser = ""
 			continue
 		case "USER":
@@ -172,6 +181,7 @@ func (r *Relay) servePOP3(ctx context.Context, c net.Conn) {
 				if resp, err = readLine(br); err != nil {
 					return
 				}
+				tr.line("C:", redact.Mask)
 			}
 			if resp == "*" {
 				say("-ERR Authentication cancelled")
@@ -200,7 +210,7 @@ func (r *Relay) servePOP3(ctx context.Context, c net.Conn) {
 			say("-ERR [SYS/PERM] This account has no POP3 upstream")
 			continue
 		}
-		u, _, err := r.loginUpstream(ctx, POP3, c, acc)
+		u, _, err := r.loginUpstream(ctx, POP3, c, acc, tr)
 		if err != nil {
 			switch upstreamRefusal(err) {
 			case "mailbox":
@@ -216,6 +226,7 @@ func (r *Relay) servePOP3(ctx context.Context, c net.Conn) {
 			u.c.Close()
 			return
 		}
+		tr.line("--", "logged in; bytes are copied both ways from here on, not traced")
 		r.pipe(acc, c, br, u)
 		return
 	}

@@ -103,10 +103,10 @@ func (r *Relay) canStartTLS(c net.Conn) bool {
 // loginUpstream opens the upstream session for acc, logging the outcome. A failure is
 // counted and logged with its cause (see upstreamRefusal) and the typed error, which
 // never holds a token.
-func (r *Relay) loginUpstream(ctx context.Context, p Protocol, c net.Conn, acc *account) (*upConn, string, error) {
+func (r *Relay) loginUpstream(ctx context.Context, p Protocol, c net.Conn, acc *account, tr *tracer) (*upConn, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	u, text, err := r.upstreamLogin(ctx, p, acc)
+	u, text, err := r.upstreamLogin(ctx, p, acc, tr.upstream())
 	if err != nil {
 		acc.failures.Add(1)
 		r.log.Error("upstream login failed", "proto", p, "client", remoteIP(c).String(), "user", acc.User,

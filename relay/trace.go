@@ -228,3 +228,8 @@ func isReply(l string) bool {
 	}
 	return true
 }
+
+// writerFunc is an io.Writer made of a function.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -131,14 +131,15 @@ func (r *Relay) fetchCaps(ctx context.Context, p Protocol) ([]string, error) {
 // can invalidate), and the probe after login (LIST "" "" or STAT) whose failure is a
 // *mailauth.MailboxAccessError. For IMAP it returns the upstream's tagged answer to
 // AUTHENTICATE ("OK ...").
-func (r *Relay) upstreamLogin(ctx context.Context, p Protocol, acc *account) (*upConn, string, error) {
+// trace, when not nil, receives the upstream leg's protocol trace (redacted).
+func (r *Relay) upstreamLogin(ctx context.Context, p Protocol, acc *account, trace io.Writer) (*upConn, string, error) {
 	up, err := r.upstream(p)
 	if err != nil {
 		return nil, "", err
 	}
 	if p == IMAP {
 		c, err := imapDial(up)(ctx, up.Addr, &imapauth.Options{Token: acc.Token, Mailbox: acc.Mailbox,
-			TLSConfig: r.o.TLSConfig, Dialer: r.o.Dialer, Logger: r.o.Logger})
+			TLSConfig: r.o.TLSConfig, Dialer: r.o.Dialer, Logger: r.o.Logger, DebugWriter: trace})
 		if err != nil {
 			return nil, "", err
 		}
@@ -146,7 +147,7 @@ func (r *Relay) upstreamLogin(ctx context.Context, p Protocol, acc *account) (*u
 		return &upConn{c: conn, br: br}, c.AuthText(), nil
 	}
 	c, err := popDial(up)(ctx, up.Addr, &popauth.Options{Token: acc.Token, Mailbox: acc.Mailbox,
-		TLSConfig: r.o.TLSConfig, Dialer: r.o.Dialer, Logger: r.o.Logger})
+		TLSConfig: r.o.TLSConfig, Dialer: r.o.Dialer, Logger: r.o.Logger, DebugWriter: trace})
 	if err != nil {
 		return nil, "", err
 	}

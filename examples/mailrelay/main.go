@@ -48,6 +48,7 @@ import (
 
 	"github.com/modernauth/mailauth/cloud"
 	"github.com/modernauth/mailauth/graph"
+	"github.com/modernauth/mailauth/internal/core/redact"
 	"github.com/modernauth/mailauth/internal/tool/cli"
 	"github.com/modernauth/mailauth/relay"
 )
@@ -213,6 +214,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, f *cli.Flags, o *options, cfg 
 	f.RefreshMargin = 10 * time.Minute
 	// The single account of the flags, or the accounts of the config file.
 	accounts := cfg.Accounts
+	var localSecret redact.Redactor
 	if len(accounts) == 0 {
 		if f.Mailbox == "" {
 			return usagef("-mailbox is required (or accounts in -config)")
@@ -224,6 +226,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, f *cli.Flags, o *options, cfg 
 		if pw == "" {
 			return usagef("environment variable %s (-local-password-env) is empty", o.localPasswordEnv)
 		}
+		localSecret.Add(pw) // masked wherever it might show, as a token would be
 		hash, err := relay.HashPassword(pw)
 		if err != nil {
 			return err
@@ -236,7 +239,7 @@ func serve(ctx context.Context, fs *flag.FlagSet, f *cli.Flags, o *options, cfg 
 	}
 	ro := &relay.Options{FailureDelay: o.failureDelay, MaxFailures: o.maxFailures, DeviceAccount: o.deviceAccount}
 	var firstEnv *cli.Env
-	var redactors []func(string) string
+	redactors := []func(string) string{localSecret.String}
 	for _, a := range accounts {
 		if a.User == "" || a.PasswordHash == "" {
 			return usagef("every account needs user and password_hash")
@@ -320,6 +323,9 @@ func serve(ctx context.Context, fs *flag.FlagSet, f *cli.Flags, o *options, cfg 
 	logw := &redactingWriter{w: stderr, redact: redactors}
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
 	ro.Logger = log
+	if f.Verbose {
+		ro.DebugWriter = logw // the session transcripts, redacted once more with every account's secrets
+	}
 
 	if !o.plaintext {
 		cert, err := localCertificate(o, fmt.Fprintf, stderr)

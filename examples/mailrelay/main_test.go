@@ -140,7 +140,7 @@ func TestDovecot(t *testing.T) {
 	t.Setenv("MAILAUTH_IMAP_LISTEN", "127.0.0.1:0")
 	t.Setenv("MAILAUTH_IMAP_UPSTREAM", srv.IMAPAddr)
 	addrs, stop := start([]string{"-access-token-file", tokFile, "-ca-file", caFile, "-mailbox", user, "-local-user", "printer",
-		"-local-password-env", "RELAY_PW", "-state-dir", filepath.Join(dir, "state"), "-failure-delay", "10ms"})
+		"-local-password-env", "RELAY_PW", "-state-dir", filepath.Join(dir, "state"), "-failure-delay", "10ms", "-v"})
 	if out := login(addrs[relay.IMAP], "printer", true); !strings.Contains(out, "Subject: hi from dovecot") {
 		t.Fatalf("read through relay: %s", out)
 	}
@@ -148,7 +148,9 @@ func TestDovecot(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, log)
 	}
-	for _, want := range []string{"SHA-256 fingerprint", "shutting down", "sessions=1"} {
+	// -v: the session transcript, both legs, the password and the token masked.
+	for _, want := range []string{"SHA-256 fingerprint", "shutting down", "sessions=1",
+		"-- TLS started", ` LOGIN "printer" [REDACTED]`, "upstream ", "AUTHENTICATE XOAUTH2", "-- logged in; bytes are copied"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
