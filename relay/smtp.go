@@ -112,13 +112,13 @@ func (c *trackedConn) Close() error {
 
 // smtpServer returns a go-smtp server for the relay's sessions with the current plan,
 // without TLS.
-func (r *Relay) smtpServer() *smtp.Server { return r.smtpServerFor(r.smtpPlan()) }
+func (r *Relay) smtpServer() *smtp.Server { return r.smtpServerFor(r.smtpPlan(), nil) }
 
 // smtpServerFor returns a go-smtp server for the relay's sessions with plan p, without
 // TLS.
-func (r *Relay) smtpServerFor(p smtpPlan) *smtp.Server {
+func (r *Relay) smtpServerFor(p smtpPlan, tr *tracer) *smtp.Server {
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &smtpSession{r: r, c: c, ip: remoteIP(c.Conn()), plan: p}, nil
+		return &smtpSession{r: r, c: c, ip: remoteIP(c.Conn()), plan: p, tr: tr}, nil
 	}))
 	srv.Domain = r.o.Hostname
 	srv.AllowInsecureAuth = true // checked per connection in AuthMechanisms and Auth
@@ -146,6 +146,7 @@ type smtpSession struct {
 	mailOpts *smtp.MailOptions
 	to       []string
 	rcptOpts []*smtp.RcptOptions
+	tr       *tracer // nil unless the session is traced
 }
 
 func (s *smtpSession) secure() bool {
@@ -243,7 +244,7 @@ func (s *smtpSession) Data(rd io.Reader) error {
 	if acc.Graph != nil {
 		err = acc.Graph.SendMIME(ctx, bytes.NewReader(msg))
 	} else {
-		err = s.r.smtpUpstream(ctx, acc, from, s.to, msg, &smtpauth.MessageOptions{Mail: s.mailOpts, Rcpt: s.rcptOpts})
+		err = s.r.smtpUpstream(ctx, acc, from, s.to, msg, &smtpauth.MessageOptions{Mail: s.mailOpts, Rcpt: s.rcptOpts}, s.tr.upstreamSMTP())
 	}
 	if err != nil {
 		acc.failures.Add(1)
@@ -262,7 +263,7 @@ func (s *smtpSession) Data(rd io.Reader) error {
 	return nil
 }
 
-func (r *Relay) smtpUpstream(ctx context.Context, acc *account, from string, to []string, msg []byte, mo *smtpauth.MessageOptions) error {
+func (r *Relay) smtpUpstream(ctx context.Context, acc *account, from string, to []string, msg []byte, mo *smtpauth.MessageOptions, trace io.Writer) error {
 	up := r.o.SMTP
 	if up.Addr == "" || acc.Token == nil {
 		return errors.New("relay: no SMTP upstream for this account")
@@ -271,7 +272,7 @@ func (r *Relay) smtpUpstream(ctx context.Context, acc *account, from string, to 
 	if err != nil {
 		return err
 	}
-	o := &smtpauth.Options{Token: acc.Token, Mailbox: acc.Mailbox, TLSConfig: tlsconf.Client(r.o.TLSConfig, host), Dialer: r.o.Dialer}
+	o := &smtpauth.Options{Token: acc.Token, Mailbox: acc.Mailbox, TLSConfig: tlsconf.Client(r.o.TLSConfig, host), Dialer: r.o.Dialer, DebugWriter: trace}
 	var c *smtpauth.Client
 	if up.ImplicitTLS {
 		c, err = smtpauth.DialTLS(ctx, up.Addr, o)

@@ -336,16 +336,17 @@ func (f *smtpFront) hand(c net.Conn) bool {
 	if f.r.trace != nil {
 		// go-smtp has one debug writer per server: a traced session gets a server
 		// of its own, which ends its accept loop once it has the connection.
-		srv := f.r.smtpServerFor(f.r.smtpPlan())
+		tr := f.r.newTracer(SMTP, c)
+		srv := f.r.smtpServerFor(f.r.smtpPlan(), tr)
 		srv.TLSConfig = f.tls
-		srv.Debug = &smtpTrace{t: f.r.newTracer(SMTP, c)}
+		srv.Debug = &smtpTrace{t: tr}
 		ln := newChanListener(f.addr)
 		go srv.Serve(ln)
 		defer ln.Close()
 		return ln.deliver(c)
 	}
 	if p := f.r.smtpPlan(); f.ln == nil || p != f.plan {
-		srv := f.r.smtpServerFor(p)
+		srv := f.r.smtpServerFor(p, nil)
 		srv.TLSConfig = f.tls
 		ln := newChanListener(f.addr)
 		f.r.mu.Lock()

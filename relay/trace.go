@@ -84,9 +84,35 @@ func (t *tracer) upstream() io.Writer {
 	return &prefixWriter{t: t}
 }
 
+// upstreamSMTP is upstream for smtpauth's trace, with the message body (between the
+// "S: 354" reply and the "C: ." line) replaced by its size.
+func (t *tracer) upstreamSMTP() io.Writer {
+	if t == nil {
+		return nil
+	}
+	return &prefixWriter{t: t, smtp: true}
+}
+
 type prefixWriter struct {
-	t   *tracer
-	buf []byte
+	t     *tracer
+	buf   []byte
+	smtp  bool
+	body  bool
+	bodyN int
+}
+
+func (w *prefixWriter) emit(l string) {
+	switch {
+	case w.body && l == "C: .":
+		w.t.line("upstream", fmt.Sprintf("C: [message of %d bytes]", w.bodyN))
+		w.body, w.bodyN = false, 0
+	case w.body:
+		w.bodyN += len(strings.TrimPrefix(l, "C: ")) + 2
+		return
+	case w.smtp && strings.HasPrefix(l, "S: 354"):
+		w.body = true
+	}
+	w.t.line("upstream", l)
 }
 
 func (w *prefixWriter) Write(p []byte) (int, error) {
@@ -95,12 +121,16 @@ func (w *prefixWriter) Write(p []byte) (int, error) {
 		i := bytes.IndexByte(w.buf, '\n')
 		if i < 0 {
 			if len(w.buf) > maxLine {
-				w.t.line("upstream", "[line of over "+strconv.Itoa(maxLine)+" bytes]")
+				if w.body {
+					w.bodyN += len(w.buf)
+				} else {
+					w.t.line("upstream", "[line of over "+strconv.Itoa(maxLine)+" bytes]")
+				}
 				w.buf = w.buf[:0]
 			}
 			return len(p), nil
 		}
-		w.t.line("upstream", strings.TrimRight(string(w.buf[:i]), "\r"))
+		w.emit(strings.TrimRight(string(w.buf[:i]), "\r"))
 		w.buf = w.buf[i+1:]
 	}
 }

@@ -80,3 +80,15 @@ func testHash(t *testing.T) string {
 	require.NoError(t, err)
 	return h
 }
+
+func TestUpstreamSMTPTraceHidesBody(t *testing.T) {
+	tr, out := testTracer(t)
+	w := tr.upstreamSMTP()
+	w.Write([]byte("C: DATA\r\nS: 354 go\r\nC: Subject: private\r\nC: \r\nC: s3cret body\r\nC: .\r\nS: 250 ok\r\n"))
+	got := out.String()
+	require.NotContains(t, got, "private")
+	require.NotContains(t, got, "s3cret")
+	require.Contains(t, got, "upstream S: 354 go\n")
+	require.Contains(t, got, "upstream C: [message of 33 bytes]\n")
+	require.Contains(t, got, "upstream S: 250 ok\n")
+}
