@@ -312,19 +312,8 @@ func (r *Relay) Serve(ctx context.Context, p Protocol, l net.Listener) error {
 	}
 	r.probeCaps(ctx, p)
 	for {
-		c, err := l.Accept()
+		c, err := r.accept(l)
 		if err != nil {
-			r.mu.Lock()
-			closing := r.closing
-			r.mu.Unlock()
-			if closing {
-				return ErrClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
 			return err
 		}
 		if !r.track(c) {
@@ -341,6 +330,28 @@ func (r *Relay) Serve(ctx context.Context, p Protocol, l net.Listener) error {
 				r.servePOP3(ctx, c)
 			}
 		}()
+	}
+}
+
+// accept returns l's next connection. It waits out a temporary failure (a timeout) and
+// returns ErrClosed once Shutdown has begun.
+func (r *Relay) accept(l net.Listener) (net.Conn, error) {
+	for {
+		c, err := l.Accept()
+		if err == nil {
+			return c, nil
+		}
+		r.mu.Lock()
+		closing := r.closing
+		r.mu.Unlock()
+		if closing {
+			return nil, ErrClosed
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			return nil, err
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

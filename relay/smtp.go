@@ -49,19 +49,8 @@ func (r *Relay) serveSMTP(ctx context.Context, l net.Listener) error {
 	r.mu.Unlock()
 	defer f.close()
 	for {
-		c, err := l.Accept()
+		c, err := r.accept(l)
 		if err != nil {
-			r.mu.Lock()
-			closing := r.closing
-			r.mu.Unlock()
-			if closing {
-				return ErrClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
 			return err
 		}
 		r.refreshSMTPCaps(ctx)

@@ -76,6 +76,8 @@ func fakeUpstream(tb testing.TB, cfg *tls.Config) string {
 						conn.Write([]byte(tag + " OK logged in\r\n"))
 					case rest == "LOGOUT":
 						return
+					case strings.HasPrefix(rest, "LIST "): // the relay's probe after login
+						conn.Write([]byte(`* LIST (\Noselect) "/" ""` + "\r\n" + tag + " OK listed\r\n"))
 					}
 				}
 			}()
