@@ -26,7 +26,7 @@ var fuzzRelayOnce struct {
 }
 
 // fuzzRelay has one account (user "u", password "p", a cheap bcrypt hash) whose
-// upstream cannot be reached, and no failure delay.
+// upstream cannot be reached, no failure delay, and a transcript.
 func fuzzRelay(t testing.TB) *Relay {
 	fuzzRelayOnce.Do(func() {
 		h, err := bcrypt.GenerateFromPassword([]byte("p"), bcrypt.MinCost)
@@ -42,6 +42,7 @@ func fuzzRelay(t testing.TB) *Relay {
 			FailureDelay:   time.Nanosecond,
 			MaxFailures:    1 << 30,
 			DeviceNetworks: nil,
+			DebugWriter:    io.Discard, // the transcript renderers see every input too
 		})
 		if err != nil {
 			panic(err)
@@ -172,7 +173,9 @@ func FuzzSMTPSession(f *testing.F) {
 			var once sync.Once
 			l := &oneListener{c: make(chan net.Conn, 1), closed: make(chan struct{})}
 			l.c <- &closeConn{Conn: c, f: func() { once.Do(func() { close(closed) }) }}
-			srv := r.smtpServer()
+			tr := r.newTracer(SMTP, c)
+			srv := r.smtpServerFor(r.smtpPlan(), tr)
+			srv.Debug = &smtpTrace{t: tr} // as a traced session has it
 			go srv.Serve(l)
 			select {
 			case <-closed:
