@@ -93,8 +93,8 @@ func (r *Relay) probeCaps(ctx context.Context, p Protocol) {
 }
 
 // fetchCaps connects to p's upstream as the login does (TLS or STARTTLS/STLS), reads the
-// capabilities it shows before login and hangs up. IMAP's come in the server's order;
-// POP3's CAPA lines sorted by name.
+// capabilities it shows before login, and logs out (IMAP) or quits (POP3). IMAP's come
+// in the server's order; POP3's CAPA lines sorted by name.
 func (r *Relay) fetchCaps(ctx context.Context, p Protocol) ([]string, error) {
 	up, err := r.upstream(p)
 	if err != nil {
@@ -105,8 +105,12 @@ func (r *Relay) fetchCaps(ctx context.Context, p Protocol) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer c.Close()
-		return c.Capabilities(), nil
+		caps := c.Capabilities()
+		conn, _ := c.Detach() // to say goodbye: RawConn only hangs up
+		conn.SetDeadline(time.Now().Add(2 * time.Second))
+		io.WriteString(conn, "R0 LOGOUT\r\n")
+		conn.Close()
+		return caps, nil
 	}
 	c, err := popDial(up)(ctx, up.Addr, &popauth.Options{TLSConfig: r.o.TLSConfig, Dialer: r.o.Dialer})
 	if err != nil {

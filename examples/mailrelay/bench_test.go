@@ -135,6 +135,7 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
+		b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() }) // after a failure too
 		login := func() net.Conn {
 			var c net.Conn
 			for i := 0; ; i++ {
