@@ -58,9 +58,11 @@ var shared struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.l != nil {
-		shared.l.dc.Stop()
-		shared.l.idp.Close()
+	for _, l := range []*lab{shared.l, benchLab.l} { // benchLab: the benchmarks' 100 MiB mailbox
+		if l != nil {
+			l.dc.Stop()
+			l.idp.Close()
+		}
 	}
 	os.Exit(code)
 }
