@@ -161,6 +161,41 @@ func readIMAPCommand(br *bufio.Reader, w io.Writer) (string, error) {
 	}
 }
 
+var (
+	errCancelled = errors.New("authentication cancelled")
+	errBadPlain  = errors.New("invalid SASL PLAIN response")
+)
+
+// plainResponse returns the credentials of an IMAP AUTHENTICATE PLAIN or POP3 AUTH PLAIN
+// command (args: the mechanism and the optional initial response, "=" meaning empty):
+// the initial response, or without one the line the client sends after the "+ "
+// continuation. It returns errCancelled for "*", an error wrapping errBadPlain for a
+// response that is not PLAIN, and an I/O error when the client is gone.
+func plainResponse(args []string, say func(string, ...any) error, br *bufio.Reader, tr *tracer) (user, password string, err error) {
+	resp := ""
+	if len(args) == 2 {
+		resp = args[1]
+		if resp == "=" {
+			resp = ""
+		}
+	} else {
+		if err := say("+ "); err != nil {
+			return "", "", err
+		}
+		if resp, err = readLine(br); err != nil {
+			return "", "", err
+		}
+		tr.line("C:", redact.Mask)
+	}
+	if resp == "*" {
+		return "", "", errCancelled
+	}
+	if user, password, err = decodePlain(resp); err != nil {
+		return "", "", fmt.Errorf("%w: %w", errBadPlain, err)
+	}
+	return user, password, nil
+}
+
 // decodePlain decodes a SASL PLAIN response (RFC 4616): authzid NUL authcid NUL passwd.
 // An authzid other than empty or the authcid is refused.
 func decodePlain(b64 string) (user, password string, err error) {
@@ -289,28 +324,16 @@ func (r *Relay) serveIMAP(ctx context.Context, c net.Conn) {
 				say("%s NO [PRIVACYREQUIRED] Use STARTTLS first", cmd.Tag)
 				continue
 			}
-			resp := ""
-			if len(cmd.Args) == 2 {
-				resp = cmd.Args[1]
-				if resp == "=" {
-					resp = ""
-				}
-			} else {
-				if say("+ ") != nil {
-					return
-				}
-				if resp, err = readLine(br); err != nil {
-					return
-				}
-				tr.line("C:", redact.Mask)
-			}
-			if resp == "*" {
+			user, password, err = plainResponse(cmd.Args, say, br, tr)
+			switch {
+			case errors.Is(err, errCancelled):
 				say("%s BAD Authentication cancelled", cmd.Tag)
 				continue
-			}
-			if user, password, err = decodePlain(resp); err != nil {
+			case errors.Is(err, errBadPlain):
 				say("%s BAD Invalid SASL PLAIN response", cmd.Tag)
 				continue
+			case err != nil:
+				return
 			}
 		default:
 			say("%s BAD Command not available before login", cmd.Tag)

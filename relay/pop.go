@@ -9,8 +9,6 @@ import (
 	"net"
 	"strings"
 	"time"
-
-	"github.com/modernauth/mailauth/internal/core/redact"
 )
 
 // popCommand is one POP3 command read before login.
@@ -168,28 +166,16 @@ func (r *Relay) servePOP3(ctx context.Context, c net.Conn) {
 				say("-ERR [AUTH] Plaintext authentication disallowed on non-secure connections")
 				continue
 			}
-			resp := ""
-			if len(cmd.Args) == 2 {
-				resp = cmd.Args[1]
-				if resp == "=" {
-					resp = ""
-				}
-			} else {
-				if say("+ ") != nil {
-					return
-				}
-				if resp, err = readLine(br); err != nil {
-					return
-				}
-				tr.line("C:", redact.Mask)
-			}
-			if resp == "*" {
+			user, password, err = plainResponse(cmd.Args, say, br, tr)
+			switch {
+			case errors.Is(err, errCancelled):
 				say("-ERR Authentication cancelled")
 				continue
-			}
-			if user, password, err = decodePlain(resp); err != nil {
+			case errors.Is(err, errBadPlain):
 				say("-ERR Invalid SASL PLAIN response")
 				continue
+			case err != nil:
+				return
 			}
 		default:
 			say("-ERR Command not available before login")
