@@ -1,13 +1,11 @@
 package relay
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -16,6 +14,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/modernauth/mailauth"
+	"github.com/modernauth/mailauth/internal/core/budget"
 	"github.com/modernauth/mailauth/internal/core/tlsconf"
 )
 
@@ -27,8 +27,6 @@ const (
 	smtpProbeTimeout = 30 * time.Second
 	smtpCapsRefresh  = time.Hour
 	smtpCapsRetry    = time.Minute
-	// maxReplyLines bounds the lines of one upstream reply (the EHLO list).
-	maxReplyLines = 200
 	// maxRecipients is the relay's own recipient limit per message.
 	maxRecipients = 500
 )
@@ -81,114 +79,58 @@ func (r *Relay) refreshSMTPCaps(ctx context.Context) {
 	}
 }
 
-// fetchSMTPCaps connects to the SMTP upstream (implicit TLS or STARTTLS, verified),
-// sends EHLO on the TLS connection, and returns the extension lines of its answer.
-func (r *Relay) fetchSMTPCaps(ctx context.Context) (_ []string, err error) {
+// smtpKeywords are the upstream extensions planFor reads.
+var smtpKeywords = []string{"SIZE", "LIMITS", "8BITMIME", "SMTPUTF8", "DSN", "REQUIRETLS", "RRVS", "DELIVERBY", "MT-PRIORITY"}
+
+// fetchSMTPCaps connects to the SMTP upstream with go-smtp's client (implicit TLS, or
+// STARTTLS and never plaintext; TLS verified), reads its EHLO answer on the TLS
+// connection and quits, without AUTH. It returns the extensions planFor reads, each as
+// "KEYWORD params". The upstream may send at most the module's byte budget meanwhile.
+func (r *Relay) fetchSMTPCaps(ctx context.Context) ([]string, error) {
 	up := r.o.SMTP
 	host, _, err := net.SplitHostPort(up.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("relay: smtp upstream %q: %w", up.Addr, err)
 	}
-	c, err := r.o.Dialer.DialContext(ctx, "tcp", up.Addr)
+	raw, err := r.o.Dialer.DialContext(ctx, "tcp", up.Addr)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { c.Close() }()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer raw.Close()
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	defer stop()
 	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
+		raw.SetDeadline(dl)
 	}
+	bc := budget.New(raw, 0)
 	cfg := tlsconf.Client(r.o.TLSConfig, host)
-	handshake := func() error {
-		tc := tls.Client(c, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return fmt.Errorf("relay: smtp upstream %s: TLS: %w", up.Addr, err)
+	fail := func(stage string, err error) error {
+		if errors.Is(err, smtp.ErrTooLongLine) { // go-smtp's own line limit
+			err = fmt.Errorf("%w (%w)", mailauth.ErrLineTooLong, err)
 		}
-		c = tc
-		return nil
+		return bc.Check("relay: smtp upstream", fmt.Errorf("relay: smtp upstream %s: %s: %w", up.Addr, stage, err))
 	}
+	var c *smtp.Client
 	if up.ImplicitTLS {
-		if err := handshake(); err != nil {
-			return nil, err
+		tc := tls.Client(bc, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, fail("TLS", err)
+		}
+		c = smtp.NewClient(tc)
+	} else if c, err = smtp.NewClientStartTLS(bc, cfg); err != nil { // refuses a server without STARTTLS
+		return nil, fail("STARTTLS", err)
+	}
+	if err := c.Hello(r.o.Hostname); err != nil { // on the TLS connection
+		return nil, fail("EHLO", err)
+	}
+	var ext []string
+	for _, k := range smtpKeywords {
+		if ok, param := c.Extension(k); ok {
+			ext = append(ext, strings.TrimSpace(k+" "+param))
 		}
 	}
-	u := &upConn{c: c, br: bufio.NewReaderSize(c, 4096)}
-	if code, text, err := u.smtpReply(); err != nil || code != 220 {
-		return nil, fmt.Errorf("relay: smtp upstream greeting: %d %q %v", code, clip(strings.Join(text, " ")), err)
-	}
-	ext, err := u.ehlo(r.o.Hostname)
-	if err != nil {
-		return nil, err
-	}
-	if !up.ImplicitTLS {
-		if !hasExt(ext, "STARTTLS") {
-			return nil, errors.New("relay: smtp upstream does not offer STARTTLS")
-		}
-		if err := u.send("STARTTLS"); err != nil {
-			return nil, err
-		}
-		if code, text, err := u.smtpReply(); err != nil || code != 220 {
-			return nil, fmt.Errorf("relay: smtp upstream STARTTLS refused: %d %q %v", code, clip(strings.Join(text, " ")), err)
-		}
-		if u.br.Buffered() > 0 {
-			return nil, errors.New("relay: smtp upstream sent data after the TLS go-ahead")
-		}
-		if err := handshake(); err != nil {
-			return nil, err
-		}
-		u = &upConn{c: c, br: bufio.NewReaderSize(c, 4096)}
-		if ext, err = u.ehlo(r.o.Hostname); err != nil {
-			return nil, err
-		}
-	}
-	if u.send("QUIT") == nil {
-		u.smtpReply()
-	}
+	c.Quit()
 	return ext, nil
-}
-
-// ehlo sends EHLO and returns the extension lines of the 250 reply.
-func (u *upConn) ehlo(name string) ([]string, error) {
-	if err := u.send("EHLO " + name); err != nil {
-		return nil, err
-	}
-	code, text, err := u.smtpReply()
-	if err != nil || code != 250 {
-		return nil, fmt.Errorf("relay: smtp upstream EHLO refused: %d %q %v", code, clip(strings.Join(text, " ")), err)
-	}
-	return text[1:], nil
-}
-
-// smtpReply reads one reply: its code and the text of each line.
-func (u *upConn) smtpReply() (int, []string, error) {
-	var text []string
-	code := 0
-	for {
-		l, err := u.line()
-		if err != nil {
-			return code, text, err
-		}
-		if len(l) < 3 || (len(l) > 3 && l[3] != ' ' && l[3] != '-') {
-			return code, text, fmt.Errorf("relay: smtp upstream: bad reply line %q", clip(l))
-		}
-		c, err := strconv.Atoi(l[:3])
-		if err != nil || c < 100 || c > 599 || (code != 0 && c != code) {
-			return code, text, fmt.Errorf("relay: smtp upstream: bad reply line %q", clip(l))
-		}
-		code = c
-		if len(text) == maxReplyLines {
-			return code, text, errors.New("relay: smtp upstream: reply too long")
-		}
-		if len(l) > 4 {
-			text = append(text, l[4:])
-		} else {
-			text = append(text, "")
-		}
-		if len(l) == 3 || l[3] == ' ' {
-			return code, text, nil
-		}
-	}
 }
 
 // extParam returns the parameters of the extension keyword in ext (case-insensitive).
@@ -405,20 +347,6 @@ func (l *chanListener) Accept() (net.Conn, error) {
 
 func (l *chanListener) Close() error   { l.once.Do(func() { close(l.closed) }); return nil }
 func (l *chanListener) Addr() net.Addr { return l.addr }
-
-func (u *upConn) send(s string) error {
-	_, err := io.WriteString(u.c, s+"\r\n")
-	return err
-}
-
-func (u *upConn) line() (string, error) { return readLine(u.br) }
-
-func clip(s string) string {
-	if len(s) > 200 {
-		return s[:200] + "..."
-	}
-	return s
-}
 
 func cutPrefixFold(s, prefix string) (string, bool) {
 	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {

@@ -2,6 +2,8 @@ package relay
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"slices"
@@ -15,7 +17,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/oauth2"
 
+	"github.com/modernauth/mailauth"
 	"github.com/modernauth/mailauth/graph"
+	"github.com/modernauth/mailauth/internal/fake/hostile"
 	"github.com/modernauth/mailauth/internal/fake/testpki"
 )
 
@@ -158,4 +162,51 @@ func TestSMTPPlanFor(t *testing.T) {
 	g := capsRelay(t, nil, Account{User: "g", PasswordHash: r.order[0].PasswordHash, Graph: &graph.Client{}})
 	p = g.planFor(exchangeEHLO)
 	assert.Equal(t, smtpPlan{maxBytes: 157286400}, p, "with a Graph account: SIZE only")
+}
+
+// The SMTP capability probe against hostile upstreams (endless greeting, endless EHLO
+// lines; implicit TLS and STARTTLS) fails with mailauth.ErrLineTooLong within its
+// deadline: the module's byte budget bounds what it reads.
+func TestSMTPProbeHostileUpstream(t *testing.T) {
+	ca, err := testpki.New()
+	require.NoError(t, err)
+	ehlo := func(flood string) func(string) (string, bool) {
+		return func(line string) (string, bool) {
+			switch cmd, _, _ := strings.Cut(strings.ToUpper(line), " "); cmd {
+			case "EHLO":
+				return flood, true
+			case "STARTTLS":
+				return "220 go ahead\r\n", false
+			}
+			return "502 5.5.2 what\r\n", false
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		implicit bool
+		srv      *hostile.Server
+	}{
+		{"TLS/endless greeting", true, &hostile.Server{Greeting: "220 ", Flood: "AAAAAAAA"}},
+		{"TLS/endless EHLO lines", true, &hostile.Server{Greeting: "220 hi\r\n", Flood: "250-X\r\n", Reply: ehlo("250-mx\r\n")}},
+		{"plaintext/endless greeting", false, &hostile.Server{Greeting: "220 ", Flood: "AAAAAAAA"}},
+		{"plaintext/endless EHLO lines", false, &hostile.Server{Greeting: "220 hi\r\n", Flood: "250-X\r\n", Reply: ehlo("250-mx\r\n")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.implicit {
+				tc.srv.TLS = ca.ServerConfig()
+			}
+			addr, err := tc.srv.Start()
+			require.NoError(t, err)
+			defer tc.srv.Close()
+			r, err := New(&Options{Accounts: []Account{{User: "u", PasswordHash: testHash(t), Token: nopSource{}}},
+				SMTP: Upstream{Addr: addr, ImplicitTLS: tc.implicit}, TLSConfig: &tls.Config{RootCAs: ca.Pool()}})
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			start := time.Now()
+			_, err = r.fetchSMTPCaps(ctx)
+			require.ErrorIs(t, err, mailauth.ErrLineTooLong)
+			assert.Less(t, time.Since(start), 10*time.Second)
+		})
+	}
 }
