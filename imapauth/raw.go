@@ -34,7 +34,8 @@ import (
 // invalidate), the LIST "" "" probe whose "BAD User is authenticated but not connected."
 // becomes a [*mailauth.MailboxAccessError], a [*mailauth.AuthError] with a hint for a
 // refusal, the byte budget until the login ends ([mailauth.ErrLineTooLong]) and the
-// redacted trace (Options.DebugWriter). Options.Conn and Options.Client do not apply.
+// redacted trace (Options.DebugWriter; its lines start "C: " and "S: ", as popauth's and
+// smtpauth's do). Options.Conn and Options.Client do not apply.
 //
 // A RawConn is not safe for concurrent use.
 type RawConn struct {
@@ -323,7 +324,7 @@ func (c *RawConn) nextTag() string {
 
 func (c *RawConn) send(line string) error {
 	if c.trace != nil {
-		io.WriteString(c.trace, line+"\r\n")
+		io.WriteString(c.trace, "C: "+line+"\r\n")
 	}
 	if _, err := io.WriteString(c.conn, line+"\r\n"); err != nil {
 		return fmt.Errorf("imapauth: sending: %w", err)
@@ -338,7 +339,7 @@ func (c *RawConn) line() (string, error) {
 		return "", err
 	}
 	if c.trace != nil {
-		io.WriteString(c.trace, l+"\r\n")
+		io.WriteString(c.trace, "S: "+l+"\r\n")
 	}
 	for strings.HasSuffix(l, "}") {
 		i := strings.LastIndexByte(l, '{')

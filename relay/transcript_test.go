@@ -50,7 +50,8 @@ func TestTranscriptRedacted(t *testing.T) {
 	for _, want := range []string{
 		// IMAP, both legs.
 		"imap 127.0.0.1:", ` LOGIN "alice" [REDACTED]`, " AUTHENTICATE \"PLAIN\"",
-		"imap 127.0.0.1:", "upstream C: ", "AUTHENTICATE XOAUTH2", "upstream S: ",
+		"imap 127.0.0.1:", "upstream C: A1 CAPABILITY\n", "upstream C: A2 AUTHENTICATE XOAUTH2 [REDACTED]\n",
+		"upstream S: A2 OK ", "upstream C: A3 LIST \"\" \"\"\n",
 		"logged in; bytes are copied both ways from here on, not traced",
 		// POP3.
 		"pop3 127.0.0.1:", "C: USER alice\n", "C: PASS [REDACTED]\n", "C: AUTH PLAIN [REDACTED]\n",

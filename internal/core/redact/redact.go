@@ -31,8 +31,8 @@ var (
 	// code), nor does prose such as "SMTP AUTH is disabled".
 	saslCommand = regexp.MustCompile(`(?m)^([\t\f\r ]*(?:\S+[\t\f\r ]+){0,2}(?i:AUTHENTICATE|AUTH)[\t\f\r ]+[A-Z0-9_-]{2,20}[\t\f\r ]+)[A-Za-z0-9+/=]+`)
 	// saslLine matches a lone line of base64 of SASL-payload length (a client's answer to a
-	// continuation).
-	saslLine = regexp.MustCompile(`(?m)^[A-Za-z0-9+/]{24,}={0,2}(\r?)$`)
+	// continuation), also behind a transcript's direction marker ("C: ", "S: ").
+	saslLine = regexp.MustCompile(`(?m)^((?:[CS]: ?)?)[A-Za-z0-9+/]{24,}={0,2}(\r?)$`)
 )
 
 // Bytes returns b with the fixed rules applied (no registered secrets). It returns b itself
@@ -41,7 +41,7 @@ func Bytes(b []byte) []byte {
 	b = jwtLike.ReplaceAll(b, []byte(Mask))
 	b = bearerLike.ReplaceAll(b, []byte("${1}"+Mask))
 	b = saslCommand.ReplaceAll(b, []byte("${1}"+Mask))
-	return saslLine.ReplaceAll(b, []byte(Mask+"${1}"))
+	return saslLine.ReplaceAll(b, []byte("${1}"+Mask+"${2}"))
 }
 
 // String is Bytes for strings.

@@ -23,6 +23,7 @@ func TestFixedRules(t *testing.T) {
 		"250-AUTH LOGIN PLAIN XOAUTH2":                  "250-AUTH LOGIN PLAIN XOAUTH2",
 		"* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR":     "* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR",
 		payload + "\r\n":                                Mask + "\r\n",
+		"C: " + payload + "\r\n":                        "C: " + Mask + "\r\n",
 		"* OK IMAP4rev1 ready\r\n":                      "* OK IMAP4rev1 ready\r\n",
 		"+ eyJzdGF0dXMiOiI0MDEifQ==\r\n":                "+ " + Mask + "\r\n",
 		"250-AUTH LOGIN PLAIN XOAUTH2\r\n":              "250-AUTH LOGIN PLAIN XOAUTH2\r\n",
