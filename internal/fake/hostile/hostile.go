@@ -5,15 +5,21 @@ package hostile
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"sync"
+	"testing"
 	"time"
+
+	"github.com/modernauth/mailauth"
 )
 
 // HeapPeak runs f and returns the highest heap size (bytes of live and
@@ -191,4 +197,32 @@ func (s *Server) Close() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+}
+
+// MaxHeapGrowth is the heap growth a dial against a hostile server may cause.
+const MaxHeapGrowth = 8 << 20
+
+// ExpectLineTooLong runs dial with a context that ends after deadline and fails t
+// unless dial returns an error that wraps mailauth.ErrLineTooLong and says "line too
+// long", before the deadline, with the heap grown by less than MaxHeapGrowth. It
+// returns that error.
+func ExpectLineTooLong(t testing.TB, deadline time.Duration, dial func(ctx context.Context) error) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	start := time.Now()
+	var err error
+	_, growth := HeapPeak(func() { err = dial(ctx) })
+	elapsed := time.Since(start)
+	t.Logf("err = %v; %v; heap growth %.2f MiB", err, elapsed.Round(time.Millisecond), float64(growth)/(1<<20))
+	if err == nil || !strings.Contains(err.Error(), "line too long") || !errors.Is(err, mailauth.ErrLineTooLong) {
+		t.Fatalf("err = %v, want one wrapping mailauth.ErrLineTooLong (line too long)", err)
+	}
+	if elapsed >= deadline {
+		t.Fatalf("took %v, deadline %v", elapsed, deadline)
+	}
+	if growth >= MaxHeapGrowth {
+		t.Fatalf("heap grew by %d bytes", growth)
+	}
+	return err
 }
