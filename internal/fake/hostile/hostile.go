@@ -16,7 +16,6 @@ import (
 	"runtime/metrics"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/modernauth/mailauth"
@@ -199,6 +198,14 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
+// TB is the part of testing.TB that ExpectLineTooLong uses (the test doubles do not link
+// the testing package).
+type TB interface {
+	Helper()
+	Logf(format string, args ...any)
+	Fatalf(format string, args ...any)
+}
+
 // MaxHeapGrowth is the heap growth a dial against a hostile server may cause.
 const MaxHeapGrowth = 8 << 20
 
@@ -206,7 +213,7 @@ const MaxHeapGrowth = 8 << 20
 // unless dial returns an error that wraps mailauth.ErrLineTooLong and says "line too
 // long", before the deadline, with the heap grown by less than MaxHeapGrowth. It
 // returns that error.
-func ExpectLineTooLong(t testing.TB, deadline time.Duration, dial func(ctx context.Context) error) error {
+func ExpectLineTooLong(t TB, deadline time.Duration, dial func(ctx context.Context) error) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
